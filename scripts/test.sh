@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# make test: the full test suite, the sanitizer build of the parser/kernel unit tests, a short fuzz
+# run. The last thing printed is CTest's summary line of the main suite.
+set -euo pipefail
+BUILD=$1 ASAN=$2 FUZZ=$3 JOBS=$4
+export R1_SHARED=${R1_SHARED:-$(cd "$(dirname "$0")/.." && pwd)/../shared}
+
+echo "== sanitizer build (ASan + UBSan): unit tests of parsers and kernels"
+cmake -S . -B "$ASAN" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DR1_SANITIZE=ON -DR1_ONLY_UNIT=ON \
+  -DR1_BUILD_BENCH=OFF >/dev/null
+asan_targets=(r1_core_tests r1_quant_tests r1_kernels_tests r1_io_tests r1_tokenizer_tests)
+existing=()
+for t in "${asan_targets[@]}"; do
+  if cmake --build "$ASAN" --target help | grep -q "^$t:"; then existing+=("$t"); fi
+done
+cmake --build "$ASAN" -j "$JOBS" --target "${existing[@]}"
+(cd "$ASAN" && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j "$JOBS" \
+   -R '^(core|quant|kernels|io|tokenizer)\.' | tail -n 3)
+
+if [ -d fuzz ] && ls fuzz/*_fuzz.cpp >/dev/null 2>&1; then
+  echo "== fuzz: every header parser, briefly"
+  CC=clang CXX=clang++ cmake -S . -B "$FUZZ" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DR1_FUZZ=ON \
+    -DR1_ONLY_UNIT=ON -DR1_BUILD_BENCH=OFF -DBUILD_TESTING=OFF >/dev/null
+  for f in fuzz/*_fuzz.cpp; do
+    n=$(basename "$f" .cpp)
+    cmake --build "$FUZZ" -j "$JOBS" --target "$n" >/dev/null
+    mkdir -p "$FUZZ/corpus-$n"
+    "$FUZZ/$n" -max_total_time="${R1_FUZZ_SECONDS:-20}" -rss_limit_mb=2048 "$FUZZ/corpus-$n" \
+      fuzz/seeds/"$n" 2>&1 | tail -n 1
+  done
+fi
+
+echo "== main suite"
+cd "$BUILD" && ctest --output-on-failure -j "$JOBS"

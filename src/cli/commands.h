@@ -1,0 +1,11 @@
+// The subcommands of the r1 binary: one file each under src/cli/, listed in main.cpp.
+#pragma once
+
+namespace r1::cli {
+
+/// A subcommand entry point: argv[0] is the subcommand name. Returns the process exit code.
+using CommandFn = int (*)(int argc, char** argv);
+
+int cmd_inspect(int argc, char** argv);
+
+}  // namespace r1::cli

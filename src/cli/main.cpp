@@ -1,0 +1,58 @@
+// r1: one binary, one subcommand per stage of the DeepSeek-R1 system.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string_view>
+
+#include "cli/commands.h"
+#include "core/check.h"
+
+namespace {
+
+struct Command {
+  const char* name;
+  r1::cli::CommandFn fn;
+  const char* help;
+};
+
+// Keep in the order a user meets them.
+constexpr Command kCommands[] = {
+    {"inspect", r1::cli::cmd_inspect, "list the tensors and metadata of a GGUF file or HF model"},
+};
+
+void usage(FILE* out) {
+  std::fprintf(out, "usage: r1 COMMAND [options]   (r1 COMMAND --help for its options)\n\ncommands:\n");
+  for (const auto& c : kCommands) std::fprintf(out, "  %-12s %s\n", c.name, c.help);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  const std::string_view name = argv[1];
+  if (name == "--help" || name == "-h" || name == "help") {
+    usage(stdout);
+    return 0;
+  }
+  for (const auto& c : kCommands) {
+    if (name != c.name) continue;
+    try {
+      return c.fn(argc - 1, argv + 1);
+    } catch (const r1::CheckError& e) {
+      std::fprintf(stderr, "r1 %s: %s\n", c.name, e.what());
+      return 70;
+    } catch (const std::bad_alloc&) {
+      std::fprintf(stderr, "r1 %s: out of memory\n", c.name);
+      return 71;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "r1 %s: error: %s\n", c.name, e.what());
+      return 1;
+    }
+  }
+  std::fprintf(stderr, "r1: unknown command '%s'\n", argv[1]);
+  usage(stderr);
+  return 2;
+}

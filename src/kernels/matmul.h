@@ -1,0 +1,37 @@
+// Weight-times-activation products for every weight dtype: y[T, N] = x[T, K] . W[N, K]^T.
+// This is the one entry point models call; it dispatches on the weight dtype and on T
+// (matvec for decode, batched for prefill; OpenBLAS for large F32 batches).
+#pragma once
+#include <cstdint>
+
+#include "core/tensor.h"
+#include "core/thread_pool.h"
+
+namespace r1::kernels {
+
+/// A weight matrix as the kernels see it: N rows (outputs) of K elements (inputs), row-major,
+/// `row_bytes` apart, in `dtype`. For F8_E4M3, `scale_inv` points to the F32 block scales
+/// [ceil(N / block_n), ceil(K / block_k)] (DeepSeek-V3 `weight_scale_inv`): w = fp8 * scale.
+struct WeightView {
+  DType dtype = DType::F32;
+  const void* data = nullptr;
+  int64_t n = 0;  // rows (output features)
+  int64_t k = 0;  // columns (input features)
+  size_t row_bytes = 0;
+  const float* scale_inv = nullptr;
+  int64_t block_n = 128, block_k = 128;
+};
+
+/// Views a 2-d weight tensor [N, K]; `scale_inv` (F32 [ceil(N/bn), ceil(K/bk)]) only for F8_E4M3.
+WeightView weight_view(const Tensor& w, const Tensor* scale_inv = nullptr, int64_t block_n = 128,
+                       int64_t block_k = 128);
+
+/// y[t, :] = W x[t, :] for t < T. x: [T, K] f32 contiguous, y: [T, N] f32 (overwritten).
+/// Quantised weights (Q8_0/Q4_0) quantise x to Q8_0 blocks first, as llama.cpp does.
+void matmul(const WeightView& w, const float* x, float* y, int64_t T, ThreadPool& pool);
+
+/// The scalar reference: dequantise each weight row to f32 and accumulate in f64.
+/// Slow; the tests hold every fast path against it.
+void matmul_ref(const WeightView& w, const float* x, float* y, int64_t T);
+
+}  // namespace r1::kernels
