@@ -1,0 +1,87 @@
+#include "quant/quantize.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/check.h"
+#include "core/tensor.h"
+
+namespace r1::quant {
+
+void quantize_row_q8_0(const float* x, BlockQ8_0* dst, int64_t n) {
+  R1_CHECK(n % kQK8_0 == 0, "Q8_0 row of {} elements", n);
+  for (int64_t b = 0; b < n / kQK8_0; ++b) {
+    const float* xb = x + b * kQK8_0;
+    float amax = 0.0f;
+    for (int j = 0; j < kQK8_0; ++j) amax = std::fmax(amax, std::fabs(xb[j]));
+    const float d = amax / 127.0f;
+    const float id = d > 0 ? 1.0f / d : 0.0f;
+    dst[b].d = f32_to_f16(d);
+    for (int j = 0; j < kQK8_0; ++j) dst[b].qs[j] = int8_t(std::nearbyint(xb[j] * id));
+  }
+}
+
+void quantize_row_q4_0(const float* x, BlockQ4_0* dst, int64_t n) {
+  R1_CHECK(n % kQK4_0 == 0, "Q4_0 row of {} elements", n);
+  for (int64_t b = 0; b < n / kQK4_0; ++b) {
+    const float* xb = x + b * kQK4_0;
+    float amax = 0.0f, m = 0.0f;
+    for (int j = 0; j < kQK4_0; ++j) {
+      if (std::fabs(xb[j]) > amax) {
+        amax = std::fabs(xb[j]);
+        m = xb[j];
+      }
+    }
+    const float d = m / -8.0f;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    dst[b].d = f32_to_f16(d);
+    for (int j = 0; j < kQK4_0 / 2; ++j) {
+      const int q0 = std::min(15, int(xb[j] * id + 8.5f));
+      const int q1 = std::min(15, int(xb[j + kQK4_0 / 2] * id + 8.5f));
+      dst[b].qs[j] = uint8_t(q0 | (q1 << 4));
+    }
+  }
+}
+
+void dequantize_row_q8_0(const BlockQ8_0* src, float* y, int64_t n) {
+  convert_row_to_f32(DType::Q8_0, src, y, n);
+}
+
+void dequantize_row_q4_0(const BlockQ4_0* src, float* y, int64_t n) {
+  convert_row_to_f32(DType::Q4_0, src, y, n);
+}
+
+void quantize_row(DType t, const float* x, void* dst, int64_t n) {
+  auto* out = static_cast<uint8_t*>(dst);
+  switch (t) {
+    case DType::F32:
+      std::memcpy(dst, x, size_t(n) * 4);
+      return;
+    case DType::F16:
+      for (int64_t i = 0; i < n; ++i) {
+        const uint16_t h = f32_to_f16(x[i]);
+        std::memcpy(out + 2 * i, &h, 2);
+      }
+      return;
+    case DType::BF16:
+      for (int64_t i = 0; i < n; ++i) {
+        const uint16_t h = f32_to_bf16(x[i]);
+        std::memcpy(out + 2 * i, &h, 2);
+      }
+      return;
+    case DType::Q8_0:
+      quantize_row_q8_0(x, static_cast<BlockQ8_0*>(dst), n);
+      return;
+    case DType::Q4_0:
+      quantize_row_q4_0(x, static_cast<BlockQ4_0*>(dst), n);
+      return;
+    case DType::F8_E4M3:
+      for (int64_t i = 0; i < n; ++i) out[i] = f32_to_fp8_e4m3(x[i]);
+      return;
+    default:
+      R1_CHECK(false, "cannot quantize to {}", dtype_name(t));
+  }
+}
+
+}  // namespace r1::quant

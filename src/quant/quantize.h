@@ -1,0 +1,24 @@
+// Reference (scalar) quantisers and dequantisers for the GGUF block formats. These are the codecs
+// every SIMD path and every file writer is checked against.
+#pragma once
+#include <cstdint>
+
+#include "core/dtype.h"
+#include "quant/blocks.h"
+
+namespace r1::quant {
+
+/// Q8_0 (ggml quantize_row_q8_0_ref): per block of 32, d = max|x| / 127, q = round(x / d)
+/// (rounding half to even, as numpy's rint). x: n floats, n % 32 == 0; dst: n/32 blocks.
+void quantize_row_q8_0(const float* x, BlockQ8_0* dst, int64_t n);
+/// Q4_0 (ggml quantize_row_q4_0_ref): m = the x of largest |x| (signed), d = m / -8,
+/// q = min(15, trunc(x / d + 8.5)). x: n floats, n % 32 == 0.
+void quantize_row_q4_0(const float* x, BlockQ4_0* dst, int64_t n);
+void dequantize_row_q8_0(const BlockQ8_0* src, float* y, int64_t n);
+void dequantize_row_q4_0(const BlockQ4_0* src, float* y, int64_t n);
+
+/// Converts n floats to `t` (F32, F16, BF16, Q8_0, Q4_0, F8_E4M3 codes without scale) into dst,
+/// which must hold dtype_bytes(t, n) bytes. Throws CheckError for other dtypes or partial blocks.
+void quantize_row(DType t, const float* x, void* dst, int64_t n);
+
+}  // namespace r1::quant
