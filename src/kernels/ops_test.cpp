@@ -1,0 +1,108 @@
+// Row-wise kernels against their scalar references and against properties any correct
+// implementation must have (softmax sums to 1, top-k tie order, ...).
+#include "kernels/ops.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+namespace r1::kernels {
+namespace {
+
+std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+TEST(Ops, RmsnormMatchesReference) {
+  for (int64_t D : {1, 7, 64, 1536, 1537}) {
+    const int64_t T = 3;
+    auto x = randn(size_t(T * D), 1, 3.0f), w = randn(size_t(D), 2);
+    std::vector<float> a(x.size()), b(x.size());
+    rmsnorm(x.data(), w.data(), 1e-6f, a.data(), T, D);
+    rmsnorm_ref(x.data(), w.data(), 1e-6f, b.data(), T, D);
+    // Relative error of f32 accumulation over D terms, per element scaled by |w| (|x*r| ~ 1).
+    for (size_t i = 0; i < a.size(); ++i)
+      ASSERT_NEAR(a[i], b[i], 1e-5f * (1 + std::fabs(b[i]))) << "D=" << D << " i=" << i;
+  }
+}
+
+TEST(Ops, RmsnormInPlaceAndUnitRms) {
+  const int64_t D = 100;
+  auto x = randn(D, 3, 5.0f);
+  std::vector<float> w(D, 1.0f);
+  rmsnorm(x.data(), w.data(), 0.0f, x.data(), 1, D);
+  double ss = 0;
+  for (float v : x) ss += double(v) * v;
+  EXPECT_NEAR(ss / D, 1.0, 1e-5);
+}
+
+TEST(Ops, SoftmaxMatchesReferenceAndIsStable) {
+  for (int64_t n : {1, 5, 33, 1000}) {
+    auto x = randn(size_t(n), 4, 30.0f);
+    x[0] = 1000.0f;  // would overflow exp without the max shift
+    auto y = x;
+    softmax(x.data(), n);
+    softmax_ref(y.data(), n);
+    double sum = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      ASSERT_NEAR(x[i], y[i], 1e-6f) << i;
+      sum += x[i];
+    }
+    EXPECT_NEAR(sum, 1.0, 1e-5);
+  }
+  std::vector<float> m = {-INFINITY, 0.0f, -INFINITY};
+  softmax(m.data(), 3);
+  EXPECT_EQ(m[0], 0.0f);
+  EXPECT_EQ(m[1], 1.0f);
+}
+
+TEST(Ops, SiluAndSwiglu) {
+  auto g = randn(77, 5, 4.0f), u = randn(77, 6);
+  std::vector<float> s(77), sw(77);
+  silu(g.data(), s.data(), 77);
+  swiglu(g.data(), u.data(), sw.data(), 77);
+  for (size_t i = 0; i < g.size(); ++i) {
+    const double ref = double(g[i]) / (1.0 + std::exp(-double(g[i])));
+    ASSERT_NEAR(s[i], ref, 1e-6 * (1 + std::fabs(ref)));
+    ASSERT_NEAR(sw[i], ref * u[i], 1e-6 * (1 + std::fabs(ref * u[i])));
+  }
+  // Large negative gate: silu -> -0, not NaN.
+  float big = -200.0f, out = 1.0f;
+  silu(&big, &out, 1);
+  EXPECT_FALSE(std::isnan(out));
+}
+
+TEST(Ops, ArgmaxTiesAndNan) {
+  std::vector<float> x = {1, 3, 2, 3};
+  EXPECT_EQ(argmax(x.data(), 4), 1);
+  x = {NAN, -1, NAN, 5, 5};
+  EXPECT_EQ(argmax(x.data(), 5), 3);
+}
+
+TEST(Ops, TopKMatchesSortReference) {
+  std::mt19937 rng(7);
+  for (int iter = 0; iter < 50; ++iter) {
+    const int64_t n = 1 + int64_t(rng() % 300), k = 1 + int64_t(rng() % n);
+    std::vector<float> x(static_cast<size_t>(n));
+    for (auto& v : x) v = float(int(rng() % 20));  // many ties
+    std::vector<int32_t> i1(static_cast<size_t>(k)), i2(static_cast<size_t>(k));
+    std::vector<float> v1(static_cast<size_t>(k)), v2(static_cast<size_t>(k));
+    top_k(x.data(), n, k, i1.data(), v1.data());
+    top_k_ref(x.data(), n, k, i2.data(), v2.data());
+    ASSERT_EQ(i1, i2) << "n=" << n << " k=" << k;
+    ASSERT_EQ(v1, v2);
+  }
+  std::vector<float> x = {2, 5, 5, 1, 5};
+  std::vector<int32_t> idx(3);
+  top_k(x.data(), 5, 3, idx.data(), nullptr);
+  EXPECT_EQ(idx, (std::vector<int32_t>{1, 2, 4}));
+}
+
+}  // namespace
+}  // namespace r1::kernels
