@@ -9,6 +9,7 @@ pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   gnuplot-nox
+  python3-numpy
 )
 missing=()
 for p in "${pkgs[@]}"; do
