@@ -1,0 +1,174 @@
+// The generation loop and the per-sequence state it is built from.
+#include "engine/generate.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "core/check.h"
+
+namespace r1::engine {
+namespace {
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+const char* finish_reason_name(FinishReason r) {
+  switch (r) {
+    case FinishReason::None: return "";
+    case FinishReason::Stop: return "stop";
+    case FinishReason::Length: return "length";
+    case FinishReason::Error: return "error";
+    case FinishReason::Cancelled: return "cancelled";
+  }
+  return "";
+}
+
+double GenerateResult::prompt_tokens_per_s() const {
+  const int64_t computed = prompt_tokens - cached_tokens;
+  return prompt_ms > 0.0 ? 1000.0 * static_cast<double>(computed) / prompt_ms : 0.0;
+}
+
+double GenerateResult::gen_tokens_per_s() const {
+  return decode_ms > 0.0 ? 1000.0 * static_cast<double>(decode_steps) / decode_ms : 0.0;
+}
+
+Result<void> check_prompt(int64_t n_prompt, int64_t n_ctx) {
+  if (n_prompt <= 0) return make_error("prompt: no tokens (give some text, or allow a BOS token)");
+  if (n_prompt >= n_ctx) {
+    return make_error(
+        "prompt is {} tokens but the context holds {} (it needs at least {}: raise --ctx-size "
+        "or shorten the prompt)",
+        n_prompt, n_ctx, n_prompt + 1);
+  }
+  return ok_result();
+}
+
+Sequence::Sequence(const tok::Tokenizer& tok, GenerateOptions opts, std::span<const int32_t> prompt,
+                   int64_t n_ctx)
+    : tok_(&tok),
+      opts_(std::move(opts)),
+      rng_(opts_.sampling.seed),
+      history_(prompt.begin(), prompt.end()),
+      n_ctx_(n_ctx),
+      decoder_(tok),
+      stop_(opts_.stop) {
+  result_.prompt_tokens = static_cast<int64_t>(prompt.size());
+}
+
+void Sequence::accept(std::span<const float> logits, SamplerWorkspace& ws, const StreamCallback& cb) {
+  R1_CHECK(!finished(), "accept on a finished sequence");
+  auto sampled = sample_token(logits, history_, opts_.sampling, rng_, ws);
+  if (!sampled.ok()) {
+    result_.error = sampled.message();
+    finish(FinishReason::Error, cb);
+    return;
+  }
+  const int32_t id = sampled.value();
+  history_.push_back(id);
+  result_.tokens.push_back(id);
+
+  const bool is_eos = !opts_.ignore_eos && std::find(opts_.eos_ids.begin(), opts_.eos_ids.end(),
+                                                     id) != opts_.eos_ids.end();
+  if (is_eos) {
+    finish(FinishReason::Stop, cb);
+    return;
+  }
+  const std::string piece = stop_.push(decoder_.push(id));
+  result_.text += piece;
+  if (cb && !cb(piece, id)) {
+    finish(FinishReason::Cancelled, cb);
+    return;
+  }
+  if (stop_.matched()) {
+    result_.stop_index = stop_.matched_index();
+    finish(FinishReason::Stop, cb);
+    return;
+  }
+  const auto n_gen = static_cast<int64_t>(result_.tokens.size());
+  if ((opts_.max_tokens >= 0 && n_gen >= opts_.max_tokens) ||
+      result_.prompt_tokens + n_gen >= n_ctx_) {
+    finish(FinishReason::Length, cb);
+  }
+}
+
+void Sequence::cancel(const StreamCallback& cb) {
+  if (!finished()) finish(FinishReason::Cancelled, cb);
+}
+
+void Sequence::finish(FinishReason reason, const StreamCallback& cb) {
+  result_.finish_reason = reason;
+  // Release what was held back for an incomplete character or a stop string that never
+  // completed; after a stop string everything from it on is dropped.
+  std::string rest;
+  if (!stop_.matched()) {
+    rest = stop_.push(decoder_.flush());
+    if (stop_.matched()) {
+      result_.stop_index = stop_.matched_index();
+      if (result_.finish_reason != FinishReason::Error) result_.finish_reason = FinishReason::Stop;
+    } else {
+      rest += stop_.flush();
+    }
+  }
+  result_.text += rest;
+  if (cb) cb(rest, -1);
+}
+
+int64_t prefill(models::CausalLM& model, CachedSession& cs, std::span<const int32_t> prompt,
+                std::span<float> logits) {
+  R1_CHECK(!prompt.empty(), "prefill of an empty prompt");
+  R1_CHECK(cs.session && static_cast<int64_t>(cs.tokens.size()) == cs.session->n_past(),
+           "cached tokens ({}) out of step with the session", cs.tokens.size());
+  // Reuse the longest common prefix, but always recompute the last prompt token: its logits are
+  // what the first sampled token comes from.
+  size_t keep = 0;
+  const size_t limit = std::min(cs.tokens.size(), prompt.size() - 1);
+  while (keep < limit && cs.tokens[keep] == prompt[keep]) ++keep;
+  if (keep < cs.tokens.size()) {
+    cs.session->truncate(static_cast<int64_t>(keep));
+    cs.tokens.resize(keep);
+  }
+  const auto rest = prompt.subspan(keep);
+  model.forward(rest, *cs.session, logits.data(), /*all_logits=*/false);
+  cs.tokens.insert(cs.tokens.end(), rest.begin(), rest.end());
+  return static_cast<int64_t>(keep);
+}
+
+Result<GenerateResult> generate(models::CausalLM& model, CachedSession& cs,
+                                const tok::Tokenizer& tok, std::span<const int32_t> prompt,
+                                const GenerateOptions& opts, const StreamCallback& cb) {
+  R1_CHECK(cs.session != nullptr, "generate needs a session");
+  const int64_t n_ctx = cs.session->n_ctx();
+  R1_TRY(check_prompt(static_cast<int64_t>(prompt.size()), n_ctx));
+  const int64_t V = model.info().vocab_size;
+  for (const int32_t id : prompt) {
+    if (id < 0 || id >= V) return make_error("prompt: token id {} is outside the vocabulary [0, {})", id, V);
+  }
+  std::vector<float> logits(V);
+  SamplerWorkspace ws;
+  Sequence seq(tok, opts, prompt, n_ctx);
+
+  auto t0 = std::chrono::steady_clock::now();
+  seq.mutable_result().cached_tokens = prefill(model, cs, prompt, logits);
+  seq.mutable_result().prompt_ms = ms_since(t0);
+
+  t0 = std::chrono::steady_clock::now();
+  if (opts.max_tokens == 0) {
+    seq.mutable_result().finish_reason = FinishReason::Length;
+  } else {
+    seq.accept(logits, ws, cb);
+  }
+  while (!seq.finished()) {
+    const int32_t next = seq.next_token();
+    model.forward(std::span<const int32_t>(&next, 1), *cs.session, logits.data(), false);
+    cs.tokens.push_back(next);
+    ++seq.mutable_result().decode_steps;
+    seq.accept(logits, ws, cb);
+  }
+  seq.mutable_result().decode_ms = ms_since(t0);
+  return std::move(seq.mutable_result());
+}
+
+}  // namespace r1::engine
