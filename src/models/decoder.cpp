@@ -1,0 +1,216 @@
+#include "models/decoder.h"
+
+#include <algorithm>
+
+#include "models/tensor_names.h"
+
+namespace r1::models {
+
+/// Per-sequence state: the KV cache plus activation buffers reused by every call (they grow only
+/// when a longer chunk arrives, so decoding allocates nothing).
+class DecoderSession : public Session {
+ public:
+  DecoderSession(const DecoderLM* owner, nn::KvCache kv) : owner_(owner), kv_(std::move(kv)) {}
+  int64_t n_past() const override { return n_past_; }
+  int64_t n_ctx() const override { return kv_.n_ctx(); }
+  void truncate(int64_t n) override {
+    R1_CHECK(n >= 0 && n <= n_past_, "truncate to {} with {} positions cached", n, n_past_);
+    n_past_ = n;
+  }
+
+  const DecoderLM* owner_;
+  nn::KvCache kv_;
+  int64_t n_past_ = 0;
+  int64_t capacity_tokens_ = 0;   // T the buffers below are sized for
+  std::vector<float> x_, h_, tmp_, scratch_;  // [T, D] x3, block scratch
+  std::vector<int32_t> pos_;                  // [T]
+};
+
+namespace {
+
+Result<nn::Linear> load_linear(const TensorSource& src, const std::string& w_name,
+                               const std::string& b_name, int64_t n, int64_t k, bool bias) {
+  R1_ASSIGN_OR_RETURN(w, src.get(w_name, {n, k}));
+  Tensor b, scale;
+  if (bias) {
+    R1_ASSIGN_OR_RETURN(bt, src.get(b_name, {n}));
+    b = bt;
+  }
+  if (w.dtype() == DType::F8_E4M3) {
+    R1_ASSIGN_OR_RETURN(s, src.scale_inv(w_name));
+    scale = s;
+  }
+  if (!is_whole_blocks(w.dtype(), k))
+    return make_error("{}: tensor {}: rows of {} are not whole {} blocks", src.label(), w_name, k,
+                      dtype_name(w.dtype()));
+  return nn::Linear(std::move(w), std::move(b), std::move(scale));
+}
+
+Result<nn::RMSNorm> load_norm(const TensorSource& src, const std::string& name, int64_t d,
+                              double eps) {
+  R1_ASSIGN_OR_RETURN(w, src.get(name, {d}));
+  return nn::RMSNorm(w, float(eps));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<DecoderLM>> DecoderLM::load(const DecoderConfig& cfg,
+                                                   const TensorSource& src,
+                                                   kernels::RopeLayout layout,
+                                                   const std::vector<float>& rope_freq_factors,
+                                                   ModelInfo info, ThreadPool& pool) {
+  R1_TRY(cfg.validate(src.label()));
+  std::unique_ptr<DecoderLM> m(new DecoderLM(pool));
+  m->cfg_ = cfg;
+  const NameStyle st = src.style();
+  const int64_t D = cfg.hidden_size, V = cfg.vocab_size, F = cfg.intermediate_size;
+  const int64_t H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads, Hd = cfg.head_dim;
+
+  kernels::RopeTable table = kernels::rope_table(cfg.rope_theta, cfg.rope_dim, cfg.rope_scaling);
+  if (!rope_freq_factors.empty()) {
+    if (int64_t(rope_freq_factors.size()) != cfg.rope_dim / 2)
+      return make_error("{}: tensor rope_freqs.weight has {} entries, rope needs {}", src.label(),
+                        rope_freq_factors.size(), cfg.rope_dim / 2);
+    for (size_t i = 0; i < table.inv_freq.size(); ++i) table.inv_freq[i] /= rope_freq_factors[i];
+  }
+  m->rope_ = nn::RotaryEmbedding(std::move(table), layout);
+
+  R1_ASSIGN_OR_RETURN(embed, src.get(global_tensor_name(st, GlobalTensor::Embed), {V, D}));
+  m->embed_ = nn::Embedding(embed);
+
+  m->layers_.reserve(size_t(cfg.num_hidden_layers));
+  for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) {
+    auto name = [&](LayerTensor t) { return layer_tensor_name(st, l, t); };
+    R1_ASSIGN_OR_RETURN(attn_norm, load_norm(src, name(LayerTensor::AttnNorm), D, cfg.rms_norm_eps));
+    R1_ASSIGN_OR_RETURN(q, load_linear(src, name(LayerTensor::Q), name(LayerTensor::QBias), H * Hd,
+                                       D, cfg.qkv_bias));
+    R1_ASSIGN_OR_RETURN(k, load_linear(src, name(LayerTensor::K), name(LayerTensor::KBias),
+                                       Hkv * Hd, D, cfg.qkv_bias));
+    R1_ASSIGN_OR_RETURN(v, load_linear(src, name(LayerTensor::V), name(LayerTensor::VBias),
+                                       Hkv * Hd, D, cfg.qkv_bias));
+    R1_ASSIGN_OR_RETURN(o, load_linear(src, name(LayerTensor::O), name(LayerTensor::OBias), D,
+                                       H * Hd, cfg.o_bias));
+    R1_ASSIGN_OR_RETURN(ffn_norm, load_norm(src, name(LayerTensor::FfnNorm), D, cfg.rms_norm_eps));
+    R1_ASSIGN_OR_RETURN(gate, load_linear(src, name(LayerTensor::Gate), name(LayerTensor::GateBias),
+                                          F, D, cfg.mlp_bias));
+    R1_ASSIGN_OR_RETURN(up, load_linear(src, name(LayerTensor::Up), name(LayerTensor::UpBias), F,
+                                        D, cfg.mlp_bias));
+    R1_ASSIGN_OR_RETURN(down, load_linear(src, name(LayerTensor::Down), name(LayerTensor::DownBias),
+                                          D, F, cfg.mlp_bias));
+    DecoderLayer layer;
+    layer.attn_norm = std::move(attn_norm);
+    layer.attn = nn::GqaAttention(std::move(q), std::move(k), std::move(v), std::move(o), &m->rope_,
+                                  H, Hkv, Hd);
+    layer.ffn_norm = std::move(ffn_norm);
+    layer.mlp = nn::SwiGluMlp(std::move(gate), std::move(up), std::move(down));
+    m->layers_.push_back(std::move(layer));
+  }
+  R1_ASSIGN_OR_RETURN(final_norm, load_norm(src, global_tensor_name(st, GlobalTensor::FinalNorm), D,
+                                            cfg.rms_norm_eps));
+  m->final_norm_ = std::move(final_norm);
+  if (cfg.tie_word_embeddings) {
+    if (!is_whole_blocks(embed.dtype(), D))
+      return make_error("{}: tied embedding rows are not whole blocks", src.label());
+    m->head_ = nn::Linear(embed);
+  } else {
+    const std::string head_name = global_tensor_name(st, GlobalTensor::Head);
+    R1_ASSIGN_OR_RETURN(head, load_linear(src, head_name, "", V, D, false));
+    m->head_ = std::move(head);
+  }
+
+  // Parameters and the bytes one decoded token streams: every block weight, the head once (for a
+  // tied head that is the embedding matrix) and a single embedding row.
+  int64_t params = embed.numel() + m->final_norm_.dim();
+  int64_t bytes = int64_t(m->final_norm_.weight().nbytes()) + m->head_.weight_bytes() +
+                  int64_t(embed.row_bytes());
+  if (!cfg.tie_word_embeddings) params += m->head_.n_params();
+  for (const auto& layer : m->layers_) {
+    params += layer.attn_norm.dim() + layer.ffn_norm.dim() + layer.attn.n_params() +
+              layer.mlp.n_params();
+    bytes += int64_t(layer.attn_norm.weight().nbytes() + layer.ffn_norm.weight().nbytes()) +
+             layer.attn.weight_bytes() + layer.mlp.weight_bytes();
+  }
+  info.vocab_size = V;
+  info.max_position_embeddings = cfg.max_position_embeddings;
+  info.n_params = params;
+  info.weight_bytes_per_token = bytes;
+  if (info.eos_token_ids.empty()) info.eos_token_ids = cfg.eos_token_ids;
+  if (info.bos_token_id < 0) info.bos_token_id = cfg.bos_token_id;
+  m->info_ = std::move(info);
+  return m;
+}
+
+std::unique_ptr<Session> DecoderLM::new_session(int64_t n_ctx) {
+  if (n_ctx <= 0) n_ctx = cfg_.max_position_embeddings;
+  const int64_t width = cfg_.num_key_value_heads * cfg_.head_dim;
+  return std::make_unique<DecoderSession>(
+      this, nn::KvCache(cfg_.num_hidden_layers, n_ctx, width, width));
+}
+
+void DecoderLM::forward(std::span<const int32_t> tokens, Session& session, float* logits,
+                        bool all_logits) {
+  auto* s = dynamic_cast<DecoderSession*>(&session);
+  R1_CHECK(s != nullptr && s->owner_ == this, "session was not created by this model");
+  const int64_t T = int64_t(tokens.size());
+  R1_CHECK(T > 0, "forward of zero tokens");
+  R1_CHECK(s->n_past_ + T <= s->n_ctx(), "{} cached + {} new tokens exceed the context of {}",
+           s->n_past_, T, s->n_ctx());
+  // Check every id before touching the cache, so a bad id leaves the session unchanged.
+  for (int64_t t = 0; t < T; ++t)
+    R1_CHECK(tokens[t] >= 0 && tokens[t] < cfg_.vocab_size, "token id {} out of range [0, {})",
+             tokens[t], cfg_.vocab_size);
+  const int64_t V = cfg_.vocab_size;
+  for (int64_t c0 = 0; c0 < T; c0 += ubatch_) {
+    const int64_t Tc = std::min(ubatch_, T - c0);
+    const bool last = c0 + Tc == T;
+    float* out = nullptr;
+    if (logits != nullptr && all_logits) out = logits + c0 * V;
+    if (logits != nullptr && !all_logits && last) out = logits;
+    forward_chunk(tokens.data() + c0, Tc, *s, out, all_logits);
+  }
+}
+
+void DecoderLM::forward_chunk(const int32_t* ids, int64_t T, DecoderSession& s, float* logits,
+                              bool all_logits) {
+  const int64_t D = cfg_.hidden_size;
+  if (T > s.capacity_tokens_) {
+    int64_t scratch = 0;
+    for (const auto& l : layers_)
+      scratch = std::max({scratch, l.attn.scratch_floats(T), l.mlp.scratch_floats(T)});
+    s.x_.assign(size_t(T * D), 0.0f);
+    s.h_.assign(size_t(T * D), 0.0f);
+    s.tmp_.assign(size_t(T * D), 0.0f);
+    s.scratch_.assign(size_t(scratch), 0.0f);
+    s.pos_.assign(size_t(T), 0);
+    s.capacity_tokens_ = T;
+  }
+  nn::Context ctx{pool_};
+  float* x = s.x_.data();      // [T, D] residual stream
+  float* h = s.h_.data();      // [T, D] normed input of a sub-block
+  float* tmp = s.tmp_.data();  // [T, D] sub-block output
+  const int64_t p0 = s.n_past_;
+  for (int64_t t = 0; t < T; ++t) s.pos_[size_t(t)] = int32_t(p0 + t);
+
+  embed_.forward(ctx, ids, x, T);
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const DecoderLayer& layer = layers_[l];
+    layer.attn_norm.forward(ctx, x, h, T);
+    layer.attn.forward(ctx, h, T, p0, s.pos_.data(), s.kv_.k(int64_t(l)), s.kv_.v(int64_t(l)), tmp,
+                       s.scratch_.data());
+    nn::add_inplace(ctx, x, tmp, T * D);
+    layer.ffn_norm.forward(ctx, x, h, T);
+    layer.mlp.forward(ctx, h, tmp, T, s.scratch_.data());
+    nn::add_inplace(ctx, x, tmp, T * D);
+  }
+  s.n_past_ = p0 + T;
+  if (logits == nullptr) return;
+  if (all_logits) {
+    final_norm_.forward(ctx, x, h, T);
+    head_.forward(ctx, h, logits, T);
+  } else {
+    final_norm_.forward(ctx, x + (T - 1) * D, h, 1);
+    head_.forward(ctx, h, logits, 1);
+  }
+}
+
+}  // namespace r1::models

@@ -1,0 +1,76 @@
+// The Llama/Qwen2 decoder-only transformer, written once for both (Qwen2 differs only by q/k/v
+// biases and its config): token embedding, N pre-norm blocks (RMSNorm -> GQA attention with RoPE
+// -> residual; RMSNorm -> SwiGLU MLP -> residual), final RMSNorm, output head (tied or untied).
+// Reference: HF transformers LlamaModel / Qwen2Model forward.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "models/decoder_config.h"
+#include "models/model.h"
+#include "models/tensor_source.h"
+#include "nn/attention.h"
+#include "nn/kv_cache.h"
+#include "nn/mlp.h"
+#include "nn/norm.h"
+#include "nn/rope.h"
+
+namespace r1::models {
+
+/// One pre-norm transformer block.
+struct DecoderLayer {
+  nn::RMSNorm attn_norm;
+  nn::GqaAttention attn;
+  nn::RMSNorm ffn_norm;
+  nn::SwiGluMlp mlp;
+};
+
+class DecoderLM : public CausalLM {
+ public:
+  /// Builds the model from `src` (names in src.style()), checking every tensor's shape against
+  /// `cfg` first. `layout` is the RoPE pairing the weights expect (HF: NeoX; GGUF llama:
+  /// Interleaved, because llama.cpp's converter permutes Q/K rows). `rope_freq_factors` (GGUF
+  /// rope_freqs.weight, [R/2]) divide the inverse frequencies when given.
+  /// Errors: missing or mis-shaped tensors (one line naming the tensor).
+  static Result<std::unique_ptr<DecoderLM>> load(const DecoderConfig& cfg, const TensorSource& src,
+                                                 kernels::RopeLayout layout,
+                                                 const std::vector<float>& rope_freq_factors,
+                                                 ModelInfo info, ThreadPool& pool);
+
+  const ModelInfo& info() const override { return info_; }
+  std::unique_ptr<Session> new_session(int64_t n_ctx) override;
+  /// See CausalLM::forward. Prompts longer than ubatch() run as consecutive batched chunks of
+  /// ubatch() tokens (bounds the activation memory; results are identical). logits may be null
+  /// (fill the cache only).
+  void forward(std::span<const int32_t> tokens, Session& session, float* logits,
+               bool all_logits) override;
+
+  const DecoderConfig& config() const { return cfg_; }
+  const std::vector<DecoderLayer>& layers() const { return layers_; }
+  const nn::Embedding& embedding() const { return embed_; }
+  const nn::RMSNorm& final_norm() const { return final_norm_; }
+  const nn::Linear& head() const { return head_; }
+  const nn::RotaryEmbedding& rope() const { return rope_; }
+  int64_t ubatch() const { return ubatch_; }
+  void set_ubatch(int64_t n) { ubatch_ = n > 0 ? n : 512; }
+
+ private:
+  DecoderLM(ThreadPool& pool) : pool_(pool) {}
+  void forward_chunk(const int32_t* ids, int64_t T, class DecoderSession& s, float* logits,
+                     bool all_logits);
+
+  DecoderConfig cfg_;
+  ModelInfo info_;
+  ThreadPool& pool_;
+  nn::RotaryEmbedding rope_;  // shared by every layer (referenced by the attention blocks)
+  nn::Embedding embed_;
+  std::vector<DecoderLayer> layers_;
+  nn::RMSNorm final_norm_;
+  nn::Linear head_;
+  int64_t ubatch_ = 512;
+};
+
+}  // namespace r1::models

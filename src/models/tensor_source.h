@@ -1,0 +1,71 @@
+// Where a model's weights come from: an HF directory (safetensors shards) or a GGUF file, behind
+// one small interface so the architectures load from both. Tensors are views (memory-mapped).
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+#include "core/tensor.h"
+#include "io/gguf.h"
+#include "io/hf_model.h"
+
+namespace r1::models {
+
+/// Naming convention of the tensors: Hugging Face ("model.layers.0.self_attn.q_proj.weight") or
+/// llama.cpp GGUF ("blk.0.attn_q.weight").
+enum class NameStyle { HF, Gguf };
+
+class TensorSource {
+ public:
+  virtual ~TensorSource() = default;
+  /// File or directory, for error messages.
+  virtual const std::string& label() const = 0;
+  virtual NameStyle style() const = 0;
+  virtual bool has(const std::string& name) const = 0;
+  /// A view of `name` in PyTorch order. Errors name the tensor and the file.
+  virtual Result<Tensor> get(const std::string& name) const = 0;
+  /// For F8_E4M3 weights: their F32 block scales (HF `NAME_scale_inv`). Default: an error.
+  virtual Result<Tensor> scale_inv(const std::string& weight_name) const;
+
+  /// get(name) checked against `shape`: "LABEL: tensor NAME has shape [..], the config needs [..]".
+  Result<Tensor> get(const std::string& name, const std::vector<int64_t>& shape) const;
+  /// Like get(name, shape) but an absent tensor gives an undefined Tensor (optional biases).
+  Result<Tensor> get_optional(const std::string& name, const std::vector<int64_t>& shape) const;
+};
+
+class HfTensorSource : public TensorSource {
+ public:
+  explicit HfTensorSource(const io::HfModelDir* dir) : dir_(dir), label_(dir->dir()) {}
+  const std::string& label() const override { return label_; }
+  NameStyle style() const override { return NameStyle::HF; }
+  bool has(const std::string& name) const override { return dir_->has(name); }
+  Result<Tensor> get(const std::string& name) const override { return dir_->tensor(name); }
+  Result<Tensor> scale_inv(const std::string& weight_name) const override {
+    return dir_->weight_scale_inv(weight_name);
+  }
+  using TensorSource::get;
+
+ private:
+  const io::HfModelDir* dir_;
+  std::string label_;
+};
+
+class GgufTensorSource : public TensorSource {
+ public:
+  explicit GgufTensorSource(const io::GgufFile* file) : file_(file), label_(file->path()) {}
+  const std::string& label() const override { return label_; }
+  NameStyle style() const override { return NameStyle::Gguf; }
+  bool has(const std::string& name) const override { return file_->has_tensor(name); }
+  Result<Tensor> get(const std::string& name) const override { return file_->tensor(name); }
+  using TensorSource::get;
+
+ private:
+  const io::GgufFile* file_;
+  std::string label_;
+};
+
+/// "[a, b]" for error messages.
+std::string shape_string(const std::vector<int64_t>& shape);
+
+}  // namespace r1::models

@@ -1,0 +1,59 @@
+#include "nn/attention.h"
+
+#include <cmath>
+
+#include "kernels/attention.h"
+
+namespace r1::nn {
+
+GqaAttention::GqaAttention(Linear q_proj, Linear k_proj, Linear v_proj, Linear o_proj,
+                           const RotaryEmbedding* rope, int64_t n_head, int64_t n_head_kv,
+                           int64_t head_dim)
+    : q_(std::move(q_proj)), k_(std::move(k_proj)), v_(std::move(v_proj)), o_(std::move(o_proj)),
+      rope_(rope), H_(n_head), Hkv_(n_head_kv), Hd_(head_dim) {
+  R1_CHECK(H_ > 0 && Hkv_ > 0 && H_ % Hkv_ == 0 && Hd_ > 0, "heads {} / kv heads {} / head_dim {}",
+           H_, Hkv_, Hd_);
+  const int64_t D = q_.in_features();
+  R1_CHECK(q_.out_features() == H_ * Hd_ && k_.out_features() == Hkv_ * Hd_ &&
+               v_.out_features() == Hkv_ * Hd_ && k_.in_features() == D &&
+               v_.in_features() == D && o_.in_features() == H_ * Hd_ && o_.out_features() == D,
+           "attention projection shapes q {} k {} v {} o {} do not fit H={} Hkv={} Hd={}",
+           q_.weight().shape_str(), k_.weight().shape_str(), v_.weight().shape_str(),
+           o_.weight().shape_str(), H_, Hkv_, Hd_);
+  R1_CHECK(rope_ != nullptr && rope_->rot_dim() <= Hd_, "rope dim exceeds head_dim {}", Hd_);
+}
+
+int64_t GqaAttention::weight_bytes() const {
+  return q_.weight_bytes() + k_.weight_bytes() + v_.weight_bytes() + o_.weight_bytes();
+}
+int64_t GqaAttention::n_params() const {
+  return q_.n_params() + k_.n_params() + v_.n_params() + o_.n_params();
+}
+
+void GqaAttention::forward(Context& ctx, const float* x, int64_t T, int64_t p0,
+                           const int32_t* positions, float* k_cache, float* v_cache, float* out,
+                           float* scratch) const {
+  const int64_t kvw = kv_width();
+  float* q = scratch;               // [T, H, Hd]
+  float* attn = scratch + T * H_ * Hd_;  // [T, H, Hd]
+  float* k_new = k_cache + p0 * kvw;     // [T, Hkv, Hd] rows of the cache
+  float* v_new = v_cache + p0 * kvw;
+  q_.forward(ctx, x, q, T);
+  k_.forward(ctx, x, k_new, T);
+  v_.forward(ctx, x, v_new, T);
+  rope_->apply(q, T, H_, H_ * Hd_, Hd_, positions);
+  rope_->apply(k_new, T, Hkv_, kvw, Hd_, positions);
+
+  kernels::AttentionParams p;
+  p.T = T;
+  p.H = H_;
+  p.Hkv = Hkv_;
+  p.Hd_k = Hd_;
+  p.Hd_v = Hd_;
+  p.p0 = p0;
+  p.scale = float(1.0 / std::sqrt(double(Hd_)));
+  kernels::attention(p, q, k_cache, v_cache, attn, ctx.pool);
+  o_.forward(ctx, attn, out, T);
+}
+
+}  // namespace r1::nn

@@ -1,0 +1,48 @@
+// Grouped-query self-attention block (Ainslie et al. 2023, GQA) with rotary embeddings and an f32
+// KV cache: q/k/v projections (optional biases), RoPE on q and k, causal softmax attention over
+// cached positions 0..p0+T-1, output projection. Used by the Llama and Qwen2 decoders.
+#pragma once
+#include <cstdint>
+
+#include "nn/context.h"
+#include "nn/linear.h"
+#include "nn/rope.h"
+
+namespace r1::nn {
+
+class GqaAttention {
+ public:
+  GqaAttention() = default;
+  /// q_proj: [H*Hd, D], k_proj/v_proj: [Hkv*Hd, D], o_proj: [D, H*Hd] (checked).
+  /// rope: rotates the first R <= Hd dims of each q/k head. Softmax scale 1/sqrt(Hd).
+  GqaAttention(Linear q_proj, Linear k_proj, Linear v_proj, Linear o_proj,
+               const RotaryEmbedding* rope, int64_t n_head, int64_t n_head_kv, int64_t head_dim);
+
+  int64_t n_head() const { return H_; }
+  int64_t n_head_kv() const { return Hkv_; }
+  int64_t head_dim() const { return Hd_; }
+  /// Width of one cached position of K (and of V): Hkv * Hd floats.
+  int64_t kv_width() const { return Hkv_ * Hd_; }
+  const Linear& q_proj() const { return q_; }
+  const Linear& k_proj() const { return k_; }
+  const Linear& v_proj() const { return v_; }
+  const Linear& o_proj() const { return o_; }
+  int64_t weight_bytes() const;
+  int64_t n_params() const;
+
+  /// Floats of scratch forward() needs for T tokens.
+  int64_t scratch_floats(int64_t T) const { return 2 * T * H_ * Hd_; }
+
+  /// x: [T, D] normed hidden states of tokens at positions p0 .. p0+T-1 (positions[t] = p0 + t).
+  /// k_cache/v_cache: this layer's [S, Hkv*Hd] with S >= p0 + T; rows p0..p0+T-1 are written.
+  /// out: [T, D] (overwritten; must not alias x). scratch: scratch_floats(T) floats.
+  void forward(Context& ctx, const float* x, int64_t T, int64_t p0, const int32_t* positions,
+               float* k_cache, float* v_cache, float* out, float* scratch) const;
+
+ private:
+  Linear q_, k_, v_, o_;
+  const RotaryEmbedding* rope_ = nullptr;
+  int64_t H_ = 0, Hkv_ = 0, Hd_ = 0;
+};
+
+}  // namespace r1::nn

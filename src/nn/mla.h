@@ -1,0 +1,86 @@
+// Multi-head Latent Attention (DeepSeek-V2 report §2.1, DeepSeek-V3 report §2.1.1): queries and
+// keys/values go through low-rank latents, plus a decoupled RoPE key shared by all heads. Two
+// paths with identical results over the same compressed cache: the naive one decompresses K/V per
+// head (prefill, training), the absorbed one folds kv_b_proj into the query and output sides and
+// attends over the latent directly (decode).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "core/tensor.h"
+#include "kernels/rope.h"
+#include "nn/context.h"
+#include "nn/linear.h"
+#include "nn/norm.h"
+
+namespace r1::nn {
+
+/// Shapes of one MLA layer, with the config.json field names.
+struct MlaConfig {
+  int64_t dim = 0;                // D, hidden_size
+  int64_t n_head = 0;             // H, num_attention_heads
+  int64_t q_lora_rank = 0;        // 0: direct q_proj (DeepSeek-V2-Lite, config null)
+  int64_t kv_lora_rank = 0;       // L
+  int64_t qk_nope_head_dim = 0;   // Hd_nope
+  int64_t qk_rope_head_dim = 0;   // R
+  int64_t v_head_dim = 0;         // Hd_v
+  float rms_norm_eps = 1e-6f;
+  /// 1/sqrt(Hd_nope + R), times yarn_get_mscale(factor, mscale_all_dim)^2 under YaRN
+  /// (DeepseekV3Attention.softmax_scale).
+  float softmax_scale = 1.0f;
+
+  int64_t qk_head_dim() const { return qk_nope_head_dim + qk_rope_head_dim; }
+  /// Floats cached per token per layer: the latent c_kv [L] then the roped k_pe [R].
+  int64_t cache_row() const { return kv_lora_rank + qk_rope_head_dim; }
+};
+
+/// Parameters of one MLA layer (HF DeepseekV3Attention names).
+struct MlaWeights {
+  Linear q_proj;                   // [H*(Hd_nope+R), D], only when q_lora_rank == 0
+  Linear q_a_proj;                 // [q_lora_rank, D]
+  RMSNorm q_a_layernorm;            // [q_lora_rank]
+  Linear q_b_proj;                 // [H*(Hd_nope+R), q_lora_rank]
+  Linear kv_a_proj_with_mqa;       // [L + R, D]
+  RMSNorm kv_a_layernorm;           // [L]
+  Linear kv_b_proj;                // [H*(Hd_nope+Hd_v), L]
+  /// kv_b_proj dequantised to f32 [H, Hd_nope + Hd_v, L]: per head W_UK [Hd_nope, L] then
+  /// W_UV [Hd_v, L]. Used by the absorbed path; built by the loader (weight_to_f32).
+  Tensor kv_b_f32;
+  Linear o_proj;                   // [D, H*Hd_v]
+};
+
+/// The compressed KV cache of one layer: rows [S, L + R] f32 = (kv_a_layernorm(c_kv), rope(k_pe)).
+/// Owned by the session; capacity fixed at creation (no allocation per token).
+struct MlaCache {
+  int64_t capacity = 0;  // S_max tokens
+  int64_t row = 0;       // L + R
+  std::vector<float> rows;
+  void init(int64_t capacity_tokens, int64_t row_floats) {
+    capacity = capacity_tokens;
+    row = row_floats;
+    rows.assign(size_t(capacity_tokens * row_floats), 0.0f);
+  }
+};
+
+enum class MlaPath {
+  Naive,     // decompress K/V per head from the latent cache (prefill, training)
+  Absorbed,  // fold kv_b_proj into q and the output; attend over the latent (decode)
+};
+
+/// A weight of any dtype as a new owned F32 tensor of the same shape (explicit and costly).
+/// For F8_E4M3 pass its F32 block scales [ceil(N/block_n), ceil(K/block_k)]: w = fp8 * scale.
+Tensor weight_to_f32(const Tensor& w, const Tensor* scale_inv = nullptr, int64_t block_n = 128,
+                     int64_t block_k = 128);
+
+/// One MLA layer forward for tokens at positions p0 .. p0+T-1.
+///  x:   [T, D] f32 (the input_layernorm output)
+///  out: [T, D] f32 (o_proj output; must not alias x)
+/// Appends the T tokens' (c_kv, k_pe) to cache rows p0.. and attends causally over 0 .. p0+t.
+/// rope: the layer's RoPE table over R dims (YaRN as configured); pairs are adjacent dims
+/// (HF V3 de-interleaves then rotates halves: the same dot products).
+/// Checks p0 + T <= cache.capacity and cache.row == L + R. Scratch is allocated per call.
+void mla_forward(Context& ctx, const MlaConfig& cfg, const MlaWeights& w,
+                 const kernels::RopeTable& rope, const float* x, int64_t T, int64_t p0,
+                 MlaCache& cache, MlaPath path, float* out);
+
+}  // namespace r1::nn

@@ -1,0 +1,164 @@
+// DeepSeekMoE routing and the grouped expert dispatch.
+#include "nn/moe.h"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "kernels/ops.h"
+
+namespace r1::nn {
+
+void moe_route(const MoeConfig& cfg, const float* logits, const float* bias, int64_t T,
+               MoeRouting& out) {
+  const int64_t E = cfg.n_routed_experts, K = cfg.num_experts_per_tok;
+  const int64_t G = cfg.topk_method == MoeTopkMethod::Greedy ? 1 : cfg.n_group;
+  const int64_t G_keep = cfg.topk_method == MoeTopkMethod::Greedy ? 1 : cfg.topk_group;
+  R1_CHECK(E > 0 && K > 0 && G > 0 && E % G == 0 && G_keep >= 1 && G_keep <= G &&
+               K <= (E / G) * G_keep,
+           "bad MoE routing config: E {} K {} n_group {} topk_group {}", E, K, G, G_keep);
+  const int64_t per_group = E / G;
+  out.experts.resize(size_t(T * K));
+  out.weights.resize(size_t(T * K));
+  std::vector<float> s(static_cast<size_t>(E)), choice(static_cast<size_t>(E)), gscore(static_cast<size_t>(G)), top2(2);
+  std::vector<int32_t> gidx(static_cast<size_t>(G)), top2i(2);
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  for (int64_t t = 0; t < T; ++t) {
+    const float* lg = logits + t * E;
+    if (cfg.scoring == MoeScoring::Sigmoid) {
+      for (int64_t e = 0; e < E; ++e) s[size_t(e)] = 1.0f / (1.0f + std::exp(-lg[e]));
+    } else {
+      std::memcpy(s.data(), lg, size_t(E) * sizeof(float));
+      kernels::softmax(s.data(), E);
+    }
+    for (int64_t e = 0; e < E; ++e)
+      choice[size_t(e)] = s[size_t(e)] + (cfg.topk_method == MoeTopkMethod::NoauxTc && bias
+                                              ? bias[e] : 0.0f);
+    if (G > 1 && G_keep < G) {
+      for (int64_t g = 0; g < G; ++g) {
+        const float* cg = choice.data() + g * per_group;
+        if (cfg.topk_method == MoeTopkMethod::NoauxTc) {
+          const int64_t k2 = std::min<int64_t>(2, per_group);
+          kernels::top_k(cg, per_group, k2, top2i.data(), top2.data());
+          gscore[size_t(g)] = k2 == 2 ? top2[0] + top2[1] : top2[0];
+        } else {
+          float m = cg[0];
+          for (int64_t i = 1; i < per_group; ++i) m = std::max(m, cg[i]);
+          gscore[size_t(g)] = m;
+        }
+      }
+      kernels::top_k(gscore.data(), G, G_keep, gidx.data(), nullptr);
+      std::vector<bool> keep(size_t(G), false);
+      for (int64_t i = 0; i < G_keep; ++i) keep[size_t(gidx[size_t(i)])] = true;
+      for (int64_t e = 0; e < E; ++e)
+        if (!keep[size_t(e / per_group)]) choice[size_t(e)] = neg_inf;
+    }
+    int32_t* ids = out.experts.data() + t * K;
+    float* wts = out.weights.data() + t * K;
+    kernels::top_k(choice.data(), E, K, ids, nullptr);
+    double sum = 0;
+    for (int64_t k = 0; k < K; ++k) {
+      wts[k] = s[size_t(ids[k])];
+      sum += wts[k];
+    }
+    const bool v3 = cfg.topk_method == MoeTopkMethod::NoauxTc;
+    const bool norm = cfg.norm_topk_prob && (v3 || K > 1);
+    if (norm) {
+      const float denom = float(sum) + 1e-20f;
+      for (int64_t k = 0; k < K; ++k) wts[k] /= denom;
+    }
+    if (v3 || !norm)
+      for (int64_t k = 0; k < K; ++k) wts[k] *= cfg.routed_scaling_factor;
+  }
+}
+
+namespace {
+
+void router_logits(Context& ctx, const MoeWeights& w, const float* x, int64_t T,
+                   std::vector<float>& logits) {
+  logits.resize(size_t(T * w.gate.out_features()));
+  w.gate.forward(ctx, x, logits.data(), T);
+}
+
+}  // namespace
+
+void moe_forward(Context& ctx, const MoeConfig& cfg, const MoeWeights& w, const float* x,
+                 int64_t T, float* out, int64_t* expert_counts, MoeRouting* routing) {
+  const int64_t E = cfg.n_routed_experts, K = cfg.num_experts_per_tok;
+  const int64_t D = w.gate.in_features();
+  R1_CHECK(int64_t(w.experts.size()) == E && w.gate.out_features() == E,
+           "MoE layer has {} experts and a router of {} rows; config says {}", w.experts.size(),
+           w.gate.out_features(), E);
+  std::vector<float> logits;
+  router_logits(ctx, w, x, T, logits);
+  MoeRouting local;
+  MoeRouting& r = routing ? *routing : local;
+  moe_route(cfg, logits.data(), w.e_score_correction_bias.empty()
+                                    ? nullptr : w.e_score_correction_bias.data(), T, r);
+
+  // Shared experts see every token; their output initialises out.
+  if (w.has_shared) {
+    std::vector<float> scratch(static_cast<size_t>(w.shared_experts.scratch_floats(T)));
+    w.shared_experts.forward(ctx, x, out, T, scratch.data());
+  } else {
+    std::memset(out, 0, size_t(T * D) * sizeof(float));
+  }
+
+  // Bucket (token, slot) pairs by expert, then one batched pass per used expert.
+  std::vector<std::vector<int32_t>> tok(static_cast<size_t>(E));
+  std::vector<std::vector<float>> wt(static_cast<size_t>(E));
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t k = 0; k < K; ++k) {
+      const int32_t e = r.experts[size_t(t * K + k)];
+      tok[size_t(e)].push_back(int32_t(t));
+      wt[size_t(e)].push_back(r.weights[size_t(t * K + k)]);
+    }
+  std::vector<float> xin, yout, scratch;
+  for (int64_t e = 0; e < E; ++e) {
+    const int64_t n = int64_t(tok[size_t(e)].size());
+    if (expert_counts) expert_counts[e] += n;
+    if (n == 0) continue;
+    const SwiGluMlp& ex = w.experts[size_t(e)];
+    xin.resize(size_t(n * D));  // gathered x rows [n, D]
+    yout.resize(size_t(n * D));
+    scratch.resize(size_t(ex.scratch_floats(n)));
+    for (int64_t i = 0; i < n; ++i)
+      std::memcpy(xin.data() + i * D, x + int64_t(tok[size_t(e)][size_t(i)]) * D,
+                  size_t(D) * sizeof(float));
+    ex.forward(ctx, xin.data(), yout.data(), n, scratch.data());
+    for (int64_t i = 0; i < n; ++i) {
+      float* o = out + int64_t(tok[size_t(e)][size_t(i)]) * D;
+      const float a = wt[size_t(e)][size_t(i)];
+      const float* y = yout.data() + i * D;
+      for (int64_t d = 0; d < D; ++d) o[d] += a * y[d];
+    }
+  }
+}
+
+void moe_forward_ref(Context& ctx, const MoeConfig& cfg, const MoeWeights& w, const float* x,
+                     int64_t T, float* out) {
+  const int64_t K = cfg.num_experts_per_tok, D = w.gate.in_features();
+  std::vector<float> logits;
+  router_logits(ctx, w, x, T, logits);
+  MoeRouting r;
+  moe_route(cfg, logits.data(), w.e_score_correction_bias.empty()
+                                    ? nullptr : w.e_score_correction_bias.data(), T, r);
+  std::vector<float> y(static_cast<size_t>(D)), scratch;
+  for (int64_t t = 0; t < T; ++t) {
+    float* o = out + t * D;
+    if (w.has_shared) {
+      scratch.resize(size_t(w.shared_experts.scratch_floats(1)));
+      w.shared_experts.forward(ctx, x + t * D, o, 1, scratch.data());
+    } else {
+      std::memset(o, 0, size_t(D) * sizeof(float));
+    }
+    for (int64_t k = 0; k < K; ++k) {
+      const SwiGluMlp& ex = w.experts[size_t(r.experts[size_t(t * K + k)])];
+      scratch.resize(size_t(ex.scratch_floats(1)));
+      ex.forward(ctx, x + t * D, y.data(), 1, scratch.data());
+      for (int64_t d = 0; d < D; ++d) o[d] += r.weights[size_t(t * K + k)] * y[size_t(d)];
+    }
+  }
+}
+
+}  // namespace r1::nn
