@@ -1,0 +1,382 @@
+// DeepSeek-V3 loading (HF names) and the top-to-bottom forward over nn/ blocks.
+#include "models/deepseek_v3/model.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "kernels/ops.h"
+#include "models/model_info.h"
+
+namespace r1::models::deepseek_v3 {
+
+// ---------------------------------------------------------------------------------------------
+// Session
+
+void DeepseekV3Session::truncate(int64_t n) {
+  R1_CHECK(n >= 0 && n <= n_past_, "truncate({}) with {} cached positions", n, n_past_);
+  n_past_ = n;  // rows past n are overwritten by the next forward
+}
+
+void DeepseekV3Session::reset_expert_counts() {
+  for (auto& v : expert_counts_) std::fill(v.begin(), v.end(), 0);
+}
+
+int64_t DeepseekV3Session::kv_bytes_per_token() const {
+  int64_t b = 0;
+  for (const auto& c : caches_) b += c.row * int64_t(sizeof(float));
+  return b;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+
+namespace {
+
+class Loader {
+ public:
+  Loader(const Config& c, const TensorSource& src, const LoadOptions& opts)
+      : c_(c), src_(src), opts_(opts) {}
+
+  Result<Tensor> tensor(const std::string& name, const std::vector<int64_t>& shape) {
+    return src_.get(name, shape);
+  }
+
+  // A projection weight; FP8 stays FP8 with its scales unless dequantisation is requested or the
+  // block size is not the 128x128 that kernels::weight_view assumes.
+  Result<nn::Linear> linear(const std::string& name, const std::vector<int64_t>& shape,
+                            Tensor* f32_copy = nullptr) {
+    R1_ASSIGN_OR_RETURN(w, src_.get(name, shape));
+    if (w.dtype() != DType::F8_E4M3) {
+      if (f32_copy) *f32_copy = w.dtype() == DType::F32 ? w : w.to_f32();
+      return nn::Linear(w);
+    }
+    R1_ASSIGN_OR_RETURN(s, src_.scale_inv(name));
+    const int64_t bn = c_.fp8_block_n, bk = c_.fp8_block_k;
+    if (s.dtype() != DType::F32 || s.ndim() != 2 || s.dim(0) != (w.dim(0) + bn - 1) / bn ||
+        s.dim(1) != (w.dim(1) + bk - 1) / bk)
+      return make_error("{}: tensor {}_scale_inv has shape {}, expected [{}, {}] F32", src_.label(),
+                        name, s.shape_str(), (w.dim(0) + bn - 1) / bn, (w.dim(1) + bk - 1) / bk);
+    if (f32_copy || opts_.dequantize_fp8 || bn != 128 || bk != 128) {
+      Tensor f = nn::weight_to_f32(w, &s, bn, bk);
+      if (f32_copy) *f32_copy = f;
+      if (opts_.dequantize_fp8 || bn != 128 || bk != 128) return nn::Linear(f);
+    }
+    return nn::Linear(w, {}, s);
+  }
+
+  Result<nn::RMSNorm> norm(const std::string& name, int64_t dim) {
+    R1_ASSIGN_OR_RETURN(w, src_.get(name, {dim}));
+    return nn::RMSNorm(w, float(c_.rms_norm_eps));
+  }
+
+  Result<nn::SwiGluMlp> mlp(const std::string& pre, int64_t F) {
+    const int64_t D = c_.hidden_size;
+    R1_ASSIGN_OR_RETURN(g, linear(pre + "gate_proj.weight", {F, D}));
+    R1_ASSIGN_OR_RETURN(u, linear(pre + "up_proj.weight", {F, D}));
+    R1_ASSIGN_OR_RETURN(d, linear(pre + "down_proj.weight", {D, F}));
+    return nn::SwiGluMlp(std::move(g), std::move(u), std::move(d));
+  }
+
+  Result<Block> block(int64_t l) {
+    const Config& c = c_;
+    const int64_t D = c.hidden_size, H = c.num_attention_heads, L = c.kv_lora_rank;
+    const int64_t R = c.qk_rope_head_dim, Dn = c.qk_nope_head_dim, Dv = c.v_head_dim;
+    const std::string pre = fmt::format("model.layers.{}.", l);
+    const std::string at = pre + "self_attn.";
+    Block b;
+    R1_ASSIGN_OR_RETURN(in_ln, norm(pre + "input_layernorm.weight", D));
+    R1_ASSIGN_OR_RETURN(post_ln, norm(pre + "post_attention_layernorm.weight", D));
+    b.input_layernorm = std::move(in_ln);
+    b.post_attention_layernorm = std::move(post_ln);
+    auto& a = b.attn;
+    if (c.q_lora_rank > 0) {
+      R1_ASSIGN_OR_RETURN(qa, linear(at + "q_a_proj.weight", {c.q_lora_rank, D}));
+      R1_ASSIGN_OR_RETURN(qn, norm(at + "q_a_layernorm.weight", c.q_lora_rank));
+      R1_ASSIGN_OR_RETURN(qb, linear(at + "q_b_proj.weight", {H * (Dn + R), c.q_lora_rank}));
+      a.q_a_proj = std::move(qa);
+      a.q_a_layernorm = std::move(qn);
+      a.q_b_proj = std::move(qb);
+    } else {
+      R1_ASSIGN_OR_RETURN(q, linear(at + "q_proj.weight", {H * (Dn + R), D}));
+      a.q_proj = std::move(q);
+    }
+    R1_ASSIGN_OR_RETURN(kva, linear(at + "kv_a_proj_with_mqa.weight", {L + R, D}));
+    R1_ASSIGN_OR_RETURN(kvn, norm(at + "kv_a_layernorm.weight", L));
+    R1_ASSIGN_OR_RETURN(kvb, linear(at + "kv_b_proj.weight", {H * (Dn + Dv), L}, &a.kv_b_f32));
+    R1_ASSIGN_OR_RETURN(o, linear(at + "o_proj.weight", {D, H * Dv}));
+    a.kv_a_proj_with_mqa = std::move(kva);
+    a.kv_a_layernorm = std::move(kvn);
+    a.kv_b_proj = std::move(kvb);
+    a.o_proj = std::move(o);
+    b.is_moe = c.is_moe_layer(l);
+    if (!b.is_moe) {
+      R1_ASSIGN_OR_RETURN(m, mlp(pre + "mlp.", c.intermediate_size));
+      b.mlp = std::move(m);
+      return b;
+    }
+    const int64_t E = c.n_routed_experts;
+    R1_ASSIGN_OR_RETURN(gate, tensor(pre + "mlp.gate.weight", {E, D}));
+    b.moe.gate = nn::Linear(gate);
+    if (c.topk_method == "noaux_tc") {
+      R1_ASSIGN_OR_RETURN(bias, tensor(pre + "mlp.gate.e_score_correction_bias", {E}));
+      Tensor bf = bias.to_f32();
+      b.moe.e_score_correction_bias.assign(bf.data<float>(), bf.data<float>() + E);
+    }
+    b.moe.experts.reserve(size_t(E));
+    for (int64_t e = 0; e < E; ++e) {
+      R1_ASSIGN_OR_RETURN(m, mlp(fmt::format("{}mlp.experts.{}.", pre, e),
+                                 c.moe_intermediate_size));
+      b.moe.experts.push_back(std::move(m));
+    }
+    if (c.n_shared_experts > 0) {
+      R1_ASSIGN_OR_RETURN(m, mlp(pre + "mlp.shared_experts.",
+                                 c.moe_intermediate_size * c.n_shared_experts));
+      b.moe.shared_experts = std::move(m);
+      b.moe.has_shared = true;
+    }
+    return b;
+  }
+
+ private:
+  const Config& c_;
+  const TensorSource& src_;
+  const LoadOptions& opts_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<DeepseekV3>> DeepseekV3::load(const Config& cfg, const TensorSource& src,
+                                                     const LoadOptions& opts, ModelInfo info,
+                                                     ThreadPool& pool) {
+  const auto plan = tensor_plan(cfg);
+  R1_TRY(check_shapes(
+      plan,
+      [&](const std::string& name, std::vector<int64_t>& shape) {
+        if (!src.has(name)) return false;
+        auto t = src.get(name);
+        if (!t.ok()) return false;
+        shape.assign(t->shape().begin(), t->shape().begin() + t->ndim());
+        return true;
+      },
+      src.label()));
+
+  std::unique_ptr<DeepseekV3> m(new DeepseekV3(pool));
+  m->cfg_ = cfg;
+  const int64_t D = cfg.hidden_size, V = cfg.vocab_size;
+  m->rope_ = kernels::rope_table(cfg.rope_theta, cfg.qk_rope_head_dim, cfg.rope_scaling);
+  Loader ld(cfg, src, opts);
+  R1_ASSIGN_OR_RETURN(emb, ld.tensor("model.embed_tokens.weight", {V, D}));
+  m->embed_ = nn::Embedding(emb);
+  for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) {
+    R1_ASSIGN_OR_RETURN(b, ld.block(l));
+    m->layers_.push_back(std::move(b));
+  }
+  R1_ASSIGN_OR_RETURN(fn, ld.norm("model.norm.weight", D));
+  m->norm_ = std::move(fn);
+  if (src.has("lm_head.weight")) {
+    R1_ASSIGN_OR_RETURN(head, ld.linear("lm_head.weight", {V, D}));
+    m->lm_head_ = std::move(head);
+  } else {
+    m->lm_head_ = nn::Linear(emb);  // tie_word_embeddings (checked by the plan)
+  }
+  for (int64_t k = 0; k < cfg.num_nextn_predict_layers; ++k) {
+    const int64_t l = cfg.num_hidden_layers + k;
+    const std::string pre = fmt::format("model.layers.{}.", l);
+    MtpModule mt;
+    R1_ASSIGN_OR_RETURN(en, ld.norm(pre + "enorm.weight", D));
+    R1_ASSIGN_OR_RETURN(hn, ld.norm(pre + "hnorm.weight", D));
+    R1_ASSIGN_OR_RETURN(eh, ld.linear(pre + "eh_proj.weight", {D, 2 * D}));
+    R1_ASSIGN_OR_RETURN(sn, ld.norm(pre + "shared_head.norm.weight", D));
+    R1_ASSIGN_OR_RETURN(blk, ld.block(l));
+    mt.enorm = std::move(en);
+    mt.hnorm = std::move(hn);
+    mt.eh_proj = std::move(eh);
+    mt.shared_head_norm = std::move(sn);
+    mt.block = std::move(blk);
+    if (src.has(pre + "embed_tokens.weight")) {
+      R1_ASSIGN_OR_RETURN(e, ld.tensor(pre + "embed_tokens.weight", {V, D}));
+      mt.embed = nn::Embedding(e);
+      mt.own_embed = true;
+    }
+    if (src.has(pre + "shared_head.head.weight")) {
+      R1_ASSIGN_OR_RETURN(h, ld.linear(pre + "shared_head.head.weight", {V, D}));
+      mt.head = std::move(h);
+      mt.own_head = true;
+    }
+    m->mtp_.push_back(std::move(mt));
+  }
+
+  // Facts for the engine: parameters (MTP included), bytes streamed per decoded token (one
+  // embedding row, every dense weight, K of E routed experts; MTP excluded: unused by decode).
+  const ParamCount pc = count_params(cfg, plan);
+  info.arch = "deepseek_v3";
+  info.vocab_size = V;
+  info.max_position_embeddings = cfg.max_position_embeddings;
+  info.n_params = pc.total;
+  int64_t bytes = int64_t(emb.row_bytes()) + m->norm_.dim() * 4 + m->lm_head_.weight_bytes();
+  for (const auto& b : m->layers_) {
+    const auto& a = b.attn;
+    bytes += a.q_proj.weight_bytes() + a.q_a_proj.weight_bytes() + a.q_b_proj.weight_bytes() +
+             a.kv_a_proj_with_mqa.weight_bytes() + a.kv_b_proj.weight_bytes() +
+             a.o_proj.weight_bytes();
+    if (!b.is_moe) {
+      bytes += b.mlp.weight_bytes();
+    } else {
+      bytes += b.moe.gate.weight_bytes();
+      if (b.moe.has_shared) bytes += b.moe.shared_experts.weight_bytes();
+      if (!b.moe.experts.empty())
+        bytes += b.moe.experts[0].weight_bytes() * cfg.num_experts_per_tok;
+    }
+  }
+  info.weight_bytes_per_token = bytes;
+  if (info.eos_token_ids.empty()) info.eos_token_ids = cfg.eos_token_ids;
+  if (info.bos_token_id < 0) info.bos_token_id = cfg.bos_token_id;
+  m->info_ = std::move(info);
+  m->total_counts_.assign(size_t(cfg.num_hidden_layers), {});
+  for (int64_t l = 0; l < cfg.num_hidden_layers; ++l)
+    if (m->layers_[size_t(l)].is_moe) m->total_counts_[size_t(l)].assign(size_t(cfg.n_routed_experts), 0);
+  return m;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forward
+
+std::unique_ptr<Session> DeepseekV3::new_session(int64_t n_ctx) {
+  if (n_ctx <= 0) n_ctx = cfg_.max_position_embeddings > 0 ? cfg_.max_position_embeddings : 4096;
+  auto s = std::make_unique<DeepseekV3Session>();
+  s->n_ctx_ = n_ctx;
+  s->caches_.resize(layers_.size());
+  for (auto& c : s->caches_) c.init(n_ctx, cfg_.mla().cache_row());
+  {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    s->expert_counts_ = total_counts_;
+  }
+  s->reset_expert_counts();
+  s->routing_.assign(layers_.size(), {});
+  return s;
+}
+
+void DeepseekV3::block_forward(nn::Context& ctx, const Block& b, float* h, int64_t T, int64_t p0,
+                               nn::MlaCache& cache, int64_t* counts,
+                               std::vector<int32_t>* routing, float* xa, float* xb) {
+  const int64_t D = cfg_.hidden_size;
+  const nn::MlaPath path = mla_mode_ == MlaMode::Naive      ? nn::MlaPath::Naive
+                           : mla_mode_ == MlaMode::Absorbed ? nn::MlaPath::Absorbed
+                           : T == 1                         ? nn::MlaPath::Absorbed
+                                                            : nn::MlaPath::Naive;
+  b.input_layernorm.forward(ctx, h, xa, T);
+  nn::mla_forward(ctx, cfg_.mla(), b.attn, rope_, xa, T, p0, cache, path, xb);
+  nn::add_inplace(ctx, h, xb, T * D);
+  b.post_attention_layernorm.forward(ctx, h, xa, T);
+  if (!b.is_moe) {
+    std::vector<float> scratch(size_t(b.mlp.scratch_floats(T)));
+    b.mlp.forward(ctx, xa, xb, T, scratch.data());
+  } else {
+    nn::MoeRouting r;
+    nn::moe_forward(ctx, cfg_.moe(), b.moe, xa, T, xb, counts, &r);
+    if (routing) routing->insert(routing->end(), r.experts.begin(), r.experts.end());
+  }
+  nn::add_inplace(ctx, h, xb, T * D);
+}
+
+void DeepseekV3::forward(std::span<const int32_t> tokens, Session& session, float* logits,
+                         bool all_logits) {
+  auto* s = dynamic_cast<DeepseekV3Session*>(&session);
+  R1_CHECK(s != nullptr, "session was not created by a deepseek_v3 model");
+  forward_hidden(tokens, *s, logits, all_logits, nullptr);
+}
+
+void DeepseekV3::forward_hidden(std::span<const int32_t> tokens, DeepseekV3Session& s,
+                                float* logits, bool all_logits, float* hidden) {
+  const int64_t T = int64_t(tokens.size()), D = cfg_.hidden_size, V = cfg_.vocab_size;
+  const int64_t p0 = s.n_past_;
+  R1_CHECK(T >= 1 && p0 + T <= s.n_ctx_, "{} tokens at position {} exceed the context {}", T, p0,
+           s.n_ctx_);
+  R1_CHECK(s.caches_.size() == layers_.size(), "session from another model");
+  nn::Context ctx{pool_};
+  std::vector<float> h(size_t(T * D)), xa(size_t(T * D)), xb(size_t(T * D));
+  embed_.forward(ctx, tokens.data(), h.data(), T);
+  std::vector<std::vector<int64_t>> counts(layers_.size());
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    counts[l].assign(size_t(cfg_.n_routed_experts), 0);
+    block_forward(ctx, layers_[l], h.data(), T, p0, s.caches_[l], counts[l].data(),
+                  s.record_routing_ ? &s.routing_[l] : nullptr, xa.data(), xb.data());
+  }
+  s.n_past_ = p0 + T;
+  {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    for (size_t l = 0; l < layers_.size(); ++l) {
+      if (!layers_[l].is_moe) continue;
+      for (size_t e = 0; e < counts[l].size(); ++e) {
+        total_counts_[l][e] += counts[l][e];
+        s.expert_counts_[l][e] += counts[l][e];
+      }
+    }
+  }
+  if (hidden) std::memcpy(hidden, h.data(), size_t(T * D) * sizeof(float));
+  if (!logits) return;
+  const int64_t first = all_logits ? 0 : T - 1;
+  const int64_t n = T - first;
+  norm_.forward(ctx, h.data() + first * D, xa.data(), n);
+  lm_head_.forward(ctx, xa.data(), logits, n);
+  (void)V;
+}
+
+void DeepseekV3::mtp_logits(std::span<const int32_t> tokens, float* out) {
+  R1_CHECK(!mtp_.empty(), "this checkpoint has no MTP module (num_nextn_predict_layers = 0)");
+  const int64_t N = int64_t(tokens.size()), D = cfg_.hidden_size;
+  R1_CHECK(N >= 2, "MTP logits need at least 2 tokens, got {}", N);
+  auto sess = new_session(N);
+  auto& s = static_cast<DeepseekV3Session&>(*sess);
+  std::vector<float> hid(size_t(N * D));
+  forward_hidden(tokens, s, nullptr, false, hid.data());
+
+  const MtpModule& m = mtp_[0];
+  const int64_t T = N - 1;
+  nn::Context ctx{pool_};
+  // cat [T, 2D] = [enorm(emb(t_{i+1})) | hnorm(h_i)] (V3 report eq. 21; HF eh_proj input order).
+  std::vector<float> e(size_t(T * D)), cat(size_t(T * 2 * D)), h(size_t(T * D));
+  (m.own_embed ? m.embed : embed_).forward(ctx, tokens.data() + 1, e.data(), T);
+  m.enorm.forward(ctx, e.data(), e.data(), T);
+  std::vector<float> hn(size_t(T * D));
+  m.hnorm.forward(ctx, hid.data(), hn.data(), T);
+  for (int64_t t = 0; t < T; ++t) {
+    std::memcpy(cat.data() + t * 2 * D, e.data() + t * D, size_t(D) * sizeof(float));
+    std::memcpy(cat.data() + t * 2 * D + D, hn.data() + t * D, size_t(D) * sizeof(float));
+  }
+  m.eh_proj.forward(ctx, cat.data(), h.data(), T);
+  nn::MlaCache cache;
+  cache.init(T, cfg_.mla().cache_row());
+  std::vector<float> xa(size_t(T * D)), xb(size_t(T * D));
+  block_forward(ctx, m.block, h.data(), T, 0, cache, nullptr, nullptr, xa.data(), xb.data());
+  m.shared_head_norm.forward(ctx, h.data(), xa.data(), T);
+  (m.own_head ? m.head : lm_head_).forward(ctx, xa.data(), out, T);
+}
+
+std::vector<std::vector<int64_t>> DeepseekV3::total_expert_counts() const {
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  return total_counts_;
+}
+
+int64_t DeepseekV3::kv_bytes_per_token_mla() const {
+  return cfg_.num_hidden_layers * cfg_.mla().cache_row() * int64_t(sizeof(float));
+}
+
+int64_t DeepseekV3::kv_bytes_per_token_mha() const {
+  const auto m = cfg_.mla();
+  return cfg_.num_hidden_layers * m.n_head * (m.qk_head_dim() + m.v_head_dim) *
+         int64_t(sizeof(float));
+}
+
+Result<std::unique_ptr<DeepseekV3>> load_hf(const io::HfModelDir& dir, const LoadOptions& opts,
+                                            ThreadPool& pool) {
+  const std::string label = dir.dir() + "/config.json";
+  R1_ASSIGN_OR_RETURN(cfg, parse_config(dir.config(), label));
+  R1_ASSIGN_OR_RETURN(info, hf_model_info(dir, cfg.model_type));
+  HfTensorSource src(&dir);
+  return DeepseekV3::load(cfg, src, opts, std::move(info), pool);
+}
+
+}  // namespace r1::models::deepseek_v3

@@ -1,0 +1,131 @@
+// The DeepSeek-V3/R1 causal LM (DeepSeek-V3 report §2): embedding, num_hidden_layers blocks of
+// MLA + (dense SwiGLU | DeepSeekMoE), final norm, lm_head; plus the multi-token-prediction module
+// (§2.2) stored as layers num_hidden_layers.. of the HF checkpoint.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <vector>
+
+#include "models/deepseek_v3/config.h"
+#include "models/model.h"
+#include "models/tensor_source.h"
+#include "nn/linear.h"
+#include "nn/mla.h"
+#include "nn/mlp.h"
+#include "nn/moe.h"
+#include "nn/norm.h"
+
+namespace r1::models::deepseek_v3 {
+
+/// One decoder block: pre-norm MLA then pre-norm FFN, each with a residual.
+struct Block {
+  nn::RMSNorm input_layernorm, post_attention_layernorm;
+  nn::MlaWeights attn;
+  bool is_moe = false;
+  nn::SwiGluMlp mlp;  // dense layers
+  nn::MoeWeights moe;  // MoE layers
+};
+
+/// One MTP depth (DeepSeek-V3 report §2.2, eq. 21-23):
+///   h' = eh_proj([enorm(emb(t_{i+1})) ; hnorm(h_i)]) -> block -> shared_head.norm -> head.
+struct MtpModule {
+  nn::RMSNorm enorm, hnorm;
+  nn::Linear eh_proj;             // [D, 2D]
+  Block block;
+  nn::RMSNorm shared_head_norm;
+  nn::Embedding embed;            // undefined weight: the main embed_tokens
+  nn::Linear head;                // undefined weight: the main lm_head
+  bool own_embed = false, own_head = false;
+};
+
+/// Which MLA path a forward uses. Auto: naive for T > 1 (prefill), absorbed for T == 1 (decode).
+enum class MlaMode { Auto, Naive, Absorbed };
+
+/// KV caches (compressed latent only) and per-sequence statistics.
+class DeepseekV3Session : public Session {
+ public:
+  int64_t n_past() const override { return n_past_; }
+  int64_t n_ctx() const override { return n_ctx_; }
+  void truncate(int64_t n) override;
+
+  /// Tokens routed to each expert so far, per layer: [num_hidden_layers][E] (empty rows for
+  /// dense layers). Reset with reset_expert_counts().
+  const std::vector<std::vector<int64_t>>& expert_counts() const { return expert_counts_; }
+  void reset_expert_counts();
+  /// When on, every forward appends its routing to routing(layer): [T_total, K] expert ids.
+  void set_record_routing(bool on) { record_routing_ = on; }
+  const std::vector<int32_t>& routing(int64_t layer) const { return routing_[size_t(layer)]; }
+  /// Bytes of KV cache per token: sum over layers of (kv_lora_rank + qk_rope_head_dim) * 4.
+  int64_t kv_bytes_per_token() const;
+
+ private:
+  friend class DeepseekV3;
+  int64_t n_past_ = 0, n_ctx_ = 0;
+  std::vector<nn::MlaCache> caches_;  // [num_hidden_layers]
+  std::vector<std::vector<int64_t>> expert_counts_;
+  bool record_routing_ = false;
+  std::vector<std::vector<int32_t>> routing_;
+};
+
+class DeepseekV3 : public CausalLM {
+ public:
+  /// Builds the model from `src` (HF names), running the shape checker over tensor_plan(cfg)
+  /// first. FP8 weights stay FP8 (kernels::matmul uses the block scales) unless
+  /// opts.dequantize_fp8 or a block size other than 128x128 asks for F32 copies.
+  /// kv_b_proj is also kept as an f32 copy for the absorbed decode path.
+  /// Errors: missing/mis-shaped tensors or scales (one line naming the tensor).
+  static Result<std::unique_ptr<DeepseekV3>> load(const Config& cfg, const TensorSource& src,
+                                                  const LoadOptions& opts, ModelInfo info,
+                                                  ThreadPool& pool);
+
+  const ModelInfo& info() const override { return info_; }
+  std::unique_ptr<Session> new_session(int64_t n_ctx) override;
+  /// See CausalLM::forward. logits may be null (fill the cache only).
+  void forward(std::span<const int32_t> tokens, Session& session, float* logits,
+               bool all_logits) override;
+  /// Same, also writing the last block's output before model.norm into hidden [T, D] (for MTP).
+  void forward_hidden(std::span<const int32_t> tokens, DeepseekV3Session& s, float* logits,
+                      bool all_logits, float* hidden);
+
+  /// MTP depth-1 logits for a whole sequence, in a fresh session: runs the main model over
+  /// tokens[N], then row i (i < N-1) = MTP(h_i, emb(tokens[i+1])) at position i, causal over the
+  /// MTP sequence. out: [N-1, V] f32. Checks num_nextn_predict_layers >= 1 and N >= 2.
+  void mtp_logits(std::span<const int32_t> tokens, float* out);
+
+  void set_mla_mode(MlaMode m) { mla_mode_ = m; }
+  const Config& config() const { return cfg_; }
+  /// Tokens routed to each expert by every forward of every session: [num_hidden_layers][E].
+  std::vector<std::vector<int64_t>> total_expert_counts() const;
+  /// KV-cache bytes per token of this model: MLA latent cache vs a standard MHA cache storing
+  /// full K (H*(nope+rope)) and V (H*v) per layer, both f32.
+  int64_t kv_bytes_per_token_mla() const;
+  int64_t kv_bytes_per_token_mha() const;
+
+ private:
+  explicit DeepseekV3(ThreadPool& pool) : pool_(pool) {}
+  void block_forward(nn::Context& ctx, const Block& b, float* h, int64_t T, int64_t p0,
+                     nn::MlaCache& cache, int64_t* counts, std::vector<int32_t>* routing,
+                     float* scratch_a, float* scratch_b);
+
+  Config cfg_;
+  ModelInfo info_;
+  ThreadPool& pool_;
+  kernels::RopeTable rope_;
+  nn::Embedding embed_;
+  std::vector<Block> layers_;
+  nn::RMSNorm norm_;
+  nn::Linear lm_head_;
+  std::vector<MtpModule> mtp_;
+  MlaMode mla_mode_ = MlaMode::Auto;
+  mutable std::mutex stats_mu_;
+  std::vector<std::vector<int64_t>> total_counts_;
+};
+
+/// Loads an opened HF directory (config.json model_type deepseek_v3/deepseek_v2): parses the
+/// config, fills ModelInfo (hf_model_info), builds the model. Errors as parse_config and load.
+Result<std::unique_ptr<DeepseekV3>> load_hf(const io::HfModelDir& dir, const LoadOptions& opts,
+                                            ThreadPool& pool);
+
+}  // namespace r1::models::deepseek_v3
