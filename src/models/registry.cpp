@@ -9,6 +9,7 @@
 #include "io/hf_model.h"
 #include "io/io_util.h"
 #include "models/decoder.h"
+#include "models/deepseek_v3/model.h"
 #include "models/model.h"
 #include "models/model_info.h"
 
@@ -23,7 +24,8 @@ bool is_gguf_file(const std::string& path) {
   return f.read(magic, 4) && std::string_view(magic, 4) == "GGUF";
 }
 
-Result<std::unique_ptr<CausalLM>> load_hf(const std::string& path, ThreadPool& pool) {
+Result<std::unique_ptr<CausalLM>> load_hf(const std::string& path, const LoadOptions& opts,
+                                          ThreadPool& pool) {
   R1_ASSIGN_OR_RETURN(dir, io::HfModelDir::open(path));
   const std::string label = path + "/config.json";
   const auto& cj = dir.config();
@@ -37,8 +39,9 @@ Result<std::unique_ptr<CausalLM>> load_hf(const std::string& path, ThreadPool& p
     variant.read_attention_bias = true;
   } else if (arch == "qwen2") {
     variant.qkv_bias_always = true;
-  } else if (arch == "deepseek_v3") {
-    return make_error("{}: model_type deepseek_v3 is not implemented yet (issue 5)", label);
+  } else if (arch == "deepseek_v3" || arch == "deepseek_v2") {
+    R1_ASSIGN_OR_RETURN(ds, deepseek_v3::load_hf(dir, opts, pool));
+    return std::unique_ptr<CausalLM>(std::move(ds));
   } else {
     return make_error("{}: model_type '{}' is not supported (llama, qwen2)", label, arch);
   }
@@ -81,9 +84,8 @@ Result<std::unique_ptr<CausalLM>> load_gguf(const std::string& path, ThreadPool&
 
 Result<std::unique_ptr<CausalLM>> load_model(const std::string& path, const LoadOptions& opts,
                                              ThreadPool& pool) {
-  (void)opts;  // dequantize_fp8 applies to deepseek_v3 (issue 5)
   std::error_code ec;
-  if (fs::is_directory(path, ec)) return load_hf(path, pool);
+  if (fs::is_directory(path, ec)) return load_hf(path, opts, pool);
   if (!fs::exists(path, ec))
     return make_error("{}: no such file or directory (expected an HF model dir or a .gguf file)",
                       path);

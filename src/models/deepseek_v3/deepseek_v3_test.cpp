@@ -191,3 +191,21 @@ TEST(DsFixtureFp8, DequantizedAtLoadMatches) {
 
 }  // namespace
 }  // namespace r1::models::deepseek_v3
+
+namespace r1::models::deepseek_v3 {
+namespace {
+
+TEST(DsRegistry, LoadModelPicksDeepseekV3) {
+  const std::string dir = test::shared_path("fixtures/ds_noqlora_bf16");
+  if (!std::filesystem::is_directory(dir)) GTEST_SKIP() << dir << " not found";
+  ThreadPool pool(1);
+  auto m = load_model(dir, {}, pool);
+  ASSERT_TRUE(m.ok()) << m.message();
+  EXPECT_EQ((*m)->info().arch, "deepseek_v3");
+  EXPECT_EQ((*m)->info().vocab_size, 256);
+  EXPECT_EQ((*m)->info().eos_token_ids, std::vector<int32_t>{1});
+  EXPECT_GT((*m)->info().n_params, 0);
+}
+
+}  // namespace
+}  // namespace r1::models::deepseek_v3
