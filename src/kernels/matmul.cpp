@@ -1,8 +1,40 @@
 #include "kernels/matmul.h"
 
+#include <cblas.h>
+
+#include <algorithm>
 #include <vector>
 
+#include "kernels/matmul_detail.h"
+
 namespace r1::kernels {
+
+namespace {
+
+// At or above this many tokens, float-like weights go through OpenBLAS sgemm (F32 directly;
+// BF16/F16/F8 after converting a chunk of rows to f32). Below, the SIMD dot kernels stream the
+// weights once per 4 tokens, which is what decode needs.
+constexpr int64_t kBlasMinTokens = 8;
+// Rows converted per sgemm call for BF16/F16/F8 weights (bounds the f32 scratch to 256*K floats).
+constexpr int64_t kConvertRows = 256;
+// Tokens per pass of the VNNI prefill kernel: their Q8_0 activations (about 2 bytes per element
+// with the scale vectors) stay in L2 while every weight row tile is swept over them.
+constexpr int64_t kVnniTokenChunk = 32;
+
+int64_t row_grain(int64_t n, const ThreadPool& pool, int64_t tile) {
+  // Chunks of whole tiles, about 8 per thread, never below one tile.
+  const int64_t per = (n + int64_t(pool.size()) * 8 - 1) / (int64_t(pool.size()) * 8);
+  return std::max<int64_t>(tile, (per + tile - 1) / tile * tile);
+}
+
+void sgemm_rows(const float* wf, int64_t ldw, const float* x, float* y, int64_t T, int64_t N,
+                int64_t K, int64_t n0, int64_t rows) {
+  // y[T, n0:n0+rows] = x[T, K] . wf[rows, K]^T (row-major, ldc = N).
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(T), int(rows), int(K), 1.0f, x, int(K),
+              wf, int(ldw), 0.0f, y + n0, int(N));
+}
+
+}  // namespace
 
 WeightView weight_view(const Tensor& w, const Tensor* scale_inv, int64_t block_n, int64_t block_k) {
   R1_CHECK(w.ndim() == 2, "weight must be 2-d, got {}", w.shape_str());
@@ -27,7 +59,7 @@ WeightView weight_view(const Tensor& w, const Tensor* scale_inv, int64_t block_n
 }
 
 void matmul_ref(const WeightView& w, const float* x, float* y, int64_t T) {
-  std::vector<float> row(size_t(w.k));
+  std::vector<float> row(static_cast<size_t>(w.k));
   for (int64_t n = 0; n < w.n; ++n) {
     const auto* src = static_cast<const uint8_t*>(w.data) + size_t(n) * w.row_bytes;
     convert_row_to_f32(w.dtype, src, row.data(), w.k);
@@ -44,33 +76,121 @@ void matmul_ref(const WeightView& w, const float* x, float* y, int64_t T) {
   }
 }
 
-void matmul(const WeightView& w, const float* x, float* y, int64_t T, ThreadPool& pool) {
-  // Placeholder split over output rows using the reference; the kernels work replaces this.
-  pool.parallel_for(w.n, 16, [&](int64_t b, int64_t e, int) {
-    WeightView part = w;
-    part.data = static_cast<const uint8_t*>(w.data) + size_t(b) * w.row_bytes;
-    part.n = e - b;
-    std::vector<float> tmp(size_t(T * (e - b)));
-    if (w.dtype == DType::F8_E4M3) {
-      // Block scales are indexed by absolute row; keep the full view and compute rows b..e.
-      std::vector<float> row(size_t(w.k));
-      const int64_t kb = (w.k + w.block_k - 1) / w.block_k;
-      for (int64_t n = b; n < e; ++n) {
-        const auto* src = static_cast<const uint8_t*>(w.data) + size_t(n) * w.row_bytes;
-        convert_row_to_f32(w.dtype, src, row.data(), w.k);
-        for (int64_t i = 0; i < w.k; ++i) row[i] *= w.scale_inv[(n / w.block_n) * kb + i / w.block_k];
-        for (int64_t t = 0; t < T; ++t) {
-          float acc = 0;
-          for (int64_t i = 0; i < w.k; ++i) acc += row[i] * x[t * w.k + i];
-          y[t * w.n + n] = acc;
+namespace detail {
+
+void quantize_acts(const float* x, int64_t T, int64_t K, QuantizedActs& a, ThreadPool& pool) {
+  R1_CHECK(K % 32 == 0, "Q8_0 activations need K % 32 == 0, got K={}", K);
+  a.T = T;
+  a.K = K;
+  a.nb = K / 32;
+  const int64_t nbp = (a.nb + 1) / 2 * 2;
+  a.kp = nbp * 32;
+  a.qs.resize(size_t(T * a.kp));
+  a.xu.resize(size_t(T * a.kp));
+  a.d.resize(size_t(T * nbp));
+  a.dexp.resize(size_t(T * nbp * 8));
+  a.q4init.resize(size_t(T * nbp * 8));
+  pool.parallel_for(T, 4, [&](int64_t b, int64_t e, int) {
+    thread_local std::vector<int32_t> sums;
+    sums.assign(size_t(nbp), 0);
+    for (int64_t t = b; t < e; ++t) {
+      int8_t* qs = a.qs.data() + t * a.kp;
+      float* d = a.d.data() + t * nbp;
+      quantize_row_q8_acts(x + t * K, K, qs, d, sums.data());
+      std::fill(qs + K, qs + a.kp, int8_t(0));
+      std::fill(d + a.nb, d + nbp, 0.0f);
+      uint8_t* xu = a.xu.data() + t * a.kp;
+      for (int64_t i = 0; i < a.kp; ++i) xu[i] = uint8_t(qs[i]) ^ 0x80u;
+      float* de = a.dexp.data() + t * nbp * 8;
+      int32_t* q4 = a.q4init.data() + t * nbp * 8;
+      for (int64_t blk = 0; blk < nbp; ++blk) {
+        for (int l = 0; l < 8; ++l) {
+          de[blk * 8 + l] = d[blk];
+          q4[blk * 8 + l] = 0;
         }
+        q4[blk * 8] = blk < a.nb ? -8 * sums[size_t(blk)] : 0;
+      }
+    }
+  });
+}
+
+void matmul_path(const WeightView& w, const float* x, float* y, int64_t T, ThreadPool& pool,
+                 MatmulPath path) {
+  R1_CHECK(w.n > 0 && w.k > 0 && T >= 0, "matmul of weight [{}, {}] with T={}", w.n, w.k, T);
+  if (T == 0) return;
+  switch (w.dtype) {
+    case DType::Q8_0:
+    case DType::Q4_0: {
+      R1_CHECK(w.k % 32 == 0, "{} weight with K={} (not whole blocks)", dtype_name(w.dtype), w.k);
+      // Per calling thread, reused across calls (no allocation per token). Workers must see the
+      // caller's buffer, so the lambdas below capture this reference, not the thread_local.
+      thread_local QuantizedActs qa_buf;
+      QuantizedActs& qa = qa_buf;
+      quantize_acts(x, T, w.k, qa, pool);
+      const bool vnni = path == MatmulPath::Vnni || (path == MatmulPath::Auto && vnni_available());
+      if (vnni) {
+        R1_CHECK(vnni_available(), "the AVX512-VNNI path is not available on this CPU");
+        const int64_t tiles = (w.n + 3) / 4;
+        for (int64_t t0 = 0; t0 < T; t0 += kVnniTokenChunk) {
+          const int64_t t1 = std::min(T, t0 + kVnniTokenChunk);
+          pool.parallel_for(tiles, row_grain(tiles, pool, 1), [&](int64_t b, int64_t e, int) {
+            matmul_rows_vnni(w, qa, y, t0, t1, b * 4, std::min(w.n, e * 4));
+          });
+        }
+      } else {
+        pool.parallel_for(w.n, row_grain(w.n, pool, 4), [&](int64_t b, int64_t e, int) {
+          matmul_rows_generic(w, x, &qa, y, T, b, e);
+        });
       }
       return;
     }
-    matmul_ref(part, x, tmp.data(), T);
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t n = b; n < e; ++n) y[t * w.n + n] = tmp[size_t(t * (e - b) + (n - b))];
+    case DType::F32:
+      if (T >= kBlasMinTokens) {
+        sgemm_rows(static_cast<const float*>(w.data), int64_t(w.row_bytes / 4), x, y, T, w.n,
+                   w.k, 0, w.n);
+        return;
+      }
+      break;
+    case DType::BF16:
+    case DType::F16:
+    case DType::F8_E4M3:
+      if (T >= kBlasMinTokens) {
+        // Convert a chunk of rows to f32 (threaded), then one sgemm per chunk.
+        thread_local std::vector<float> wf_buf;
+        std::vector<float>& wf = wf_buf;  // captured by reference by the worker lambdas
+        wf.resize(size_t(std::min(kConvertRows, w.n) * w.k));
+        const int64_t kb = (w.k + w.block_k - 1) / w.block_k;
+        for (int64_t n0 = 0; n0 < w.n; n0 += kConvertRows) {
+          const int64_t rows = std::min(kConvertRows, w.n - n0);
+          pool.parallel_for(rows, 8, [&](int64_t b, int64_t e, int) {
+            for (int64_t r = b; r < e; ++r) {
+              const int64_t n = n0 + r;
+              float* dst = wf.data() + r * w.k;
+              convert_row_to_f32(w.dtype, static_cast<const uint8_t*>(w.data) + size_t(n) * w.row_bytes,
+                                 dst, w.k);
+              if (w.dtype == DType::F8_E4M3) {
+                const float* s = w.scale_inv + (n / w.block_n) * kb;
+                for (int64_t i = 0; i < w.k; ++i) dst[i] *= s[i / w.block_k];
+              }
+            }
+          });
+          sgemm_rows(wf.data(), w.k, x, y, T, w.n, w.k, n0, rows);
+        }
+        return;
+      }
+      break;
+    default:
+      R1_CHECK(false, "matmul: unsupported weight dtype {}", dtype_name(w.dtype));
+  }
+  pool.parallel_for(w.n, row_grain(w.n, pool, 4), [&](int64_t b, int64_t e, int) {
+    matmul_rows_generic(w, x, nullptr, y, T, b, e);
   });
+}
+
+}  // namespace detail
+
+void matmul(const WeightView& w, const float* x, float* y, int64_t T, ThreadPool& pool) {
+  detail::matmul_path(w, x, y, T, pool, detail::MatmulPath::Auto);
 }
 
 }  // namespace r1::kernels
