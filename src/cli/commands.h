@@ -7,5 +7,8 @@ namespace r1::cli {
 using CommandFn = int (*)(int argc, char** argv);
 
 int cmd_inspect(int argc, char** argv);
+int cmd_run(int argc, char** argv);
+int cmd_bench(int argc, char** argv);
+int cmd_chat(int argc, char** argv);
 
 }  // namespace r1::cli

@@ -18,6 +18,9 @@ struct Command {
 // Keep in the order a user meets them.
 constexpr Command kCommands[] = {
     {"inspect", r1::cli::cmd_inspect, "list the tensors and metadata of a GGUF file or HF model"},
+    {"run", r1::cli::cmd_run, "generate text from a prompt (streams the continuation)"},
+    {"chat", r1::cli::cmd_chat, "interactive chat in the terminal (reasoning shown dimmed)"},
+    {"bench", r1::cli::cmd_bench, "prefill/decode throughput (pp512/tg128) vs the bandwidth ceiling"},
 };
 
 void usage(FILE* out) {

@@ -1,0 +1,147 @@
+// Shared CLI helpers (see cli_common.h).
+#include "cli/cli_common.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+
+#include <fmt/format.h>
+
+namespace r1::cli {
+
+namespace fs = std::filesystem;
+
+int default_threads() { return physical_cores(); }
+
+int parse_args(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::fputs(app.help().c_str(), stdout);
+    return 0;
+  } catch (const CLI::CallForAllHelp&) {
+    std::fputs(app.help("", CLI::AppFormatMode::All).c_str(), stdout);
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    std::string msg = e.what();
+    std::replace(msg.begin(), msg.end(), '\n', ' ');
+    std::fprintf(stderr, "r1 %s: %s (see --help)\n", app.get_name().c_str(), msg.c_str());
+    return 2;
+  }
+  return -1;
+}
+
+Result<std::string> resolve_model_path(const std::string& arg) {
+  if (arg.empty())
+    return make_error("a model path is required (a Hugging Face model directory or a .gguf file)");
+  std::error_code ec;
+  if (!fs::exists(arg, ec)) return make_error("{}: no such file or directory", arg);
+  if (!fs::is_directory(arg, ec)) return arg;  // a file: the loader checks the GGUF magic
+  if (fs::exists(fs::path(arg) / "config.json", ec)) return arg;
+  std::vector<std::string> ggufs;
+  for (const auto& e : fs::directory_iterator(arg, ec)) {
+    if (e.is_regular_file() && e.path().extension() == ".gguf") ggufs.push_back(e.path().string());
+  }
+  if (ggufs.size() == 1) return ggufs.front();
+  if (ggufs.empty())
+    return make_error("{}: not a model directory (no config.json and no .gguf file)", arg);
+  return make_error("{}: holds {} .gguf files; name one of them", arg, ggufs.size());
+}
+
+std::vector<int32_t> LoadedModel::eos_ids() const {
+  std::vector<int32_t> ids = model->info().eos_token_ids;
+  if (tokenizer) {
+    for (int32_t id : tokenizer->eos_ids()) ids.push_back(id);
+    if (tokenizer->eos_id() >= 0) ids.push_back(tokenizer->eos_id());
+  }
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  ids.erase(std::remove_if(ids.begin(), ids.end(), [](int32_t id) { return id < 0; }), ids.end());
+  return ids;
+}
+
+Result<LoadedModel> load_model_and_tokenizer(const std::string& path, int threads,
+                                             bool with_tokenizer) {
+  R1_ASSIGN_OR_RETURN(resolved, resolve_model_path(path));
+  const auto t0 = std::chrono::steady_clock::now();
+  LoadedModel lm;
+  lm.pool = std::make_unique<ThreadPool>(threads > 0 ? threads : default_threads());
+  R1_ASSIGN_OR_RETURN(model, models::load_model(resolved, models::LoadOptions{}, *lm.pool));
+  lm.model = std::move(model);
+  if (with_tokenizer) {
+    R1_ASSIGN_OR_RETURN(tok, tok::Tokenizer::from_path(resolved));
+    lm.tokenizer = std::move(tok);
+  }
+  lm.load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                   .count();
+  return lm;
+}
+
+void SamplingFlags::add_to(CLI::App& app) {
+  const auto r1 = engine::SamplerOptions::recommended(true);
+  const auto other = engine::SamplerOptions::recommended(false);
+  v_ = other;
+  temp_ = app.add_option("--temp", v_.temperature,
+                         fmt::format("sampling temperature; 0 = greedy (default: {} for R1 models, "
+                                     "as DeepSeek recommends; {} otherwise)",
+                                     r1.temperature, other.temperature))
+              ->check(CLI::NonNegativeNumber);
+  top_k_ = app.add_option("--top-k", v_.top_k,
+                          fmt::format("keep the K most likely tokens; 0 = off (default: {} for R1 "
+                                      "models, {} otherwise)",
+                                      r1.top_k, other.top_k))
+               ->check(CLI::NonNegativeNumber);
+  top_p_ = app.add_option("--top-p", v_.top_p,
+                          fmt::format("nucleus sampling mass; 1 = off (default: {} for R1 models, "
+                                      "{} otherwise)",
+                                      r1.top_p, other.top_p))
+               ->check(CLI::Range(0.0f, 1.0f));
+  min_p_ = app.add_option("--min-p", v_.min_p,
+                          fmt::format("drop tokens below P x the top probability; 0 = off "
+                                      "(default: {} for R1 models, {} otherwise)",
+                                      r1.min_p, other.min_p))
+               ->check(CLI::Range(0.0f, 1.0f));
+  repeat_penalty_ =
+      app.add_option("--repeat-penalty", v_.repeat_penalty,
+                     fmt::format("penalty on tokens seen in the last --repeat-last-n; 1 = off "
+                                 "(default: {})",
+                                 other.repeat_penalty))
+          ->check(CLI::PositiveNumber);
+  repeat_last_n_ = app.add_option("--repeat-last-n", v_.repeat_last_n,
+                                  fmt::format("window of the repetition penalty in tokens; -1 = "
+                                              "all (default: {})",
+                                              other.repeat_last_n))
+                       ->check(CLI::Range(-1, 1 << 30));
+  seed_ = app.add_option("--seed", v_.seed, "random seed, for reproducible sampling (default: random)");
+}
+
+engine::SamplerOptions SamplingFlags::resolve(bool is_r1) const {
+  auto o = engine::SamplerOptions::recommended(is_r1);
+  if (temp_->count()) o.temperature = v_.temperature;
+  if (top_k_->count()) o.top_k = v_.top_k;
+  if (top_p_->count()) o.top_p = v_.top_p;
+  if (min_p_->count()) o.min_p = v_.min_p;
+  if (repeat_penalty_->count()) o.repeat_penalty = v_.repeat_penalty;
+  if (repeat_last_n_->count()) o.repeat_last_n = v_.repeat_last_n;
+  if (seed_->count()) {
+    o.seed = v_.seed;
+  } else {
+    std::random_device rd;
+    o.seed = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  }
+  return o;
+}
+
+std::string human_bytes(double bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (bytes >= 1024.0 && u < 4) {
+    bytes /= 1024.0;
+    ++u;
+  }
+  return fmt::format("{:.2f} {}", bytes, units[u]);
+}
+
+}  // namespace r1::cli

@@ -1,0 +1,156 @@
+// `r1 run MODEL`: generate a continuation of a prompt and stream it to stdout. Like llama.cpp's
+// llama-simple/completion, only the generated continuation is printed (not the prompt); speeds go
+// to stderr so that stdout is exactly the model's text (or one JSON object with --json).
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/cli_common.h"
+#include "cli/commands.h"
+#include "engine/generate.h"
+#include "engine/prompt.h"
+
+namespace r1::cli {
+
+int cmd_run(int argc, char** argv) {
+  CLI::App app{
+      "Generate text with a model: prints the continuation of the prompt to stdout as it is "
+      "generated, then prompt and generation speed on stderr.",
+      "run"};
+  std::string model_path;
+  std::string prompt;
+  int64_t n_predict = -1;
+  std::vector<std::string> stops;
+  int64_t ctx_size = -1;
+  int threads = default_threads();
+  bool chat = false;
+  bool no_bos = false;
+  bool json = false;
+  bool ignore_eos = false;
+  SamplingFlags sampling;
+
+  app.add_option("MODEL", model_path, "model: a Hugging Face directory or a .gguf file");
+  auto* prompt_opt = app.add_option("-p,--prompt", prompt, "prompt text (default: read stdin)");
+  app.add_option("-n,--n-predict", n_predict,
+                 "tokens to generate at most; -1 = until EOS or the context is full")
+      ->capture_default_str();
+  sampling.add_to(app);
+  app.add_option("--stop", stops, "stop string (repeatable); generation ends before it")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_option("-c,--ctx-size", ctx_size,
+                 "context length in tokens (prompt + generated); 0 = the model's full length "
+                 "(default: the model's length, at most 4096)");
+  app.add_option("-t,--threads", threads, "threads (default: physical cores)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_flag("--chat", chat,
+               "wrap the prompt as one user message in the model's chat template");
+  app.add_flag("--no-bos", no_bos, "do not prepend the BOS token");
+  app.add_flag("--ignore-eos", ignore_eos, "keep generating past end-of-sequence tokens");
+  app.add_flag("--json", json,
+               "print one JSON object (prompt_ids, ids, text, finish_reason, counts, timings) "
+               "at the end instead of streaming text");
+  if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
+
+  if (model_path.empty()) {
+    std::fprintf(stderr,
+                 "r1 run: a model path is required (a Hugging Face directory or a .gguf file)\n");
+    return 2;
+  }
+  if (!prompt_opt->count()) {
+    if (isatty(STDIN_FILENO)) std::fprintf(stderr, "r1 run: reading the prompt from stdin (end with Ctrl-D)\n");
+    prompt.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  }
+
+  auto loaded = load_model_and_tokenizer(model_path, threads);
+  if (!loaded.ok()) {
+    std::fprintf(stderr, "r1 run: %s\n", loaded.message().c_str());
+    return 1;
+  }
+  LoadedModel& lm = loaded.value();
+  const auto& info = lm.model->info();
+
+  auto ids = engine::prompt_ids(*lm.tokenizer, prompt, chat, !no_bos);
+  if (!ids.ok()) {
+    std::fprintf(stderr, "r1 run: %s\n", ids.message().c_str());
+    return 1;
+  }
+
+  const int64_t model_ctx = info.max_position_embeddings > 0 ? info.max_position_embeddings : 4096;
+  int64_t n_ctx = ctx_size < 0 ? std::min<int64_t>(model_ctx, 4096) : ctx_size == 0 ? model_ctx : ctx_size;
+  if (n_ctx > model_ctx) {
+    std::fprintf(stderr, "r1 run: warning: --ctx-size %lld exceeds the model's trained length %lld\n",
+                 static_cast<long long>(n_ctx), static_cast<long long>(model_ctx));
+  }
+  if (auto fits = engine::check_prompt(static_cast<int64_t>(ids->size()), n_ctx); !fits.ok()) {
+    std::fprintf(stderr, "r1 run: %s\n", fits.message().c_str());
+    return 1;
+  }
+
+  engine::GenerateOptions gen;
+  gen.sampling = sampling.resolve(info.is_r1);
+  gen.max_tokens = n_predict;
+  gen.stop = stops;
+  gen.eos_ids = lm.eos_ids();
+  gen.ignore_eos = ignore_eos;
+
+  engine::CachedSession cs;
+  cs.session = lm.model->new_session(n_ctx);
+  engine::StreamCallback stream;
+  if (!json) {
+    stream = [](std::string_view text, int32_t) {
+      if (!text.empty()) {
+        std::fwrite(text.data(), 1, text.size(), stdout);
+        std::fflush(stdout);
+      }
+      return true;
+    };
+  }
+  auto res = engine::generate(*lm.model, cs, *lm.tokenizer, *ids, gen, stream);
+  if (!res.ok()) {
+    std::fprintf(stderr, "r1 run: %s\n", res.message().c_str());
+    return 1;
+  }
+  const auto& r = res.value();
+  if (json) {
+    nlohmann::json j = {
+        {"model", info.name},
+        {"prompt_ids", *ids},
+        {"ids", r.tokens},
+        {"text", r.text},
+        {"finish_reason", engine::finish_reason_name(r.finish_reason)},
+        {"prompt_tokens", r.prompt_tokens},
+        {"completion_tokens", static_cast<int64_t>(r.tokens.size())},
+        {"prompt_ms", r.prompt_ms},
+        {"decode_ms", r.decode_ms},
+        {"prompt_tokens_per_s", r.prompt_tokens_per_s()},
+        {"gen_tokens_per_s", r.gen_tokens_per_s()},
+        {"seed", gen.sampling.seed},
+    };
+    if (!r.error.empty()) j["error"] = r.error;
+    const std::string out = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    std::printf("%s\n", out.c_str());
+  }
+  std::fprintf(stderr,
+               "\nprompt: %lld tokens in %.1f ms (%.1f tok/s)\n"
+               "generated: %zu tokens in %.1f ms (%.1f tok/s), finish: %s, threads: %d, seed: %llu\n",
+               static_cast<long long>(r.prompt_tokens), r.prompt_ms, r.prompt_tokens_per_s(),
+               r.tokens.size(), r.decode_ms, r.gen_tokens_per_s(),
+               engine::finish_reason_name(r.finish_reason), threads,
+               static_cast<unsigned long long>(gen.sampling.seed));
+  if (r.finish_reason == engine::FinishReason::Error) {
+    std::fprintf(stderr, "r1 run: generation stopped: %s\n", r.error.c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace r1::cli
