@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 
 #include "core/test_util.h"
@@ -80,6 +81,7 @@ TEST_P(DsFixture, LogitsGreedyRouting) {
   const double tol = tolerance(GetParam(), *ref);
   auto [d, at] = max_diff(logits.data(), ref->data.data(), logits.size());
   EXPECT_LE(d, tol) << "max |logit diff| at row " << at / V << " col " << at % V;
+  std::printf("%s: max |logit diff| %.3g (tolerance %.3g)\n", GetParam().c_str(), d, tol);
 
   // Greedy continuation: the prefill's last row, then one absorbed-MLA decode step per token.
   std::vector<int32_t> got;
@@ -135,6 +137,8 @@ TEST_P(DsFixture, AbsorbedDecodeEqualsNaivePrefill) {
     worst = std::max(worst, max_diff(step.data(), naive.data() + t * V, size_t(V)).first);
   }
   EXPECT_LE(worst, 1e-4) << "absorbed decode vs naive prefill";
+  std::printf("%s: absorbed decode vs naive prefill max |diff| %.3g over %lld positions\n",
+              GetParam().c_str(), worst, static_cast<long long>(N));
   // The latent cache holds kv_lora_rank + qk_rope_head_dim floats per token per layer.
   const auto& c = f.model->config();
   EXPECT_EQ(static_cast<DeepseekV3Session&>(*s2).kv_bytes_per_token(),
@@ -166,6 +170,8 @@ TEST_P(DsMtp, MtpLogits) {
   const size_t n = size_t(ref->shape[0] * V);
   auto [d, at] = max_diff(out.data(), ref->data.data(), n);
   EXPECT_LE(d, tolerance(GetParam(), *ref)) << "max |MTP logit diff| at row " << at / size_t(V);
+  std::printf("%s: %lld MTP rows, max |diff| %.3g\n", GetParam().c_str(),
+              static_cast<long long>(ref->shape[0]), d);
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, DsMtp,
