@@ -1,0 +1,392 @@
+// HTTP transport of the OpenAI-compatible server (see http.h).
+#include "server/http.h"
+
+#include <httplib.h>
+
+#include <ctime>
+#include <thread>
+
+#include <fmt/format.h>
+
+namespace r1::server {
+namespace {
+
+// "application/json; charset=utf-8" rather than "application/json": cpp-httplib compresses only
+// the exact type, and a compressed stream buffers the probes that detect a departed client.
+constexpr const char* kJson = "application/json; charset=utf-8";
+constexpr const char* kSse = "text/event-stream";
+
+std::string endpoint_of(const std::string& path) {
+  if (path.ends_with("/chat/completions")) return "chat_completions";
+  if (path.ends_with("/completions")) return "completions";
+  if (path.find("/models") != std::string::npos) return "models";
+  if (path == "/health") return "health";
+  if (path == "/metrics") return "metrics";
+  return "other";
+}
+
+ApiError server_error(int status, std::string message, std::string code = "") {
+  ApiError e;
+  e.status = status;
+  e.type = status == 429 ? "rate_limit_error" : "server_error";
+  e.message = std::move(message);
+  e.code = std::move(code);
+  return e;
+}
+
+// Accumulates the events of a non-streamed job into the final choices.
+struct Collected {
+  std::vector<Choice> choices;
+  Usage usage;
+  bool done = false;
+  bool failed = false;
+  ApiError error;
+};
+
+void collect(Collected& c, JobEvent& ev) {
+  switch (ev.kind) {
+    case JobEvent::Kind::Delta: {
+      auto& ch = c.choices[static_cast<size_t>(ev.delta.index)];
+      ch.content += ev.delta.content;
+      ch.reasoning_content += ev.delta.reasoning_content;
+      if (ev.delta.finish != FinishReason::None) ch.finish = ev.delta.finish;
+      break;
+    }
+    case JobEvent::Kind::Done:
+      c.usage = ev.usage;
+      c.done = true;
+      break;
+    case JobEvent::Kind::Failed:
+      c.error = ev.error;
+      c.failed = true;
+      break;
+  }
+}
+
+}  // namespace
+
+HttpServer::HttpServer(ServerOptions opts, Backend& backend, AdmissionQueue& queue,
+                       Batcher& batcher, Metrics& metrics)
+    : opts_(std::move(opts)),
+      backend_(backend),
+      queue_(queue),
+      batcher_(batcher),
+      metrics_(metrics),
+      svr_(std::make_unique<httplib::Server>()),
+      created_(static_cast<int64_t>(std::time(nullptr))),
+      rng_(std::random_device{}()) {
+  // One thread per open connection: streams hold theirs for the whole generation, so the pool
+  // must cover every slot, every queued request and a few for /health and /metrics.
+  const size_t threads = opts_.http_threads > 0
+                             ? static_cast<size_t>(opts_.http_threads)
+                             : static_cast<size_t>(batcher_.parallel() + opts_.max_queue + 16);
+  svr_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  svr_->set_payload_max_length(opts_.max_body_bytes);
+  svr_->set_keep_alive_timeout(2);
+  svr_->set_tcp_nodelay(true);
+  install_routes();
+}
+
+HttpServer::~HttpServer() { stop(); }
+
+Result<int> HttpServer::bind() {
+  int port = opts_.port;
+  if (port == 0) {
+    port = svr_->bind_to_any_port(opts_.host);
+    if (port < 0) return make_error("serve: cannot bind {}: no free port", opts_.host);
+  } else if (!svr_->bind_to_port(opts_.host, port)) {
+    return make_error("serve: cannot bind {}:{} (address in use or not local?); try --port 0",
+                      opts_.host, port);
+  }
+  return port;
+}
+
+void HttpServer::listen() { svr_->listen_after_bind(); }
+
+void HttpServer::stop() {
+  if (svr_) svr_->stop();
+}
+
+void HttpServer::shutdown(std::chrono::milliseconds grace) {
+  shutting_down_ = true;
+  queue_.close();
+  batcher_.wait_idle(grace);
+  batcher_.stop();  // fails whatever is left: their waiters send a 503 error and end
+  // Let the response threads write their last bytes before the sockets close.
+  std::this_thread::sleep_for(opts_.probe_interval * 3);
+  svr_->stop();
+}
+
+std::string HttpServer::new_id(const char* prefix) {
+  std::lock_guard<std::mutex> lock(rng_mu_);
+  return fmt::format("{}-{:016x}{:08x}", prefix, rng_(), static_cast<uint32_t>(rng_()));
+}
+
+void HttpServer::send_error(httplib::Response& res, const ApiError& e,
+                            const std::string& endpoint) {
+  res.status = e.status;
+  if (e.status == 429 || e.status == 503) res.set_header("Retry-After", "1");
+  res.set_content(error_json(e), kJson);
+  metrics_.on_request(endpoint, e.status);
+}
+
+void HttpServer::install_routes() {
+  auto& s = *svr_;
+  s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (opts_.api_key.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+    if (req.get_header_value("Authorization") == "Bearer " + opts_.api_key) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    ApiError e;
+    e.status = 401;
+    e.type = "authentication_error";
+    e.code = "invalid_api_key";
+    e.message = req.has_header("Authorization")
+                    ? "Incorrect API key provided."
+                    : "You didn't provide an API key (Authorization: Bearer KEY).";
+    send_error(res, e, endpoint_of(req.path));
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  // Statuses httplib sets itself (404 no route, 413 too large, 400 bad HTTP) get an OpenAI body.
+  s.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    ApiError e;
+    e.status = res.status;
+    if (res.status == 404) {
+      e.type = "not_found_error";
+      e.message = fmt::format("Unknown request URL: {} {}", req.method, req.path);
+      e.code = "unknown_url";
+    } else if (res.status == 413) {
+      e.message = fmt::format("request body is larger than the limit of {} bytes", opts_.max_body_bytes);
+      e.code = "request_too_large";
+    } else {
+      e.message = fmt::format("HTTP error {}", res.status);
+      if (res.status >= 500) e.type = "server_error";
+    }
+    res.set_content(error_json(e), kJson);
+    metrics_.on_request(endpoint_of(req.path), res.status);
+  });
+  s.set_exception_handler([this](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "unknown error";
+    try {
+      if (ep) std::rethrow_exception(ep);
+    } catch (const std::exception& ex) {
+      what = ex.what();
+    } catch (...) {
+    }
+    send_error(res, server_error(500, "internal error: " + what), endpoint_of(req.path));
+  });
+
+  auto health = [this](const httplib::Request&, httplib::Response& res) {
+    if (shutting_down_) {
+      res.status = 503;
+      res.set_content(R"({"status":"shutting down"})", kJson);
+    } else {
+      res.set_content(R"({"status":"ok"})", kJson);
+    }
+    metrics_.on_request("health", res.status);
+  };
+  s.Get("/health", health);
+  s.Get("/v1/health", health);
+  auto metrics = [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(metrics_.render(batcher_.parallel()), "text/plain; version=0.0.4");
+    metrics_.on_request("metrics", 200);
+  };
+  s.Get("/metrics", metrics);
+  auto models = [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(models_json(backend_.model_id(), created_), kJson);
+    metrics_.on_request("models", 200);
+  };
+  s.Get("/v1/models", models);
+  s.Get("/models", models);
+  auto model = [this](const httplib::Request& req, httplib::Response& res) {
+    const std::string id = req.matches[1];
+    if (id != backend_.model_id()) {
+      ApiError e;
+      e.status = 404;
+      e.type = "not_found_error";
+      e.param = "model";
+      e.code = "model_not_found";
+      e.message = fmt::format("The model '{}' does not exist", id);
+      return send_error(res, e, "models");
+    }
+    res.set_content(model_json(id, created_), kJson);
+    metrics_.on_request("models", 200);
+  };
+  s.Get(R"(/v1/models/(.+))", model);
+  s.Get(R"(/models/(.+))", model);
+  auto chat = [this](const httplib::Request& req, httplib::Response& res) { handle_generation(req, res, true); };
+  auto completions = [this](const httplib::Request& req, httplib::Response& res) { handle_generation(req, res, false); };
+  s.Post("/v1/chat/completions", chat);
+  s.Post("/chat/completions", chat);
+  s.Post("/v1/completions", completions);
+  s.Post("/completions", completions);
+}
+
+void HttpServer::handle_generation(const httplib::Request& req, httplib::Response& res,
+                                   bool chat) {
+  const std::string endpoint = chat ? "chat_completions" : "completions";
+  auto parsed = chat ? parse_chat_request(req.body) : parse_completion_request(req.body);
+  if (auto* e = std::get_if<ApiError>(&parsed)) return send_error(res, *e, endpoint);
+  GenerationRequest& r = std::get<GenerationRequest>(parsed);
+
+  if (!r.model.empty() && r.model != backend_.model_id()) {
+    ApiError e;
+    e.status = 404;
+    e.type = "not_found_error";
+    e.param = "model";
+    e.code = "model_not_found";
+    e.message = fmt::format("The model '{}' does not exist; this server serves '{}'", r.model,
+                            backend_.model_id());
+    return send_error(res, e, endpoint);
+  }
+  if (shutting_down_) {
+    return send_error(res, server_error(503, "the server is shutting down", "server_shutting_down"), endpoint);
+  }
+  if (r.n > batcher_.parallel()) {
+    ApiError e;
+    e.param = "n";
+    e.code = "invalid_value";
+    e.message = fmt::format("'n' = {} exceeds the server's parallel decode slots ({})", r.n, batcher_.parallel());
+    return send_error(res, e, endpoint);
+  }
+
+  auto job = std::make_shared<Job>();
+  job->kind = r.kind;
+  if (chat) {
+    auto rendered = backend_.render_chat(r.messages);
+    if (auto* e = std::get_if<ApiError>(&rendered)) return send_error(res, *e, endpoint);
+    const std::string& prompt = std::get<std::string>(rendered);
+    job->prompt_tokens = backend_.tokenize(prompt, false);
+    // The R1 templates open the reasoning block in the prompt ("...<｜Assistant｜><think>\n").
+    const size_t end = prompt.find_last_not_of(" \t\r\n");
+    job->prompt_opens_think = end != std::string::npos && end + 1 >= ThinkSplitter::kOpen.size() &&
+                              std::string_view(prompt).substr(0, end + 1).ends_with(ThinkSplitter::kOpen);
+  } else if (r.prompt_is_tokens) {
+    for (size_t i = 0; i < r.prompt_tokens.size(); ++i) {
+      if (r.prompt_tokens[i] >= backend_.vocab_size()) {
+        ApiError e;
+        e.param = fmt::format("prompt[{}]", i);
+        e.code = "invalid_value";
+        e.message = fmt::format("token id {} is out of range (vocabulary size {})", r.prompt_tokens[i], backend_.vocab_size());
+        return send_error(res, e, endpoint);
+      }
+    }
+    job->prompt_tokens = std::move(r.prompt_tokens);
+  } else {
+    job->prompt_tokens = backend_.tokenize(r.prompt, true);
+  }
+  const int64_t n_prompt = static_cast<int64_t>(job->prompt_tokens.size());
+  const int64_t n_ctx = backend_.n_ctx();
+  if (n_prompt == 0) {
+    ApiError e;
+    e.param = chat ? "messages" : "prompt";
+    e.code = "invalid_value";
+    e.message = "the prompt is empty after tokenization";
+    return send_error(res, e, endpoint);
+  }
+  if (n_prompt >= n_ctx || (r.max_tokens && n_prompt + *r.max_tokens > n_ctx)) {
+    ApiError e = context_length_error(n_ctx, n_prompt, r.max_tokens.value_or(0));
+    if (!chat) e.param = "prompt";
+    return send_error(res, e, endpoint);
+  }
+  job->max_tokens = r.max_tokens.value_or(n_ctx - n_prompt);
+  job->n = r.n;
+  job->stop = r.stop;
+  job->sampling = backend_.default_sampling();
+  if (r.temperature) job->sampling.temperature = *r.temperature;
+  if (r.top_p) job->sampling.top_p = *r.top_p;
+  if (r.seed) {
+    job->sampling.seed = *r.seed;
+  } else {
+    std::lock_guard<std::mutex> lock(rng_mu_);
+    job->sampling.seed = rng_();
+  }
+
+  switch (queue_.submit(job)) {
+    case AdmissionQueue::Admit::Ok: break;
+    case AdmissionQueue::Admit::QueueFull:
+      return send_error(res, server_error(429, fmt::format("too many requests are waiting ({} queued); retry later", queue_.size()), "queue_full"), endpoint);
+    case AdmissionQueue::Admit::ShuttingDown:
+      return send_error(res, server_error(503, "the server is shutting down", "server_shutting_down"), endpoint);
+  }
+  metrics_.on_request(endpoint, 200);
+
+  ResponseMeta meta;
+  meta.id = new_id(chat ? "chatcmpl" : "cmpl");
+  meta.created = static_cast<int64_t>(std::time(nullptr));
+  meta.model = backend_.model_id();
+  const auto probe = opts_.probe_interval;
+  // The releaser runs however the response ends; a job not finished by then lost its client.
+  auto releaser = [this, job](bool) {
+    job->cancel();
+    queue_.notify();
+  };
+
+  if (r.stream) {
+    const bool include_usage = r.include_usage;
+    res.set_header("Cache-Control", "no-cache");
+    res.set_header("X-Accel-Buffering", "no");
+    res.set_chunked_content_provider(
+        kSse,
+        [job, meta, chat, include_usage, probe](size_t, httplib::DataSink& sink) {
+          std::vector<JobEvent> events;
+          if (!job->wait_events(events, probe)) {
+            // Nothing new: an SSE comment both keeps proxies awake and finds departed clients.
+            static constexpr char kPing[] = ": ping\n\n";
+            if (!sink.write(kPing, sizeof(kPing) - 1)) job->cancel();
+            return !job->cancelled();
+          }
+          std::string out;
+          bool end = false;
+          for (auto& ev : events) {
+            if (ev.kind == JobEvent::Kind::Delta) {
+              out += chat ? chat_chunk_sse(meta, ev.delta, include_usage)
+                          : completion_chunk_sse(meta, ev.delta, include_usage);
+            } else if (ev.kind == JobEvent::Kind::Done) {
+              if (include_usage) out += usage_chunk_sse(meta, chat, ev.usage);
+              out += done_sse();
+              end = true;
+            } else {
+              out += error_sse(ev.error);
+              out += done_sse();
+              end = true;
+            }
+          }
+          if (!sink.write(out.data(), out.size())) {
+            job->cancel();
+            return false;
+          }
+          if (end) sink.done();
+          return true;
+        },
+        releaser);
+    return;
+  }
+
+  auto collected = std::make_shared<Collected>();
+  collected->choices.resize(static_cast<size_t>(r.n));
+  res.set_chunked_content_provider(
+      kJson,
+      [job, meta, chat, probe, collected](size_t, httplib::DataSink& sink) {
+        std::vector<JobEvent> events;
+        if (!job->wait_events(events, probe)) {
+          // JSON allows leading whitespace: a space per idle interval finds departed clients.
+          if (!sink.write(" ", 1)) job->cancel();
+          return !job->cancelled();
+        }
+        for (auto& ev : events) collect(*collected, ev);
+        if (!collected->done && !collected->failed) return true;
+        // A failure after the 200 went out (shutdown, engine error) can only go in the body.
+        const std::string body =
+            collected->failed ? error_json(collected->error)
+            : chat            ? chat_response_json(meta, collected->choices, collected->usage)
+                              : completion_response_json(meta, collected->choices, collected->usage);
+        if (!sink.write(body.data(), body.size())) return false;
+        sink.done();
+        return true;
+      },
+      releaser);
+}
+
+}  // namespace r1::server
