@@ -4,10 +4,12 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <utility>
 
 #include "io/gguf.h"
 #include "io/hf_model.h"
 #include "io/io_util.h"
+#include "models/convert.h"
 #include "models/decoder.h"
 #include "models/deepseek_v3/model.h"
 #include "models/model.h"
@@ -72,7 +74,8 @@ Result<std::unique_ptr<CausalLM>> load_gguf(const std::string& path, ThreadPool&
     if (rf.dtype() != DType::F32 || rf.ndim() != 1)
       return make_error("{}: tensor rope_freqs.weight must be 1-d F32, got {}", path,
                         rf.shape_str());
-    freq_factors.assign(rf.data<float>(), rf.data<float>() + rf.numel());
+    const float* f = std::as_const(rf).data<float>();
+    freq_factors.assign(f, f + rf.numel());
   }
   R1_ASSIGN_OR_RETURN(info, gguf_model_info(file, arch));
   GgufTensorSource src(&file);
@@ -91,6 +94,32 @@ Result<std::unique_ptr<CausalLM>> load_model(const std::string& path, const Load
                       path);
   if (is_gguf_file(path)) return load_gguf(path, pool);
   return make_error("{}: not a GGUF file (bad magic) and not a model directory", path);
+}
+
+Result<void> convert_to_gguf(const std::string& model_dir, const std::string& out_path,
+                             DType type) {
+  R1_ASSIGN_OR_RETURN(dir, io::HfModelDir::open(model_dir));
+  const std::string label = model_dir + "/config.json";
+  const auto& cj = dir.config();
+  auto mt = cj.find("model_type");
+  if (mt == cj.end() || !mt->is_string()) return make_error("{}: field model_type missing", label);
+  const std::string arch = mt->get<std::string>();
+  DecoderVariant variant;
+  bool permute_qk = false;  // llama.cpp's `llama` arch expects permuted Q/K rows (NORM rope)
+  if (arch == "llama") {
+    variant.read_attention_bias = true;
+    permute_qk = true;
+  } else if (arch == "qwen2") {
+    variant.qkv_bias_always = true;
+  } else {
+    return make_error("{}: converting model_type '{}' is not supported (llama, qwen2)", label,
+                      arch);
+  }
+  R1_ASSIGN_OR_RETURN(cfg, parse_decoder_config(cj, label, variant));
+  if (auto gen_eos = parse_token_id_list(dir.generation_config(), model_dir, "eos_token_id");
+      gen_eos.ok() && cfg.eos_token_ids.empty())
+    cfg.eos_token_ids = *gen_eos;
+  return write_decoder_gguf(dir, cfg, permute_qk, type, out_path);
 }
 
 }  // namespace r1::models

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "models/decoder_config.h"
+
 namespace r1::models {
 namespace {
 
@@ -63,6 +65,39 @@ std::optional<std::string> hf_to_gguf_name(const std::string& hf_name) {
   for (const auto& p : kLayerNames)
     if (suffix == p.hf) return "blk." + num + "." + p.gguf;
   return std::nullopt;
+}
+
+std::vector<TensorSpec> decoder_tensor_plan(const DecoderConfig& c, NameStyle style) {
+  const int64_t D = c.hidden_size, F = c.intermediate_size, V = c.vocab_size;
+  const int64_t Hq = c.num_attention_heads * c.head_dim, Hk = c.num_key_value_heads * c.head_dim;
+  std::vector<TensorSpec> plan;
+  auto add = [&](std::string name, std::vector<int64_t> shape, bool norm = false,
+                 bool bias = false) {
+    plan.push_back(TensorSpec{std::move(name), std::move(shape), norm, bias});
+  };
+  add(global_tensor_name(style, GlobalTensor::Embed), {V, D});
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    auto n = [&](LayerTensor t) { return layer_tensor_name(style, l, t); };
+    add(n(LayerTensor::AttnNorm), {D}, true);
+    add(n(LayerTensor::Q), {Hq, D});
+    if (c.qkv_bias) add(n(LayerTensor::QBias), {Hq}, false, true);
+    add(n(LayerTensor::K), {Hk, D});
+    if (c.qkv_bias) add(n(LayerTensor::KBias), {Hk}, false, true);
+    add(n(LayerTensor::V), {Hk, D});
+    if (c.qkv_bias) add(n(LayerTensor::VBias), {Hk}, false, true);
+    add(n(LayerTensor::O), {D, Hq});
+    if (c.o_bias) add(n(LayerTensor::OBias), {D}, false, true);
+    add(n(LayerTensor::FfnNorm), {D}, true);
+    add(n(LayerTensor::Gate), {F, D});
+    if (c.mlp_bias) add(n(LayerTensor::GateBias), {F}, false, true);
+    add(n(LayerTensor::Up), {F, D});
+    if (c.mlp_bias) add(n(LayerTensor::UpBias), {F}, false, true);
+    add(n(LayerTensor::Down), {D, F});
+    if (c.mlp_bias) add(n(LayerTensor::DownBias), {D}, false, true);
+  }
+  add(global_tensor_name(style, GlobalTensor::FinalNorm), {D}, true);
+  if (!c.tie_word_embeddings) add(global_tensor_name(style, GlobalTensor::Head), {V, D});
+  return plan;
 }
 
 }  // namespace r1::models

@@ -2,8 +2,10 @@
 // (`model.layers.N.self_attn.q_proj.weight`) and llama.cpp GGUF (`blk.N.attn_q.weight`).
 // One table serves the loader and `r1 convert`.
 #pragma once
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "models/tensor_source.h"
 
@@ -15,6 +17,20 @@ enum class LayerTensor {
   kCount
 };
 enum class GlobalTensor { Embed, FinalNorm, Head, kCount };
+
+struct DecoderConfig;
+
+/// One checkpoint tensor of a decoder: name, PyTorch-order shape, and its role for initialisers.
+struct TensorSpec {
+  std::string name;
+  std::vector<int64_t> shape;
+  bool is_norm = false;  // RMSNorm weight (initialised to 1)
+  bool is_bias = false;
+};
+
+/// Every tensor a checkpoint of `cfg` holds, in checkpoint order (embedding, layers, final norm,
+/// head unless tied), with the shapes the loader checks. No allocation of weights.
+std::vector<TensorSpec> decoder_tensor_plan(const DecoderConfig& cfg, NameStyle style);
 
 /// Name of layer `layer`'s tensor `t` in `style`.
 std::string layer_tensor_name(NameStyle style, int64_t layer, LayerTensor t);
