@@ -11,6 +11,7 @@
 #include "io/io_util.h"
 #include "models/convert.h"
 #include "models/decoder.h"
+#include "models/deepseek_v3/gguf.h"
 #include "models/deepseek_v3/model.h"
 #include "models/model.h"
 #include "models/model_info.h"
@@ -54,9 +55,14 @@ Result<std::unique_ptr<CausalLM>> load_hf(const std::string& path, const LoadOpt
   return std::unique_ptr<CausalLM>(std::move(m));
 }
 
-Result<std::unique_ptr<CausalLM>> load_gguf(const std::string& path, ThreadPool& pool) {
+Result<std::unique_ptr<CausalLM>> load_gguf(const std::string& path, const LoadOptions& opts,
+                                            ThreadPool& pool) {
   R1_ASSIGN_OR_RETURN(file, io::GgufFile::open(path));
   R1_ASSIGN_OR_RETURN(arch, file.get_string("general.architecture"));
+  if (arch == "deepseek2") {
+    R1_ASSIGN_OR_RETURN(ds, deepseek_v3::load_gguf(file, opts, pool));
+    return std::unique_ptr<CausalLM>(std::move(ds));
+  }
   // llama.cpp's converter permutes the Q/K rows of `llama` checkpoints so that its NORM rope
   // (adjacent pairs) applies; `qwen2` files keep HF's row order and use NEOX (rotate-half).
   kernels::RopeLayout layout;
@@ -65,7 +71,8 @@ Result<std::unique_ptr<CausalLM>> load_gguf(const std::string& path, ThreadPool&
   } else if (arch == "qwen2") {
     layout = kernels::RopeLayout::NeoX;
   } else {
-    return make_error("{}: general.architecture '{}' is not supported (llama, qwen2)", path, arch);
+    return make_error("{}: general.architecture '{}' is not supported (llama, qwen2, deepseek2)",
+                      path, arch);
   }
   R1_ASSIGN_OR_RETURN(cfg, decoder_config_from_gguf(file, arch));
   std::vector<float> freq_factors;
@@ -92,7 +99,7 @@ Result<std::unique_ptr<CausalLM>> load_model(const std::string& path, const Load
   if (!fs::exists(path, ec))
     return make_error("{}: no such file or directory (expected an HF model dir or a .gguf file)",
                       path);
-  if (is_gguf_file(path)) return load_gguf(path, pool);
+  if (is_gguf_file(path)) return load_gguf(path, opts, pool);
   return make_error("{}: not a GGUF file (bad magic) and not a model directory", path);
 }
 

@@ -9,9 +9,8 @@
 #include <fstream>
 
 #include "core/test_util.h"
-#include "io/gguf.h"
 #include "kernels/ops.h"
-#include "models/deepseek_v3/gguf.h"
+#include "models/model.h"
 
 namespace r1::models::deepseek_v3 {
 namespace {
@@ -47,14 +46,13 @@ void check_greedy(const std::string& fixture, const std::string& extra) {
   const std::string path = tmp.file("ds3-tiny.gguf");
   const std::string err = make_tiny(path, extra);
   if (!err.empty()) GTEST_SKIP() << err;
-  auto f = io::GgufFile::open(path);
-  ASSERT_TRUE(f.ok()) << f.message();
   ThreadPool pool(2);
-  auto m = load_gguf(*f, {}, pool);
+  auto m = load_model(path, {}, pool);  // through the registry, as `r1 run` loads it
   ASSERT_TRUE(m.ok()) << m.message();
   auto& model = **m;
   EXPECT_EQ(model.info().n_params, j["n_params"].get<int64_t>());
-  const int64_t V = model.config().vocab_size;
+  const int64_t V = model.info().vocab_size;
+  EXPECT_EQ(model.info().arch, "deepseek_v3");
   auto s = model.new_session(int64_t(prompt.size() + want.size()));
   std::vector<float> logits(static_cast<size_t>(V));
   model.forward(prompt, *s, logits.data(), false);
