@@ -36,8 +36,8 @@ class Regex {
   void* code_ = nullptr;  // pcre2_code_8*
 };
 
-/// Translates an HF (Oniguruma, Ruby syntax) regex into PCRE2 syntax: \s and \S become the
-/// Unicode White_Space set (PCRE2's UCP \s lacks U+0085).
+/// Translates an HF regex into PCRE2 syntax: \s and \S become the explicit whitespace set of
+/// the reference implementation (see kWhiteSpaceClassBody in pretokenizer.cpp).
 std::string translate_hf_regex(std::string_view pattern);
 
 /// How a Split pre-tokenizer treats the delimiters it finds (HF SplitDelimiterBehavior).

@@ -1,0 +1,194 @@
+// `r1 tokenize PATH [--ids|--decode]`: a line-oriented filter over a tokenizer (tokenizer.json,
+// HF model directory or GGUF). --ids (default): each stdin line is a JSON string, each output
+// line the JSON array of its ids. --decode: each line a JSON array of ids, each output a JSON
+// string. JSON lines let texts hold newlines and tabs.
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "core/result.h"
+#include "tokenizer/tokenizer.h"
+
+namespace r1::cli {
+
+namespace {
+
+void append_utf8_cp(uint32_t cp, std::string& out) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+// Parses one JSON string literal (the whole line, surrounding whitespace allowed). Unlike strict
+// parsers it maps a lone UTF-16 surrogate escape to U+FFFD, as JavaScript's TextEncoder does, so
+// such texts encode like they would in the browser/Node reference.
+Result<std::string> parse_json_string_line(std::string_view line) {
+  size_t i = 0;
+  auto skip_ws = [&] {
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r' || line[i] == '\n')) ++i;
+  };
+  skip_ws();
+  if (i >= line.size() || line[i] != '"') return make_error("expected a JSON string");
+  ++i;
+  std::string out;
+  auto hex4 = [&](size_t at, uint32_t* v) {
+    if (at + 4 > line.size()) return false;
+    *v = 0;
+    for (size_t k = at; k < at + 4; ++k) {
+      const char c = line[k];
+      uint32_t d;
+      if (c >= '0' && c <= '9') d = c - '0';
+      else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
+      else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
+      else return false;
+      *v = *v * 16 + d;
+    }
+    return true;
+  };
+  while (true) {
+    if (i >= line.size()) return make_error("unterminated JSON string");
+    const char c = line[i];
+    if (c == '"') {
+      ++i;
+      break;
+    }
+    if (c != '\\') {
+      out += c;
+      ++i;
+      continue;
+    }
+    if (i + 1 >= line.size()) return make_error("unterminated escape in JSON string");
+    const char e = line[i + 1];
+    i += 2;
+    switch (e) {
+      case '"': out += '"'; break;
+      case '\\': out += '\\'; break;
+      case '/': out += '/'; break;
+      case 'b': out += '\b'; break;
+      case 'f': out += '\f'; break;
+      case 'n': out += '\n'; break;
+      case 'r': out += '\r'; break;
+      case 't': out += '\t'; break;
+      case 'u': {
+        uint32_t u;
+        if (!hex4(i, &u)) return make_error("bad \\u escape at column {}", i);
+        i += 4;
+        if (u >= 0xD800 && u <= 0xDBFF) {
+          uint32_t lo;
+          if (i + 6 <= line.size() && line[i] == '\\' && line[i + 1] == 'u' && hex4(i + 2, &lo) && lo >= 0xDC00 &&
+              lo <= 0xDFFF) {
+            i += 6;
+            append_utf8_cp(0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00), out);
+          } else {
+            append_utf8_cp(0xFFFD, out);  // lone high surrogate
+          }
+        } else if (u >= 0xDC00 && u <= 0xDFFF) {
+          append_utf8_cp(0xFFFD, out);  // lone low surrogate
+        } else {
+          append_utf8_cp(u, out);
+        }
+        break;
+      }
+      default:
+        return make_error("bad escape '\\{}' in JSON string", e);
+    }
+  }
+  skip_ws();
+  if (i != line.size()) return make_error("trailing characters after the JSON string");
+  return out;
+}
+
+Result<std::vector<int32_t>> parse_ids_line(const std::string& line, int32_t vocab_size) {
+  nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_array()) return make_error("expected a JSON array of token ids");
+  std::vector<int32_t> ids;
+  ids.reserve(j.size());
+  for (size_t k = 0; k < j.size(); ++k) {
+    const auto& v = j[k];
+    if (!v.is_number_integer()) return make_error("element {} is not an integer", k);
+    const int64_t id = v.get<int64_t>();
+    if (id < 0 || id >= vocab_size) return make_error("element {}: id {} outside [0, {})", k, id, vocab_size);
+    ids.push_back(static_cast<int32_t>(id));
+  }
+  return ids;
+}
+
+}  // namespace
+
+int cmd_tokenize(int argc, char** argv) {
+  CLI::App app{"Tokenize or detokenize stdin line by line (JSON lines).", "r1 tokenize"};
+  std::string path;
+  bool ids_mode = false, decode_mode = false, add_bos = false, no_special = false, skip_special = false;
+  app.add_option("PATH", path, "tokenizer.json, a Hugging Face model directory or a .gguf file")->required();
+  app.add_flag("--ids", ids_mode, "each line a JSON string -> a JSON array of ids (the default)");
+  app.add_flag("--decode", decode_mode, "each line a JSON array of ids -> a JSON string");
+  app.add_flag("--add-bos", add_bos, "--ids: prepend the BOS token (when the tokenizer has one)");
+  app.add_flag("--no-parse-special", no_special, "--ids: encode special-token text as plain text");
+  app.add_flag("--skip-special", skip_special, "--decode: drop special tokens from the output");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (ids_mode && decode_mode) {
+    std::fprintf(stderr, "r1 tokenize: --ids and --decode are exclusive\n");
+    return 2;
+  }
+  auto tok = tok::Tokenizer::from_path(path);
+  if (!tok.ok()) {
+    std::fprintf(stderr, "r1 tokenize: %s\n", tok.message().c_str());
+    return 1;
+  }
+  std::ios::sync_with_stdio(false);
+  std::string line, out;
+  size_t line_no = 0;
+  while (std::getline(std::cin, line)) {
+    ++line_no;
+    if (line.empty() || line == "\r") continue;
+    out.clear();
+    if (decode_mode) {
+      auto ids = parse_ids_line(line, (*tok)->vocab_size());
+      if (!ids.ok()) {
+        std::fprintf(stderr, "r1 tokenize: stdin line %zu: %s\n", line_no, ids.message().c_str());
+        return 1;
+      }
+      out = nlohmann::json((*tok)->decode(*ids, skip_special)).dump();
+    } else {
+      auto text = parse_json_string_line(line);
+      if (!text.ok()) {
+        std::fprintf(stderr, "r1 tokenize: stdin line %zu: %s\n", line_no, text.message().c_str());
+        return 1;
+      }
+      const std::vector<int32_t> ids = (*tok)->encode(*text, add_bos, !no_special);
+      out = "[";
+      for (size_t k = 0; k < ids.size(); ++k) {
+        if (k) out += ',';
+        out += std::to_string(ids[k]);
+      }
+      out += ']';
+    }
+    out += '\n';
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    std::fflush(stdout);  // interactive use through a pipe must not stall
+  }
+  return 0;
+}
+
+}  // namespace r1::cli
