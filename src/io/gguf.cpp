@@ -461,7 +461,8 @@ Result<GgufFile> GgufFile::parse(std::shared_ptr<Storage> bytes, const std::stri
     if (t.ne[0] % ti->block_size != 0)
       return make_error("{}: tensor {}: row of {} elements is not a whole number of {} blocks of {}",
                         label, t.name, t.ne[0], ti->name, ti->block_size);
-    if (!checked_mul(numel / uint64_t(ti->block_size), uint64_t(ti->type_size), &t.nbytes))
+    if (!strides_fit(t.ne, uint64_t(ti->block_size), uint64_t(ti->type_size)) ||
+        !checked_mul(numel / uint64_t(ti->block_size), uint64_t(ti->type_size), &t.nbytes))
       return make_error("{}: tensor {}: byte size overflows", label, t.name);
     if (f.tindex_.count(t.name)) return make_error("{}: tensor {}: duplicate name", label, t.name);
     f.tindex_.emplace(t.name, f.tensors_.size());

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -15,6 +16,16 @@ namespace r1::io {
 /// a * b and a + b on uint64_t; false on overflow.
 inline bool checked_mul(uint64_t a, uint64_t b, uint64_t* out) { return !__builtin_mul_overflow(a, b, out); }
 inline bool checked_add(uint64_t a, uint64_t b, uint64_t* out) { return !__builtin_add_overflow(a, b, out); }
+
+/// True when every stride of a contiguous tensor of `dims` (any order) fits in int64 bytes, even
+/// if some dim is 0 (a [huge, 0] tensor is empty but its row stride must still be representable).
+inline bool strides_fit(const std::vector<int64_t>& dims, uint64_t block_size, uint64_t type_size) {
+  uint64_t n = 1;
+  for (int64_t d : dims)
+    if (d < 0 || !checked_mul(n, d == 0 ? 1 : uint64_t(d), &n)) return false;
+  uint64_t bytes = 0;
+  return checked_mul(n / block_size + 1, type_size, &bytes) && bytes <= uint64_t(INT64_MAX);
+}
 
 /// Parses `text` as JSON. Errors ("LABEL: ..."): syntax errors (with the byte position),
 /// duplicate keys in any object, nesting deeper than 64. Never throws.

@@ -155,6 +155,8 @@ TEST_F(MalformedSafetensors, NegativeDimension) {
 TEST_F(MalformedSafetensors, ShapeOverflow) {
   expect_error(with_header(replaced("[4,4]", "[4294967296,4294967296,16]")),
                {"tensor w.first: shape", "overflows"});
+  expect_error(with_header(replaced("[4,4]", "[4611686018427387904,0]")),
+               {"tensor w.first: shape [4611686018427387904,0] overflows"});
 }
 TEST_F(MalformedSafetensors, TooManyDims) {
   expect_error(with_header(replaced("[4,4]", "[1,1,1,4,4]")), {"tensor w.first: 5 dimensions"});
@@ -317,6 +319,10 @@ TEST_F(MalformedGguf, DimsOverflow) {
   b = good_;
   put<uint64_t>(b, n_dims_pos("tensor.a") + 4, ~uint64_t(0));
   expect_error(b, {"tensor tensor.a: dimensions overflow"});
+  b = good_;  // empty, but its row stride would not fit in int64
+  put<uint64_t>(b, n_dims_pos("tensor.a") + 4, uint64_t(1) << 62);
+  put<uint64_t>(b, n_dims_pos("tensor.a") + 12, 0);
+  expect_error(b, {"tensor tensor.a: byte size overflows"});
 }
 TEST_F(MalformedGguf, UnknownGgmlType) {
   std::string b = good_;

@@ -93,6 +93,8 @@ Result<SafetensorsFile> SafetensorsFile::parse(std::shared_ptr<Storage> bytes, c
         return make_error("{}: tensor {}: shape {} overflows", label, name, sh->dump());
       e.shape.push_back(int64_t(n));
     }
+    if (!strides_fit(e.shape, 1, uint64_t(elem_bytes)))
+      return make_error("{}: tensor {}: shape {} overflows", label, name, sh->dump());
     auto off = v.find("data_offsets");
     if (off == v.end() || !off->is_array() || off->size() != 2 || !(*off)[0].is_number_unsigned() ||
         !(*off)[1].is_number_unsigned())
