@@ -86,9 +86,9 @@ void quantize_acts(const float* x, int64_t T, int64_t K, QuantizedActs& a, Threa
   const int64_t nbp = (a.nb + 1) / 2 * 2;
   a.kp = nbp * 32;
   a.qs.resize(size_t(T * a.kp));
-  a.xu.resize(size_t(T * a.kp));
   a.d.resize(size_t(T * nbp));
   a.dexp.resize(size_t(T * nbp * 8));
+  a.q8init.resize(size_t(T * nbp * 8));
   a.q4init.resize(size_t(T * nbp * 8));
   pool.parallel_for(T, 4, [&](int64_t b, int64_t e, int) {
     thread_local std::vector<int32_t> sums;
@@ -99,16 +99,17 @@ void quantize_acts(const float* x, int64_t T, int64_t K, QuantizedActs& a, Threa
       quantize_row_q8_acts(x + t * K, K, qs, d, sums.data());
       std::fill(qs + K, qs + a.kp, int8_t(0));
       std::fill(d + a.nb, d + nbp, 0.0f);
-      uint8_t* xu = a.xu.data() + t * a.kp;
-      for (int64_t i = 0; i < a.kp; ++i) xu[i] = uint8_t(qs[i]) ^ 0x80u;
       float* de = a.dexp.data() + t * nbp * 8;
+      int32_t* q8 = a.q8init.data() + t * nbp * 8;
       int32_t* q4 = a.q4init.data() + t * nbp * 8;
       for (int64_t blk = 0; blk < nbp; ++blk) {
         for (int l = 0; l < 8; ++l) {
           de[blk * 8 + l] = d[blk];
-          q4[blk * 8 + l] = 0;
+          q8[blk * 8 + l] = q4[blk * 8 + l] = 0;
         }
-        q4[blk * 8] = blk < a.nb ? -8 * sums[size_t(blk)] : 0;
+        const int32_t sum = blk < a.nb ? sums[size_t(blk)] : 0;
+        q8[blk * 8] = -128 * sum;
+        q4[blk * 8] = -8 * sum;
       }
     }
   });

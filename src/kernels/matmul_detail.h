@@ -15,9 +15,9 @@ namespace r1::kernels::detail {
 struct QuantizedActs {
   int64_t T = 0, K = 0, nb = 0, kp = 0;  // nb = K / 32 blocks; kp = padded K
   std::vector<int8_t> qs;                // [T, kp]  q = rint(x / d), bit-identical to Q8_0 ref
-  std::vector<uint8_t> xu;               // [T, kp]  q + 128 (unsigned operand for VNNI)
   std::vector<float> d;                  // [T, kp/32] block scale (f16-rounded, as stored)
   std::vector<float> dexp;               // [T, kp/32, 8] d repeated per 8 int32 lanes
+  std::vector<int32_t> q8init;           // [T, kp/32, 8] lane 0: -128 * sum(q), others 0
   std::vector<int32_t> q4init;           // [T, kp/32, 8] lane 0: -8 * sum(q), others 0
 };
 

@@ -24,6 +24,18 @@ namespace hn = hwy::HWY_NAMESPACE;
 
 constexpr int kTokTile = 4;
 
+// IEEE f16 -> f32 for block scales, inlined (the per-block call of r1::f16_to_f32 costs more than
+// the block's arithmetic). Exact for normals and subnormals: the 10+5 bits move into f32
+// position and a multiply by 2^112 rebiases the exponent; inf/NaN take the slow path.
+HWY_INLINE float F16Scale(uint16_t h) {
+  if (HWY_UNLIKELY((h & 0x7C00u) == 0x7C00u)) return f16_to_f32(h);
+  const uint32_t bits = uint32_t(h & 0x7FFFu) << 13;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  f *= 0x1p112f;
+  return (h & 0x8000u) ? -f : f;
+}
+
 // Dot products of one float-like weight row w[K] with TT token rows x[t*K ..]. `load` returns a
 // vector of f32 weights at element i; `scalar` one weight (tails).
 template <int TT, class Load, class Scalar>
@@ -31,14 +43,23 @@ HWY_INLINE void FloatRowTile(const uint8_t* w, const float* x, int64_t K, float*
                              Scalar scalar) {
   const hn::ScalableTag<float> df;
   const int64_t N = int64_t(hn::Lanes(df));
-  hn::Vec<decltype(df)> acc[TT];
-  for (int t = 0; t < TT; ++t) acc[t] = hn::Zero(df);
+  // Two accumulator sets hide the FMA latency (one chain per token would cap decode at
+  // one vector per 4 cycles).
+  hn::Vec<decltype(df)> acc0[TT], acc1[TT];
+  for (int t = 0; t < TT; ++t) acc0[t] = acc1[t] = hn::Zero(df);
   int64_t i = 0;
+  for (; i + 2 * N <= K; i += 2 * N) {
+    const auto w0 = load(df, w, i), w1 = load(df, w, i + N);
+    for (int t = 0; t < TT; ++t) {
+      acc0[t] = hn::MulAdd(w0, hn::LoadU(df, x + t * K + i), acc0[t]);
+      acc1[t] = hn::MulAdd(w1, hn::LoadU(df, x + t * K + i + N), acc1[t]);
+    }
+  }
   for (; i + N <= K; i += N) {
     const auto wv = load(df, w, i);
-    for (int t = 0; t < TT; ++t) acc[t] = hn::MulAdd(wv, hn::LoadU(df, x + t * K + i), acc[t]);
+    for (int t = 0; t < TT; ++t) acc0[t] = hn::MulAdd(wv, hn::LoadU(df, x + t * K + i), acc0[t]);
   }
-  for (int t = 0; t < TT; ++t) res[t] = hn::GetLane(hn::SumOfLanes(df, acc[t]));
+  for (int t = 0; t < TT; ++t) res[t] = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0[t], acc1[t])));
   for (; i < K; ++i) {
     const float wi = scalar(w, i);
     for (int t = 0; t < TT; ++t) res[t] += wi * x[t * K + i];
@@ -99,7 +120,7 @@ HWY_INLINE void Q8RowTile(const BlockQ8_0* wb, int64_t nb, const QuantizedActs& 
   hn::Vec<decltype(df)> acc[TT];
   for (int t = 0; t < TT; ++t) acc[t] = hn::Zero(df);
   for (int64_t b = 0; b < nb; ++b) {
-    const float dw = f16_to_f32(wb[b].d);
+    const float dw = F16Scale(wb[b].d);
     hn::Vec<decltype(d32)> s0[TT], s1[TT];
     for (int t = 0; t < TT; ++t) s0[t] = s1[t] = hn::Zero(d32);
     for (int64_t j = 0; j < 32; j += N16) {
@@ -135,7 +156,7 @@ HWY_INLINE void Q4RowTile(const BlockQ4_0* wb, int64_t nb, const QuantizedActs& 
   hn::Vec<decltype(df)> acc[TT];
   for (int t = 0; t < TT; ++t) acc[t] = hn::Zero(df);
   for (int64_t b = 0; b < nb; ++b) {
-    const float dw = f16_to_f32(wb[b].d);
+    const float dw = F16Scale(wb[b].d);
     hn::Vec<decltype(d32)> s0[TT], s1[TT];
     for (int t = 0; t < TT; ++t) s0[t] = s1[t] = hn::Zero(d32);
     for (int64_t j = 0; j < 16; j += N16) {

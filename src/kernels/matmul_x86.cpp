@@ -3,12 +3,13 @@
 // is int16 only). Compiled with a target attribute and used only when the CPU reports
 // AVX512F/BW/VL + AVX512-VNNI at run time; everything else falls back to matmul_hwy.cpp.
 //
-// Two 32-element blocks fill one 512-bit register. vpdpbusd multiplies unsigned by signed bytes:
-//  - Q8_0 weights (signed): activations are stored offset by +128 (xu), so
-//    sum(xu * w) = sum(x * w) + 128 * sum(w); the accumulator starts at -128 * sum(w), itself
-//    one vpdpbusd of a 0x80 vector with w, computed once per weight block for all tokens.
-//  - Q4_0 weights (nibbles n in 0..15, value n - 8): sum(n * x) - 8 * sum(x), where the
-//    activation side provides -8 * sum(x) per block as the accumulator start.
+// Two 32-element blocks fill one 512-bit register. vpdpbusd multiplies unsigned by signed bytes,
+// so the weights are made the unsigned operand and the Q8_0 activations x the signed one:
+//  - Q8_0 weights w (signed): u = w ^ 0x80 = w + 128, and sum(u * x) = sum(w * x) + 128 * sum(x);
+//  - Q4_0 weights (nibbles n in 0..15, value n - 8): sum(n * x) = sum((n - 8) * x) + 8 * sum(x).
+// The correction -128 * sum(x) or -8 * sum(x) depends on the activations only; it is precomputed
+// per block (QuantizedActs::q8init / q4init, in lane 0 of the block's 8 lanes) and is the start
+// value of the accumulator, so each (row, token, 2 blocks) costs one vpdpbusd.
 // A tile of R weight rows x TT tokens shares each weight load across TT tokens (prefill is
 // matrix-matrix) and each activation load across R rows.
 #include <cstring>
@@ -55,7 +56,8 @@ R1_VNNI_INLINE __m512i load_weights(const uint8_t* a, const uint8_t* b) {
   if constexpr (!kQ4) {
     const __m256i qa = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + 2));
     const __m256i qb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 2));
-    return _mm512_inserti64x4(_mm512_castsi256_si512(qa), qb, 1);
+    return _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(qa), qb, 1),
+                            _mm512_set1_epi8(char(0x80)));
   } else {
     const __m128i qa = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + 2));
     const __m128i qb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2));
@@ -76,10 +78,9 @@ R1_VNNI_TARGET void tile(const uint8_t* const* rows, int64_t nb, const Quantized
   __m512 acc[R][TT];
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_setzero_ps();
-  const __m512i c128 = _mm512_set1_epi8(char(0x80));
   alignas(64) uint8_t pad[R][2 * kBS];  // the last block of an odd count, with a zero partner
   for (int64_t b = 0; b < nb; b += 2) {
-    __m512i w[R], init[R];
+    __m512i w[R];
     __m512 dw[R];
     for (int r = 0; r < R; ++r) {
       const uint8_t* pa = rows[r] + b * kBS;
@@ -92,26 +93,16 @@ R1_VNNI_TARGET void tile(const uint8_t* const* rows, int64_t nb, const Quantized
       }
       w[r] = load_weights<kQ4>(pa, pb);
       dw[r] = scale_pair(pa, pb);
-      if constexpr (!kQ4)
-        init[r] = _mm512_sub_epi32(_mm512_setzero_si512(),
-                                   _mm512_dpbusd_epi32(_mm512_setzero_si512(), c128, w[r]));
     }
     for (int t = 0; t < TT; ++t) {
       const int64_t tok = t0 + t;
       const __m512 dx = _mm512_loadu_ps(a.dexp.data() + (tok * nbp + b) * 8);
-      if constexpr (!kQ4) {
-        const __m512i xu = _mm512_loadu_si512(a.xu.data() + tok * a.kp + b * 32);
-        for (int r = 0; r < R; ++r) {
-          const __m512i dot = _mm512_dpbusd_epi32(init[r], xu, w[r]);
-          acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw[r], dx), acc[r][t]);
-        }
-      } else {
-        const __m512i xs = _mm512_loadu_si512(a.qs.data() + tok * a.kp + b * 32);
-        const __m512i i4 = _mm512_loadu_si512(a.q4init.data() + (tok * nbp + b) * 8);
-        for (int r = 0; r < R; ++r) {
-          const __m512i dot = _mm512_dpbusd_epi32(i4, w[r], xs);
-          acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw[r], dx), acc[r][t]);
-        }
+      const __m512i xs = _mm512_loadu_si512(a.qs.data() + tok * a.kp + b * 32);
+      const int32_t* init = (kQ4 ? a.q4init : a.q8init).data() + (tok * nbp + b) * 8;
+      const __m512i i0 = _mm512_loadu_si512(init);
+      for (int r = 0; r < R; ++r) {
+        const __m512i dot = _mm512_dpbusd_epi32(i0, w[r], xs);
+        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw[r], dx), acc[r][t]);
       }
     }
   }
