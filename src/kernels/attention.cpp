@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/check.h"
+#include "kernels/ops_detail.h"
 
 namespace r1::kernels {
 
@@ -32,26 +33,9 @@ void attention(const AttentionParams& p, const float* q, const float* k, const f
     scores.resize(size_t(p.p0 + p.T));
     for (int64_t th = b; th < e; ++th) {
       const int64_t t = th / p.H, h = th % p.H, hk = h / group;
-      const int64_t n = p.p0 + t + 1;  // causal: positions 0..p0+t
-      const float* qv = q + (t * p.H + h) * p.Hd_k;
-      float m = -INFINITY;
-      for (int64_t s = 0; s < n; ++s) {
-        const float* kv = k + s * ks + hk * p.Hd_k;
-        float acc = 0;
-        for (int64_t i = 0; i < p.Hd_k; ++i) acc += qv[i] * kv[i];
-        scores[size_t(s)] = acc * p.scale;
-        m = std::max(m, scores[size_t(s)]);
-      }
-      float sum = 0;
-      for (int64_t s = 0; s < n; ++s) sum += (scores[size_t(s)] = std::exp(scores[size_t(s)] - m));
-      const float inv = 1.0f / sum;
-      float* o = out + (t * p.H + h) * p.Hd_v;
-      std::fill(o, o + p.Hd_v, 0.0f);
-      for (int64_t s = 0; s < n; ++s) {
-        const float w = scores[size_t(s)] * inv;
-        const float* vv = v + s * vs + hk * p.Hd_v;
-        for (int64_t i = 0; i < p.Hd_v; ++i) o[i] += w * vv[i];
-      }
+      detail::attention_row_simd(q + (t * p.H + h) * p.Hd_k, k + hk * p.Hd_k, ks, v + hk * p.Hd_v,
+                                 vs, p.p0 + t + 1, p.Hd_k, p.Hd_v, p.scale, scores.data(),
+                                 out + (t * p.H + h) * p.Hd_v);
     }
   });
 }

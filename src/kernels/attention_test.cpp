@@ -47,6 +47,13 @@ TEST(Attention, PrefillAndDecodeGqa) {
   p.T = 4;
   p.p0 = 13;
   check_against_ref(p, 20, pool, 3);
+  // Qwen2-1.5B-like heads (12 q / 2 kv, Hd 128) at a longer context.
+  p.H = 12;
+  p.Hd_k = p.Hd_v = 128;
+  p.scale = 1.0f / std::sqrt(128.0f);
+  p.T = 3;
+  p.p0 = 300;
+  check_against_ref(p, 303, pool, 6);
 }
 
 TEST(Attention, UnequalHeadDimsAndSharedRows) {

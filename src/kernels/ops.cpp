@@ -6,24 +6,13 @@
 #include <vector>
 
 #include "core/check.h"
+#include "kernels/ops_detail.h"
 
 namespace r1::kernels {
 
 void rmsnorm(const float* x, const float* weight, float eps, float* out, int64_t T, int64_t D) {
   R1_CHECK(D > 0, "rmsnorm over D={}", D);
-  for (int64_t t = 0; t < T; ++t) {
-    const float* xt = x + t * D;
-    float* ot = out + t * D;
-    // Four partial sums let the compiler vectorise without -ffast-math.
-    float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t i = 0;
-    for (; i + 8 <= D; i += 8)
-      for (int j = 0; j < 8; ++j) s[j] += xt[i + j] * xt[i + j];
-    float ss = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-    for (; i < D; ++i) ss += xt[i] * xt[i];
-    const float r = 1.0f / std::sqrt(ss / float(D) + eps);
-    for (i = 0; i < D; ++i) ot[i] = xt[i] * r * weight[i];
-  }
+  detail::rmsnorm_simd(x, weight, eps, out, T, D);
 }
 
 void rmsnorm_ref(const float* x, const float* weight, float eps, float* out, int64_t T, int64_t D) {
@@ -37,15 +26,7 @@ void rmsnorm_ref(const float* x, const float* weight, float eps, float* out, int
 
 void softmax(float* x, int64_t n) {
   R1_CHECK(n > 0, "softmax of {} elements", n);
-  float m = x[0];
-  for (int64_t i = 1; i < n; ++i) m = std::max(m, x[i]);
-  float sum = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    x[i] = std::exp(x[i] - m);
-    sum += x[i];
-  }
-  const float inv = 1.0f / sum;
-  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+  detail::softmax_simd(x, n);
 }
 
 void softmax_ref(float* x, int64_t n) {
@@ -57,15 +38,19 @@ void softmax_ref(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = float(e[i] / sum);
 }
 
-void silu(const float* x, float* out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = x[i] / (1.0f + std::exp(-x[i]));
-}
+void silu(const float* x, float* out, int64_t n) { detail::swiglu_simd(x, nullptr, out, n); }
 
 void swiglu(const float* gate, const float* up, float* out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = gate[i];
-    out[i] = g / (1.0f + std::exp(-g)) * up[i];
-  }
+  detail::swiglu_simd(gate, up, out, n);
+}
+
+void silu_ref(const float* x, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = float(double(x[i]) / (1.0 + std::exp(-double(x[i]))));
+}
+
+void swiglu_ref(const float* gate, const float* up, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    out[i] = float(double(gate[i]) / (1.0 + std::exp(-double(gate[i]))) * double(up[i]));
 }
 
 int64_t argmax(const float* x, int64_t n) {

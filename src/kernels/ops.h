@@ -26,6 +26,9 @@ void silu(const float* x, float* out, int64_t n);
 /// SwiGLU gating of the Llama/Qwen2/DeepSeek MLP: out[i] = silu(gate[i]) * up[i].
 /// gate, up, out: [n] (out may alias gate or up). For [T, F] buffers pass n = T*F.
 void swiglu(const float* gate, const float* up, float* out, int64_t n);
+/// Scalar references of silu and swiglu (f64).
+void silu_ref(const float* x, float* out, int64_t n);
+void swiglu_ref(const float* gate, const float* up, float* out, int64_t n);
 
 /// Index of the largest element of x[n] (n >= 1); ties go to the lower index; NaN is ignored
 /// unless every element is NaN (then 0).

@@ -1,0 +1,159 @@
+// SIMD bodies of RMSNorm, softmax, SiLU/SwiGLU and one attention row (Highway, dispatched at
+// run time). exp is Highway's contrib Exp (max error 1 ulp, valid for x <= 104; arguments are
+// clamped to 88 where they could exceed it).
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/ops_hwy.cpp"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+#include <hwy/contrib/math/math-inl.h>
+
+#include <cmath>
+
+#include "kernels/ops_detail.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace r1::kernels::detail {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+void SwigluImpl(const float* gate, const float* up, float* out, int64_t n) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = int64_t(hn::Lanes(df));
+  const auto one = hn::Set(df, 1.0f), cap = hn::Set(df, 88.0f);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto g = hn::LoadU(df, gate + i);
+    // silu(g) = g / (1 + e^-g); e^-g capped at e^88 (finite), where silu(g) is ~0 anyway.
+    auto s = hn::Div(g, hn::Add(one, hn::Exp(df, hn::Min(hn::Neg(g), cap))));
+    if (up) s = hn::Mul(s, hn::LoadU(df, up + i));
+    hn::StoreU(s, df, out + i);
+  }
+  for (; i < n; ++i) {
+    const float g = gate[i];
+    const float s = g / (1.0f + std::exp(std::fmin(-g, 88.0f)));
+    out[i] = up ? s * up[i] : s;
+  }
+}
+
+HWY_INLINE float MaxOf(const float* x, int64_t n) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = int64_t(hn::Lanes(df));
+  float m = x[0];
+  int64_t i = 0;
+  if (n >= N) {
+    auto vm = hn::LoadU(df, x);
+    for (i = N; i + N <= n; i += N) vm = hn::Max(vm, hn::LoadU(df, x + i));
+    m = hn::GetLane(hn::MaxOfLanes(df, vm));
+  }
+  for (; i < n; ++i) m = std::fmax(m, x[i]);
+  return m;
+}
+
+// x[i] = exp(x[i] - m) (i < n); returns the sum.
+HWY_INLINE float ExpShiftSum(float* x, int64_t n, float m) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = int64_t(hn::Lanes(df));
+  const auto vm = hn::Set(df, m);
+  auto vs = hn::Zero(df);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto e = hn::Exp(df, hn::Sub(hn::LoadU(df, x + i), vm));
+    hn::StoreU(e, df, x + i);
+    vs = hn::Add(vs, e);
+  }
+  float s = hn::GetLane(hn::SumOfLanes(df, vs));
+  for (; i < n; ++i) s += (x[i] = std::exp(x[i] - m));
+  return s;
+}
+
+HWY_INLINE void Scale(float* x, int64_t n, float f) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = int64_t(hn::Lanes(df));
+  const auto vf = hn::Set(df, f);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(hn::Mul(hn::LoadU(df, x + i), vf), df, x + i);
+  for (; i < n; ++i) x[i] *= f;
+}
+
+void SoftmaxImpl(float* x, int64_t n) {
+  const float m = MaxOf(x, n);
+  const float s = ExpShiftSum(x, n, m);
+  Scale(x, n, 1.0f / s);
+}
+
+HWY_INLINE float Dot(const float* a, const float* b, int64_t n) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = int64_t(hn::Lanes(df));
+  auto s0 = hn::Zero(df), s1 = hn::Zero(df);
+  int64_t i = 0;
+  for (; i + 2 * N <= n; i += 2 * N) {
+    s0 = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), s0);
+    s1 = hn::MulAdd(hn::LoadU(df, a + i + N), hn::LoadU(df, b + i + N), s1);
+  }
+  for (; i + N <= n; i += N) s0 = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), s0);
+  float s = hn::GetLane(hn::SumOfLanes(df, hn::Add(s0, s1)));
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+void RmsnormImpl(const float* x, const float* w, float eps, float* out, int64_t T, int64_t D) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = int64_t(hn::Lanes(df));
+  for (int64_t t = 0; t < T; ++t) {
+    const float* xt = x + t * D;
+    float* ot = out + t * D;
+    const float r = 1.0f / std::sqrt(Dot(xt, xt, D) / float(D) + eps);
+    const auto vr = hn::Set(df, r);
+    int64_t i = 0;
+    for (; i + N <= D; i += N)
+      hn::StoreU(hn::Mul(hn::Mul(hn::LoadU(df, xt + i), vr), hn::LoadU(df, w + i)), df, ot + i);
+    for (; i < D; ++i) ot[i] = xt[i] * r * w[i];
+  }
+}
+
+void AttentionRowImpl(const float* q, const float* k, int64_t ks, const float* v, int64_t vs,
+                      int64_t n, int64_t hd_k, int64_t hd_v, float scale, float* scores,
+                      float* out) {
+  for (int64_t s = 0; s < n; ++s) scores[s] = Dot(q, k + s * ks, hd_k) * scale;
+  SoftmaxImpl(scores, n);
+  const hn::ScalableTag<float> df;
+  const int64_t N = int64_t(hn::Lanes(df));
+  for (int64_t i = 0; i < hd_v; ++i) out[i] = 0.0f;
+  for (int64_t s = 0; s < n; ++s) {
+    const float p = scores[s];
+    const float* vr = v + s * vs;
+    const auto vp = hn::Set(df, p);
+    int64_t i = 0;
+    for (; i + N <= hd_v; i += N)
+      hn::StoreU(hn::MulAdd(vp, hn::LoadU(df, vr + i), hn::LoadU(df, out + i)), df, out + i);
+    for (; i < hd_v; ++i) out[i] += p * vr[i];
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace r1::kernels::detail
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace r1::kernels::detail {
+
+HWY_EXPORT(SwigluImpl);
+HWY_EXPORT(SoftmaxImpl);
+HWY_EXPORT(RmsnormImpl);
+HWY_EXPORT(AttentionRowImpl);
+
+void swiglu_simd(const float* gate, const float* up, float* out, int64_t n) {
+  HWY_DYNAMIC_DISPATCH(SwigluImpl)(gate, up, out, n);
+}
+void softmax_simd(float* x, int64_t n) { HWY_DYNAMIC_DISPATCH(SoftmaxImpl)(x, n); }
+void rmsnorm_simd(const float* x, const float* weight, float eps, float* out, int64_t T, int64_t D) {
+  HWY_DYNAMIC_DISPATCH(RmsnormImpl)(x, weight, eps, out, T, D);
+}
+void attention_row_simd(const float* q, const float* k, int64_t ks, const float* v, int64_t vs,
+                        int64_t n, int64_t hd_k, int64_t hd_v, float scale, float* scores,
+                        float* out) {
+  HWY_DYNAMIC_DISPATCH(AttentionRowImpl)(q, k, ks, v, vs, n, hd_k, hd_v, scale, scores, out);
+}
+
+}  // namespace r1::kernels::detail
+#endif  // HWY_ONCE
