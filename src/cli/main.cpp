@@ -23,6 +23,9 @@ constexpr Command kCommands[] = {
     {"tokenize", r1::cli::cmd_tokenize, "text <-> token ids with a model's tokenizer (JSON lines)"},
     {"tokenizer", r1::cli::cmd_tokenizer, "tokenizer tools: train a byte-level BPE (tokenizer.json)"},
     {"bench", r1::cli::cmd_bench, "prefill/decode throughput (pp512/tg128) vs the bandwidth ceiling"},
+    {"logits", r1::cli::cmd_logits, "write the logits of every position of --ids as a .npy file"},
+    {"init-model", r1::cli::cmd_init_model, "write a random-weight model at a preset's real shape"},
+    {"convert", r1::cli::cmd_convert, "convert an HF model to GGUF (f32/f16/bf16/q8_0/q4_0)"},
 };
 
 void usage(FILE* out) {
