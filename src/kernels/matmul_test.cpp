@@ -12,6 +12,7 @@
 #include "kernels/matmul.h"
 
 #include <gtest/gtest.h>
+#include <hwy/targets.h>
 
 #include <cmath>
 #include <random>
@@ -186,6 +187,21 @@ TEST(Matmul, ActivationQuantizerMatchesReferenceCodec) {
     }
     EXPECT_EQ(sums[size_t(b)], s);
   }
+}
+
+TEST(Matmul, GenericPathOnEveryCompiledTarget) {
+  // Runs the Highway kernels as compiled for each target this CPU supports (e.g. SSE4, AVX2 and
+  // AVX-512 on one x86 machine), not only the best one.
+  ThreadPool pool(2);
+  std::mt19937 rng(7);
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    SCOPED_TRACE(hwy::TargetName(target));
+    for (DType dt : {DType::F32, DType::BF16, DType::F16, DType::Q8_0, DType::Q4_0, DType::F8_E4M3})
+      for (int64_t T : {1, 5}) check_case(dt, 7, dt == DType::Q8_0 || dt == DType::Q4_0 ? 96 : 41, T,
+                                         MatmulPath::Generic, pool, rng, 4, 16);
+  }
+  hwy::SetSupportedTargetsForTest(0);  // back to the real CPU
 }
 
 TEST(Matmul, SingleThreadMatchesPool) {

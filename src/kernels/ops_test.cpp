@@ -3,6 +3,7 @@
 #include "kernels/ops.h"
 
 #include <gtest/gtest.h>
+#include <hwy/targets.h>
 
 #include <cmath>
 #include <random>
@@ -83,6 +84,28 @@ TEST(Ops, SiluAndSwigluMatchReference) {
   swiglu_ref(g.data(), u.data(), want.data(), 33);
   swiglu(g.data(), u.data(), g.data(), 33);
   for (size_t i = 0; i < g.size(); ++i) ASSERT_NEAR(g[i], want[i], 1e-6f * (1 + std::fabs(want[i])));
+}
+
+TEST(Ops, SimdOnEveryCompiledTarget) {
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    SCOPED_TRACE(hwy::TargetName(target));
+    const int64_t n = 45;
+    auto g = randn(n, 10, 6.0f), u = randn(n, 11);
+    std::vector<float> a(n), b(n);
+    swiglu(g.data(), u.data(), a.data(), n);
+    swiglu_ref(g.data(), u.data(), b.data(), n);
+    for (int64_t i = 0; i < n; ++i) ASSERT_NEAR(a[size_t(i)], b[size_t(i)], 1e-6f * (1 + std::fabs(b[size_t(i)])));
+    a = g;
+    b = g;
+    softmax(a.data(), n);
+    softmax_ref(b.data(), n);
+    for (int64_t i = 0; i < n; ++i) ASSERT_NEAR(a[size_t(i)], b[size_t(i)], 1e-6f);
+    rmsnorm(g.data(), u.data(), 1e-5f, a.data(), 1, n);
+    rmsnorm_ref(g.data(), u.data(), 1e-5f, b.data(), 1, n);
+    for (int64_t i = 0; i < n; ++i) ASSERT_NEAR(a[size_t(i)], b[size_t(i)], 1e-5f * (1 + std::fabs(b[size_t(i)])));
+  }
+  hwy::SetSupportedTargetsForTest(0);
 }
 
 TEST(Ops, ArgmaxTiesAndNan) {
