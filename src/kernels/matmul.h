@@ -27,7 +27,15 @@ WeightView weight_view(const Tensor& w, const Tensor* scale_inv = nullptr, int64
                        int64_t block_k = 128);
 
 /// y[t, :] = W x[t, :] for t < T. x: [T, K] f32 contiguous, y: [T, N] f32 (overwritten).
-/// Quantised weights (Q8_0/Q4_0) quantise x to Q8_0 blocks first, as llama.cpp does.
+/// Threaded over output rows on `pool`; must not be called from inside a pool loop.
+/// Paths (matmul.cpp, matmul_hwy.cpp, matmul_x86.cpp):
+///  - Q8_0/Q4_0: x is quantised to Q8_0 blocks first, as llama.cpp does (K % 32 == 0), then
+///    integer dot products: AVX512-VNNI tiles of 4 rows x 4 tokens when the CPU has them, else
+///    Highway int16 multiply-adds (1 row x 4 tokens). Error vs exact: the activation rounding,
+///    at most sum_i |w_i| * d_x(block of i) / 2.
+///  - F32 with T >= 8: OpenBLAS sgemm. BF16/F16/F8_E4M3 with T >= 8: rows converted to f32 in
+///    chunks of 256, then sgemm. T < 8: Highway f32 dot products (1 row x 4 tokens).
+/// Float paths agree with matmul_ref within about 1e-5 * sum_i |w_i x_i| (f32 accumulation).
 void matmul(const WeightView& w, const float* x, float* y, int64_t T, ThreadPool& pool);
 
 /// The scalar reference: dequantise each weight row to f32 and accumulate in f64.
