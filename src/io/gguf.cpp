@@ -475,6 +475,9 @@ Result<GgufFile> GgufFile::parse(std::shared_ptr<Storage> bytes, const std::stri
   const uint64_t file_size = bytes->size();
   const uint64_t data_size = data_offset <= file_size ? file_size - data_offset : 0;
   f.data_offset_ = data_offset;
+  if (!f.tensors_.empty() && data_offset > file_size)
+    return make_error("{}: truncated: the tensor data section would start at byte {}, past the end "
+                      "of the file ({} bytes)", label, data_offset, file_size);
   for (const auto& t : f.tensors_) {
     if (t.offset % f.alignment_ != 0)
       return make_error("{}: tensor {}: offset {} is not a multiple of the alignment {}", label,

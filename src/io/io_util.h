@@ -18,11 +18,12 @@ inline bool checked_mul(uint64_t a, uint64_t b, uint64_t* out) { return !__built
 inline bool checked_add(uint64_t a, uint64_t b, uint64_t* out) { return !__builtin_add_overflow(a, b, out); }
 
 /// True when every stride of a contiguous tensor of `dims` (any order) fits in int64 bytes, even
-/// if some dim is 0 (a [huge, 0] tensor is empty but its row stride must still be representable).
+/// if some dim is 0 (a [huge, 0] tensor is empty but its row stride must still be representable),
+/// also after conversion to F32: the element count, zeros counted as 1, is capped at 2^56.
 inline bool strides_fit(const std::vector<int64_t>& dims, uint64_t block_size, uint64_t type_size) {
   uint64_t n = 1;
   for (int64_t d : dims)
-    if (d < 0 || !checked_mul(n, d == 0 ? 1 : uint64_t(d), &n)) return false;
+    if (d < 0 || !checked_mul(n, d == 0 ? 1 : uint64_t(d), &n) || n > (uint64_t(1) << 56)) return false;
   uint64_t bytes = 0;
   return checked_mul(n / block_size + 1, type_size, &bytes) && bytes <= uint64_t(INT64_MAX);
 }

@@ -324,6 +324,15 @@ TEST_F(MalformedGguf, DimsOverflow) {
   put<uint64_t>(b, n_dims_pos("tensor.a") + 12, 0);
   expect_error(b, {"tensor tensor.a: byte size overflows"});
 }
+TEST_F(MalformedGguf, DataSectionPastEnd) {
+  // A file whose only tensor is empty, cut inside the padding before the data section.
+  GgufWriter w;
+  ASSERT_TRUE(w.add_tensor("empty", nullptr, {0, 4}, DType::F32).ok());
+  ASSERT_TRUE(w.write(tmp_.file("empty.gguf")).ok());
+  const std::string b = read_bytes(tmp_.file("empty.gguf"));
+  ASSERT_EQ(b.size(), 96u);  // 24 + name (8 + 5) + n_dims 4 + ne 16 + type 4 + offset 8 = 69, padded
+  expect_error(b.substr(0, b.size() - 1), {"the tensor data section would start at byte 96"});
+}
 TEST_F(MalformedGguf, UnknownGgmlType) {
   std::string b = good_;
   put<uint32_t>(b, type_pos("tensor.a"), 4);  // a retired id
