@@ -26,6 +26,7 @@ constexpr Command kCommands[] = {
     {"logits", r1::cli::cmd_logits, "write the logits of every position of --ids as a .npy file"},
     {"init-model", r1::cli::cmd_init_model, "write a random-weight model at a preset's real shape"},
     {"convert", r1::cli::cmd_convert, "convert an HF model to GGUF (f32/f16/bf16/q8_0/q4_0)"},
+    {"template", r1::cli::cmd_template, "render chat messages with a model's chat template (JSON lines)"},
 };
 
 void usage(FILE* out) {
