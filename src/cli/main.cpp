@@ -20,6 +20,7 @@ constexpr Command kCommands[] = {
     {"inspect", r1::cli::cmd_inspect, "list the tensors and metadata of a GGUF file or HF model"},
     {"run", r1::cli::cmd_run, "generate text from a prompt (streams the continuation)"},
     {"chat", r1::cli::cmd_chat, "interactive chat in the terminal (reasoning shown dimmed)"},
+    {"serve", r1::cli::cmd_serve, "OpenAI-compatible HTTP server with continuous batching"},
     {"tokenize", r1::cli::cmd_tokenize, "text <-> token ids with a model's tokenizer (JSON lines)"},
     {"tokenizer", r1::cli::cmd_tokenizer, "tokenizer tools: train a byte-level BPE (tokenizer.json)"},
     {"bench", r1::cli::cmd_bench, "prefill/decode throughput (pp512/tg128) vs the bandwidth ceiling"},

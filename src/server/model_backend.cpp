@@ -1,0 +1,177 @@
+// Backend over models::CausalLM + tok::Tokenizer (see model_backend.h).
+#include "server/model_backend.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "engine/prompt.h"
+
+namespace r1::server {
+namespace {
+
+class StreamDetokenizer : public Detokenizer {
+ public:
+  explicit StreamDetokenizer(const tok::Tokenizer& t) : dec_(t) {}
+  std::string push(int32_t id) override { return dec_.push(id); }
+  std::string flush() override { return dec_.flush(); }
+
+ private:
+  tok::StreamDecoder dec_;
+};
+
+}  // namespace
+
+class ModelBackend::ModelSequence : public Sequence {
+ public:
+  ModelSequence(ModelBackend& owner, PooledSession s, std::span<const int32_t> prompt,
+                engine::SamplerOptions opts)
+      : owner_(owner), s_(std::move(s)), opts_(opts), rng_(opts.seed),
+        history_(prompt.begin(), prompt.end()),
+        pending_(prompt.begin() + static_cast<ptrdiff_t>(s_.tokens.size()), prompt.end()) {}
+  ~ModelSequence() override { owner_.release(std::move(s_)); }
+  int64_t n_past() const override { return static_cast<int64_t>(s_.tokens.size()); }
+
+  // Runs the pending tokens and samples the next one (-1 when the logits are not finite).
+  int32_t advance(std::span<float> logits, engine::SamplerWorkspace& ws) {
+    owner_.model_.forward(pending_, *s_.session, logits.data(), /*all_logits=*/false);
+    s_.tokens.insert(s_.tokens.end(), pending_.begin(), pending_.end());
+    auto id = engine::sample_token(logits, history_, opts_, rng_, ws);
+    if (!id.ok()) return -1;
+    history_.push_back(*id);
+    pending_.assign(1, *id);
+    return *id;
+  }
+
+ private:
+  ModelBackend& owner_;
+  PooledSession s_;
+  engine::SamplerOptions opts_;
+  engine::Rng rng_;
+  std::vector<int32_t> history_;  // prompt + generated (the repetition penalty's window)
+  std::vector<int32_t> pending_;  // to feed on the next step
+};
+
+ModelBackend::ModelBackend(models::CausalLM& model, const tok::Tokenizer& tok,
+                           std::optional<tok::ChatTemplate> tmpl, std::vector<int32_t> eos_ids,
+                           engine::SamplerOptions sampling, Options opts)
+    : model_(model), tok_(tok), tmpl_(std::move(tmpl)), eos_ids_(std::move(eos_ids)),
+      sampling_(sampling), opts_(std::move(opts)) {
+  const int64_t model_ctx = model_.info().max_position_embeddings;
+  if (opts_.n_ctx <= 0 || (model_ctx > 0 && opts_.n_ctx > model_ctx)) opts_.n_ctx = model_ctx;
+  if (opts_.model_id.empty()) opts_.model_id = model_.info().name;
+  logits_.resize(static_cast<size_t>(model_.info().vocab_size));
+}
+
+Result<std::unique_ptr<ModelBackend>> ModelBackend::create(
+    models::CausalLM& model, const tok::Tokenizer& tokenizer, std::optional<tok::ChatTemplate> tmpl,
+    std::vector<int32_t> eos_ids, engine::SamplerOptions sampling, Options opts) {
+  const int64_t v = model.info().vocab_size;
+  if (tokenizer.vocab_size() > v) {
+    return make_error("serve: the tokenizer has {} ids but the model's vocabulary only {}; they do "
+                      "not belong together",
+                      tokenizer.vocab_size(), v);
+  }
+  if (opts.n_ctx <= 0 && model.info().max_position_embeddings <= 0) {
+    return make_error("serve: the model does not state its context length; pass --ctx-size");
+  }
+  return std::unique_ptr<ModelBackend>(new ModelBackend(model, tokenizer, std::move(tmpl),
+                                                        std::move(eos_ids), sampling,
+                                                        std::move(opts)));
+}
+
+SamplingParams ModelBackend::default_sampling() const {
+  SamplingParams p;
+  p.temperature = sampling_.temperature;
+  p.top_p = sampling_.top_p;
+  p.seed = sampling_.seed;
+  return p;
+}
+
+ApiResult<std::string> ModelBackend::render_chat(const std::vector<ChatMessage>& messages) const {
+  if (!tmpl_) {
+    ApiError e;
+    e.param = "messages";
+    e.code = "no_chat_template";
+    e.message = "this model has no chat template (start the server with --chat-template FILE, or "
+                "use /v1/completions with a raw prompt)";
+    return e;
+  }
+  nlohmann::ordered_json msgs = nlohmann::ordered_json::array();
+  for (const auto& m : messages) {
+    // Templates predate the "developer" role; it is OpenAI's new name for "system".
+    msgs.push_back({{"role", m.role == "developer" ? "system" : m.role}, {"content", m.content}});
+  }
+  auto text = tmpl_->render(msgs, /*add_generation_prompt=*/true);
+  if (!text.ok()) {
+    ApiError e;
+    e.param = "messages";
+    e.code = "chat_template_error";
+    e.message = "the chat template rejected the messages: " + text.message();
+    return e;
+  }
+  return std::move(text).value();
+}
+
+std::vector<int32_t> ModelBackend::tokenize(std::string_view text, bool raw_prompt) const {
+  if (raw_prompt) return engine::raw_prompt_ids(tok_, text, /*allow_bos=*/true);
+  const std::string s(text);
+  const bool bos = tmpl_ && tok::needs_bos(s, tmpl_->specials().bos_token, tok_.add_bos_default());
+  return tok_.encode(text, bos && tok_.bos_id() >= 0, /*parse_special=*/true);
+}
+
+bool ModelBackend::is_eos(int32_t id) const {
+  return id < 0 || std::find(eos_ids_.begin(), eos_ids_.end(), id) != eos_ids_.end();
+}
+
+std::unique_ptr<Detokenizer> ModelBackend::new_detokenizer() const {
+  return std::make_unique<StreamDetokenizer>(tok_);
+}
+
+ModelBackend::PooledSession ModelBackend::acquire(std::span<const int32_t> prompt) {
+  std::lock_guard<std::mutex> lock(pool_mu_);
+  size_t best = pool_.size(), best_len = 0;
+  for (size_t i = 0; i < pool_.size(); ++i) {
+    const auto& t = pool_[i].tokens;
+    const size_t limit = std::min(t.size(), prompt.size() - 1);
+    size_t k = 0;
+    while (k < limit && t[k] == prompt[k]) ++k;
+    if (best == pool_.size() || k > best_len) {
+      best = i;
+      best_len = k;
+    }
+  }
+  if (best == pool_.size()) return {model_.new_session(opts_.n_ctx), {}};
+  PooledSession s = std::move(pool_[best]);
+  pool_.erase(pool_.begin() + static_cast<ptrdiff_t>(best));
+  s.session->truncate(static_cast<int64_t>(best_len));
+  s.tokens.resize(best_len);
+  reused_tokens_ += static_cast<int64_t>(best_len);
+  return s;
+}
+
+void ModelBackend::release(PooledSession s) {
+  if (!s.session) return;
+  std::lock_guard<std::mutex> lock(pool_mu_);
+  // Keep the most recent sessions: a later request is most likely to share their prefix.
+  if (static_cast<int>(pool_.size()) >= std::max(1, opts_.max_pooled_sessions)) pool_.erase(pool_.begin());
+  pool_.push_back(std::move(s));
+}
+
+std::unique_ptr<Sequence> ModelBackend::new_sequence(std::span<const int32_t> prompt,
+                                                     const SamplingParams& sampling) {
+  engine::SamplerOptions o = sampling_;
+  o.temperature = sampling.temperature;
+  o.top_p = sampling.top_p;
+  o.seed = sampling.seed;
+  return std::make_unique<ModelSequence>(*this, acquire(prompt), prompt, o);
+}
+
+void ModelBackend::step(std::span<Sequence* const> seqs, std::span<int32_t> next) {
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    next[i] = static_cast<ModelSequence*>(seqs[i])->advance(logits_, ws_);
+  }
+}
+
+}  // namespace r1::server
