@@ -3,6 +3,7 @@
 #include "nn/mla.h"
 
 #include <cstring>
+#include <functional>
 
 #include "kernels/attention.h"
 #include "kernels/ops.h"
@@ -103,7 +104,16 @@ void mla_forward(Context& ctx, const MlaConfig& cfg, const MlaWeights& w,
     // q_abs [T, H, L + R]: q_nope_h . W_UK_h (latent side) then q_pe; K and V rows are the cache
     // rows themselves (K = [c_kv | k_pe], V = c_kv), one shared KV head (V2 report §2.1.2 end).
     std::vector<float> qa(static_cast<size_t>(T * H * row));
-    ctx.pool.parallel_for(T * H, 1, [&](int64_t b, int64_t e, int) {
+    // Each (token, head) item costs Dn*L (resp. Dv*L) multiply-adds; below ~64K in all a pool
+    // round-trip costs more than the work (tiny models, or an oversubscribed machine).
+    auto for_items = [&](int64_t per_item, const std::function<void(int64_t, int64_t, int)>& fn) {
+      if (T * H * per_item < (1 << 16)) {
+        fn(0, T * H, 0);
+      } else {
+        ctx.pool.parallel_for(T * H, 1, fn);
+      }
+    };
+    for_items(Dn * L, [&](int64_t b, int64_t e, int) {
       for (int64_t i = b; i < e; ++i) {
         const int64_t h = i % H;
         const float* qn = q.data() + i * Dqk;
@@ -126,7 +136,7 @@ void mla_forward(Context& ctx, const MlaConfig& cfg, const MlaWeights& w,
     ap.v_pos_stride = row;
     kernels::attention(ap, qa.data(), cache.rows.data(), cache.rows.data(), o_lat.data(), ctx.pool);
     // o_h [Dv] = W_UV_h [Dv, L] . o_lat_h.
-    ctx.pool.parallel_for(T * H, 1, [&](int64_t b, int64_t e, int) {
+    for_items(Dv * L, [&](int64_t b, int64_t e, int) {
       for (int64_t i = b; i < e; ++i) {
         const int64_t h = i % H;
         const float* ol = o_lat.data() + i * L;
