@@ -70,6 +70,30 @@ R1_VNNI_INLINE __m512i load_weights(const uint8_t* a, const uint8_t* b) {
   }
 }
 
+// One step of a tile: blocks b and b+1 (at pa[r], pb[r]) of R rows against TT tokens.
+template <bool kQ4, int R, int TT>
+R1_VNNI_INLINE void tile_step(__m512 (&acc)[R][TT], const uint8_t* const* pa,
+                              const uint8_t* const* pb, const QuantizedActs& a, int64_t t0,
+                              int64_t b, int64_t nbp) {
+  __m512i w[R];
+  __m512 dw[R];
+  for (int r = 0; r < R; ++r) {
+    w[r] = load_weights<kQ4>(pa[r], pb[r]);
+    dw[r] = scale_pair(pa[r], pb[r]);
+  }
+  for (int t = 0; t < TT; ++t) {
+    const int64_t tok = t0 + t;
+    const __m512 dx = _mm512_loadu_ps(a.dexp.data() + (tok * nbp + b) * 8);
+    const __m512i xs = _mm512_loadu_si512(a.qs.data() + tok * a.kp + b * 32);
+    const int32_t* init = (kQ4 ? a.q4init : a.q8init).data() + (tok * nbp + b) * 8;
+    const __m512i i0 = _mm512_loadu_si512(init);
+    for (int r = 0; r < R; ++r) {
+      const __m512i dot = _mm512_dpbusd_epi32(i0, w[r], xs);
+      acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw[r], dx), acc[r][t]);
+    }
+  }
+}
+
 template <bool kQ4, int R, int TT>
 R1_VNNI_TARGET void tile(const uint8_t* const* rows, int64_t nb, const QuantizedActs& a,
                          int64_t t0, float* out) {
@@ -78,33 +102,25 @@ R1_VNNI_TARGET void tile(const uint8_t* const* rows, int64_t nb, const Quantized
   __m512 acc[R][TT];
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_setzero_ps();
-  alignas(64) uint8_t pad[R][2 * kBS];  // the last block of an odd count, with a zero partner
-  for (int64_t b = 0; b < nb; b += 2) {
-    __m512i w[R];
-    __m512 dw[R];
+  const uint8_t* pa[R];
+  const uint8_t* pb[R];
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
     for (int r = 0; r < R; ++r) {
-      const uint8_t* pa = rows[r] + b * kBS;
-      const uint8_t* pb = pa + kBS;
-      if (b + 1 == nb) {  // never read past the row: B is a zero block (scale 0)
-        std::memcpy(pad[r], pa, kBS);
-        std::memset(pad[r] + kBS, 0, kBS);
-        pa = pad[r];
-        pb = pad[r] + kBS;
-      }
-      w[r] = load_weights<kQ4>(pa, pb);
-      dw[r] = scale_pair(pa, pb);
+      pa[r] = rows[r] + b * kBS;
+      pb[r] = pa[r] + kBS;
     }
-    for (int t = 0; t < TT; ++t) {
-      const int64_t tok = t0 + t;
-      const __m512 dx = _mm512_loadu_ps(a.dexp.data() + (tok * nbp + b) * 8);
-      const __m512i xs = _mm512_loadu_si512(a.qs.data() + tok * a.kp + b * 32);
-      const int32_t* init = (kQ4 ? a.q4init : a.q8init).data() + (tok * nbp + b) * 8;
-      const __m512i i0 = _mm512_loadu_si512(init);
-      for (int r = 0; r < R; ++r) {
-        const __m512i dot = _mm512_dpbusd_epi32(i0, w[r], xs);
-        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw[r], dx), acc[r][t]);
-      }
+    tile_step<kQ4, R, TT>(acc, pa, pb, a, t0, b, nbp);
+  }
+  if (b < nb) {  // an odd last block: pair it with a zero block (scale 0), never read past the row
+    alignas(64) uint8_t pad[R][2 * kBS];
+    for (int r = 0; r < R; ++r) {
+      std::memcpy(pad[r], rows[r] + b * kBS, kBS);
+      std::memset(pad[r] + kBS, 0, kBS);
+      pa[r] = pad[r];
+      pb[r] = pad[r] + kBS;
     }
+    tile_step<kQ4, R, TT>(acc, pa, pb, a, t0, b, nbp);
   }
   for (int t = 0; t < TT; ++t)
     for (int r = 0; r < R; ++r) out[t * R + r] = _mm512_reduce_add_ps(acc[r][t]);
