@@ -262,10 +262,18 @@ void DeepseekV3::block_forward(nn::Context& ctx, const Block& b, float* h, int64
                                nn::MlaCache& cache, int64_t* counts,
                                std::vector<int32_t>* routing, float* xa, float* xb) {
   const int64_t D = cfg_.hidden_size;
+  // Auto: naive (cheaper attention over Dn+R dims) for prefill while the decompressed K/V of all
+  // p0+T positions stays under kNaiveKvBudgetBytes; absorbed for decode and for long contexts,
+  // where decompressing H*(Dn+R+Dv) floats per cached position would cost too much memory.
+  constexpr int64_t kNaiveKvBudgetBytes = int64_t(512) << 20;
+  const auto mc = cfg_.mla();
+  const int64_t naive_bytes =
+      (p0 + T) * mc.n_head * (mc.qk_head_dim() + mc.v_head_dim + mc.qk_nope_head_dim + mc.v_head_dim) *
+      int64_t(sizeof(float));
   const nn::MlaPath path = mla_mode_ == MlaMode::Naive      ? nn::MlaPath::Naive
                            : mla_mode_ == MlaMode::Absorbed ? nn::MlaPath::Absorbed
-                           : T == 1                         ? nn::MlaPath::Absorbed
-                                                            : nn::MlaPath::Naive;
+                           : T > 1 && naive_bytes <= kNaiveKvBudgetBytes ? nn::MlaPath::Naive
+                                                                         : nn::MlaPath::Absorbed;
   b.input_layernorm.forward(ctx, h, xa, T);
   nn::mla_forward(ctx, cfg_.mla(), b.attn, rope_, xa, T, p0, cache, path, xb);
   nn::add_inplace(ctx, h, xb, T * D);

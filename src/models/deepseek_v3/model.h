@@ -40,7 +40,8 @@ struct MtpModule {
   bool own_embed = false, own_head = false;
 };
 
-/// Which MLA path a forward uses. Auto: naive for T > 1 (prefill), absorbed for T == 1 (decode).
+/// Which MLA path a forward uses. Auto: naive for T > 1 (prefill) while the decompressed K/V fits
+/// a 512 MiB budget, else absorbed (always for T == 1, decode).
 enum class MlaMode { Auto, Naive, Absorbed };
 
 /// KV caches (compressed latent only) and per-sequence statistics.
