@@ -29,7 +29,7 @@ struct Options {
   /// macro call depth, and output/string size in bytes.
   int64_t max_steps = 50'000'000;
   int max_call_depth = 256;
-  size_t max_output_bytes = size_t(256) << 20;
+  size_t max_output_bytes = size_t(32) << 20;
 };
 
 /// A parsed template. Cheap to copy (the syntax tree is shared and immutable); render() is const

@@ -1,0 +1,156 @@
+// Integration tests of `r1 template` (the built binary $R1_BIN): every sample case in
+// ../shared/tokenizers/templates/cases-sample rendered through the CLI, one JSON line per case,
+// plus config/model-directory paths, extra context and per-line errors.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/test_util.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using ojson = nlohmann::ordered_json;
+
+std::string r1_bin() {
+  const char* b = std::getenv("R1_BIN");
+  return b && *b ? b : "";
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) {
+    if (c == '\'') q += "'\\''";
+    else q += c;
+  }
+  return q + "'";
+}
+
+struct Run {
+  int rc = -1;
+  std::vector<std::string> lines;  // stdout lines
+  std::string err;
+};
+
+// Runs `r1 template ARGS` with `input` on stdin.
+Run run_template(const std::vector<std::string>& args, const std::string& input) {
+  r1::test::TempDir tmp;
+  const std::string in_path = tmp.file("in.jsonl"), err_path = tmp.file("err.txt");
+  {
+    std::ofstream f(in_path, std::ios::binary);
+    f << input;
+  }
+  std::string cmd = shell_quote(r1_bin()) + " template";
+  for (const auto& a : args) cmd += " " + shell_quote(a);
+  cmd += " < " + shell_quote(in_path) + " 2> " + shell_quote(err_path);
+  Run r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  const int st = pclose(p);
+  r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  size_t pos = 0;
+  while (pos < out.size()) {
+    const size_t nl = out.find('\n', pos);
+    r.lines.push_back(out.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos));
+    if (nl == std::string::npos) break;
+    pos = nl + 1;
+  }
+  std::ifstream ef(err_path);
+  r.err.assign(std::istreambuf_iterator<char>(ef), {});
+  return r;
+}
+
+std::string templates_dir() { return r1::test::shared_path("tokenizers/templates"); }
+
+#define REQUIRE_BIN_AND_SHARED()                                                  \
+  do {                                                                            \
+    if (r1_bin().empty() || !fs::exists(r1_bin())) GTEST_SKIP() << "R1_BIN not set"; \
+    if (!fs::is_directory(templates_dir())) GTEST_SKIP() << "shared templates not found"; \
+  } while (0)
+
+TEST(TemplateCli, SampleCasesByteForByte) {
+  REQUIRE_BIN_AND_SHARED();
+  int checked = 0;
+  for (const auto& entry : fs::directory_iterator(templates_dir() + "/cases-sample")) {
+    if (entry.path().extension() != ".jsonl") continue;
+    const std::string name = entry.path().stem().string();
+    std::ifstream f(entry.path());
+    std::string line, input;
+    std::vector<ojson> expected;  // a string, or null for an expected error
+    while (std::getline(f, line)) {
+      if (line.empty()) continue;
+      const ojson c = ojson::parse(line);
+      ojson req = {{"messages", c["messages"]}, {"add_generation_prompt", c["add_generation_prompt"]}};
+      input += req.dump() + "\n";
+      expected.push_back(c["rendered"]);
+      if (c.value("continue_final_message", false)) {
+        req["continue_final_message"] = true;
+        input += req.dump() + "\n";
+        expected.push_back(c.contains("continue_error") ? ojson() : c["rendered_continue"]);
+      }
+    }
+    const Run r = run_template({templates_dir() + "/" + name + ".jinja"}, input);
+    ASSERT_EQ(r.lines.size(), expected.size()) << name << ": " << r.err;
+    for (size_t i = 0; i < expected.size(); ++i) {
+      EXPECT_EQ(ojson::parse(r.lines[i]), expected[i]) << name << " line " << i + 1;
+      ++checked;
+    }
+  }
+  EXPECT_GE(checked, 72);
+}
+
+TEST(TemplateCli, ConfigDirectoryAndExtraContext) {
+  REQUIRE_BIN_AND_SHARED();
+  const std::string qwen3 = r1::test::shared_path("tokenizers/qwen3");
+  if (!fs::exists(qwen3 + "/tokenizer_config.json")) GTEST_SKIP() << "qwen3 tokenizer_config.json not found";
+  const std::string input =
+      R"({"messages":[{"role":"user","content":"hi"}],"add_generation_prompt":true,"enable_thinking":false})" "\n";
+  const Run r = run_template({qwen3}, input);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  ASSERT_EQ(r.lines.size(), 1u);
+  EXPECT_EQ(ojson::parse(r.lines[0]),
+            "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n");
+  // The DeepSeek-V3 config's own bos_token is used (the template prints it first).
+  const Run d = run_template({r1::test::shared_path("tokenizers/deepseek_v3/tokenizer_config.json")},
+                             R"({"messages":[{"role":"user","content":"hi"}],"add_generation_prompt":true})" "\n");
+  ASSERT_EQ(d.rc, 0) << d.err;
+  ASSERT_EQ(d.lines.size(), 1u);
+  const std::string bos = "<\xEF\xBD\x9C" "begin\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>";
+  EXPECT_EQ(ojson::parse(d.lines[0]).get<std::string>().rfind(bos, 0), 0u) << d.lines[0];
+}
+
+TEST(TemplateCli, BadLinesPrintNullAndExitNonZero) {
+  REQUIRE_BIN_AND_SHARED();
+  const std::string input = std::string("not json\n") +
+                            R"({"messages":[{"role":"user","content":"ok"}],"add_generation_prompt":false})" "\n" +
+                            R"({"messages":"nope"})" "\n";
+  const Run r = run_template({templates_dir() + "/deepseek_r1.jinja", "--bos", "<B>"}, input);
+  EXPECT_NE(r.rc, 0);
+  ASSERT_EQ(r.lines.size(), 3u) << r.err;
+  EXPECT_EQ(r.lines[0], "null");
+  EXPECT_EQ(ojson::parse(r.lines[1]), "<B><\xEF\xBD\x9CUser\xEF\xBD\x9C>ok");
+  EXPECT_EQ(r.lines[2], "null");
+  EXPECT_NE(r.err.find("line 1"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("line 3"), std::string::npos) << r.err;
+}
+
+TEST(TemplateCli, MissingFileFails) {
+  if (r1_bin().empty()) GTEST_SKIP() << "R1_BIN not set";
+  const Run r = run_template({"/nonexistent/x.jinja"}, "");
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.err.find("/nonexistent/x.jinja"), std::string::npos) << r.err;
+}
+
+}  // namespace
