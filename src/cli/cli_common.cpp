@@ -2,6 +2,10 @@
 #include "cli/cli_common.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <optional>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -31,6 +35,41 @@ int parse_args(CLI::App& app, int argc, char** argv) {
     return 2;
   }
   return -1;
+}
+
+namespace {
+
+// Parses the whole string as a number; nullopt when it is not one.
+std::optional<double> parse_number(const std::string& s) {
+  char* end = nullptr;
+  errno = 0;
+  const double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || end != s.c_str() + s.size() || errno != 0 || std::isnan(v)) return std::nullopt;
+  return v;
+}
+
+}  // namespace
+
+CLI::Validator number_at_least(double lo, bool inclusive) {
+  const std::string what = fmt::format("a number {} {}", inclusive ? ">=" : ">", lo);
+  return CLI::Validator(
+      [lo, inclusive, what](std::string& s) -> std::string {
+        const auto v = parse_number(s);
+        if (!v || (inclusive ? *v < lo : *v <= lo)) return fmt::format("must be {}, got '{}'", what, s);
+        return {};
+      },
+      fmt::format("NUMBER{}{}", inclusive ? ">=" : ">", lo));
+}
+
+CLI::Validator number_in(double lo, double hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& s) -> std::string {
+        const auto v = parse_number(s);
+        if (!v || *v < lo || *v > hi)
+          return fmt::format("must be a number in [{}, {}], got '{}'", lo, hi, s);
+        return {};
+      },
+      fmt::format("NUMBER in [{}, {}]", lo, hi));
 }
 
 Result<std::string> resolve_model_path(const std::string& arg) {
@@ -87,33 +126,33 @@ void SamplingFlags::add_to(CLI::App& app) {
                          fmt::format("sampling temperature; 0 = greedy (default: {} for R1 models, "
                                      "as DeepSeek recommends; {} otherwise)",
                                      r1.temperature, other.temperature))
-              ->check(CLI::NonNegativeNumber);
+              ->check(number_at_least(0));
   top_k_ = app.add_option("--top-k", v_.top_k,
                           fmt::format("keep the K most likely tokens; 0 = off (default: {} for R1 "
                                       "models, {} otherwise)",
                                       r1.top_k, other.top_k))
-               ->check(CLI::NonNegativeNumber);
+               ->check(number_at_least(0));
   top_p_ = app.add_option("--top-p", v_.top_p,
                           fmt::format("nucleus sampling mass; 1 = off (default: {} for R1 models, "
                                       "{} otherwise)",
                                       r1.top_p, other.top_p))
-               ->check(CLI::Range(0.0f, 1.0f));
+               ->check(number_in(0, 1));
   min_p_ = app.add_option("--min-p", v_.min_p,
                           fmt::format("drop tokens below P x the top probability; 0 = off "
                                       "(default: {} for R1 models, {} otherwise)",
                                       r1.min_p, other.min_p))
-               ->check(CLI::Range(0.0f, 1.0f));
+               ->check(number_in(0, 1));
   repeat_penalty_ =
       app.add_option("--repeat-penalty", v_.repeat_penalty,
                      fmt::format("penalty on tokens seen in the last --repeat-last-n; 1 = off "
                                  "(default: {})",
                                  other.repeat_penalty))
-          ->check(CLI::PositiveNumber);
+          ->check(number_at_least(0, false));
   repeat_last_n_ = app.add_option("--repeat-last-n", v_.repeat_last_n,
                                   fmt::format("window of the repetition penalty in tokens; -1 = "
                                               "all (default: {})",
                                               other.repeat_last_n))
-                       ->check(CLI::Range(-1, 1 << 30));
+                       ->check(number_in(-1, 1 << 30));
   seed_ = app.add_option("--seed", v_.seed, "random seed, for reproducible sampling (default: random)");
 }
 

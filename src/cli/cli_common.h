@@ -25,6 +25,11 @@ int default_threads();
 /// (printed to stdout), 2 after a parse error (printed as ONE line "r1 NAME: what" on stderr).
 int parse_args(CLI::App& app, int argc, char** argv);
 
+/// Validators with short messages ("must be a number >= 0, got 'abc'"), unlike CLI11's built-in
+/// ones which print the whole range of the type.
+CLI::Validator number_at_least(double lo, bool inclusive = true);
+CLI::Validator number_in(double lo, double hi);
+
 /// Checks a MODEL argument: a .gguf file or an HF directory (config.json), or a directory holding
 /// exactly one .gguf file. Errors: empty (a model path is required), missing, or neither kind.
 Result<std::string> resolve_model_path(const std::string& arg);

@@ -50,7 +50,7 @@ int cmd_run(int argc, char** argv) {
                  "(default: the model's length, at most 4096)");
   app.add_option("-t,--threads", threads, "threads (default: physical cores)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(number_at_least(1));
   app.add_flag("--chat", chat,
                "wrap the prompt as one user message in the model's chat template");
   app.add_flag("--no-bos", no_bos, "do not prepend the BOS token");

@@ -1,0 +1,214 @@
+// Integration tests of `r1 run` (and the argument handling of `r1 bench`/`r1 chat`): the built
+// binary ($R1_BIN) on stories260K against llama.cpp's greedy continuation and the independent
+// float64 greedy reference in ../shared/models/stories260K.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/test_util.h"
+
+namespace {
+
+using nlohmann::json;
+
+std::string r1_bin() {
+  const char* b = std::getenv("R1_BIN");
+  return b && *b ? b : "";
+}
+
+std::string shared_root() {
+  if (const char* s = std::getenv("R1_SHARED"); s && *s) return s;
+  if (const char* s = std::getenv("R1_SOURCE_DIR"); s && *s) return std::string(s) + "/../shared";
+  return r1::test::shared_dir();
+}
+
+std::string stories_dir() { return shared_root() + "/models/stories260K"; }
+
+std::string quote(const std::string& s) {
+  std::string q;
+  q.reserve(s.size() + 2);
+  q.push_back('\'');
+  for (char c : s) {
+    if (c == '\'') {
+      q.append("'\\''");
+    } else {
+      q.push_back(c);
+    }
+  }
+  q.push_back('\'');
+  return q;
+}
+
+struct RunOutput {
+  int rc = -1;
+  std::string out, err;
+};
+
+// Runs `r1 ARGS` with optional stdin text; captures stdout and stderr separately.
+RunOutput run_r1(const std::vector<std::string>& args, const std::string* stdin_text = nullptr) {
+  r1::test::TempDir tmp;
+  std::string cmd = quote(r1_bin());
+  for (const auto& a : args) cmd.append(" ").append(quote(a));
+  if (stdin_text) {
+    std::ofstream(tmp.file("in")) << *stdin_text;
+    cmd.append(" < ").append(quote(tmp.file("in")));
+  } else {
+    cmd.append(" < /dev/null");
+  }
+  cmd.append(" 2> ").append(quote(tmp.file("err")));
+  RunOutput r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  const int status = pclose(p);
+  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream f(tmp.file("err"));
+  std::stringstream ss;
+  ss << f.rdbuf();
+  r.err = ss.str();
+  return r;
+}
+
+json load_json(const std::string& path) {
+  std::ifstream f(path);
+  return json::parse(f);
+}
+
+class RunCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (r1_bin().empty()) GTEST_SKIP() << "R1_BIN is not set (run through ctest)";
+    if (!std::filesystem::exists(stories_dir() + "/stories260K.gguf"))
+      GTEST_SKIP() << "shared data not found at " << stories_dir() << " (set R1_SHARED)";
+  }
+  std::string model() const { return stories_dir() + "/stories260K.gguf"; }
+};
+
+// Exactly one line on stderr, non-zero exit.
+void expect_one_line_error(const RunOutput& r) {
+  EXPECT_NE(r.rc, 0);
+  EXPECT_FALSE(r.err.empty());
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "stderr: " << r.err;
+}
+
+TEST_F(RunCli, GreedyTextMatchesLlamaCpp) {
+  const json want = load_json(stories_dir() + "/expected_once_upon_a_time.json");
+  auto r = run_r1({"run", model(), "-p", want["prompt_text"], "-n", "96", "--temp", "0", "-t", "1"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  // stdout is the continuation only, exactly, with no trailing newline added.
+  EXPECT_EQ(r.out, want["greedy_text"].get<std::string>());
+  EXPECT_NE(r.err.find("prompt: 5 tokens"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("tok/s"), std::string::npos) << r.err;
+}
+
+TEST_F(RunCli, GreedyIdsMatchLlamaCpp) {
+  const json want = load_json(stories_dir() + "/expected_once_upon_a_time.json");
+  auto r = run_r1({"run", model(), "-p", want["prompt_text"], "-n", "96", "--temp", "0", "-t",
+                   "1", "--json"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const json got = json::parse(r.out);
+  EXPECT_EQ(got["prompt_ids"], want["prompt_ids"]);
+  EXPECT_EQ(got["ids"], want["greedy_ids"]);
+  EXPECT_EQ(got["text"], want["greedy_text"]);
+  EXPECT_EQ(got["finish_reason"], "length");
+  EXPECT_EQ(got["completion_tokens"], 96);
+}
+
+TEST_F(RunCli, GreedyFromBosMatchesFloat64Reference) {
+  const json want = load_json(stories_dir() + "/greedy_reference.json");
+  const size_t n = want["greedy_ids"].size();
+  auto r = run_r1({"run", model(), "-p", "", "-n", std::to_string(n), "--temp", "0", "-t", "1",
+                   "--json"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const json got = json::parse(r.out);
+  EXPECT_EQ(got["prompt_ids"], want["prompt_ids"]);
+  EXPECT_EQ(got["ids"], want["greedy_ids"]);
+}
+
+TEST_F(RunCli, PromptFromStdin) {
+  const json want = load_json(stories_dir() + "/expected_once_upon_a_time.json");
+  const std::string prompt = want["prompt_text"];
+  auto r = run_r1({"run", model(), "-n", "96", "--temp", "0", "-t", "1"}, &prompt);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, want["greedy_text"].get<std::string>());
+}
+
+TEST_F(RunCli, ContextFullIsLengthNotCrash) {
+  auto r = run_r1({"run", model(), "-p", "Once upon a time", "-n", "96", "--temp", "0", "-t", "1",
+                   "--ctx-size", "16", "--json"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const json got = json::parse(r.out);
+  EXPECT_EQ(got["finish_reason"], "length");
+  // Prompt (5) + generated fill the 16 positions exactly.
+  EXPECT_EQ(got["ids"].size(), 16u - got["prompt_ids"].size());
+}
+
+TEST_F(RunCli, PromptLongerThanContextIsOneLineError) {
+  auto r = run_r1({"run", model(), "-p", "Once upon a time", "--ctx-size", "5", "-t", "1"});
+  expect_one_line_error(r);
+  EXPECT_NE(r.err.find("context"), std::string::npos) << r.err;
+  EXPECT_TRUE(r.out.empty());
+}
+
+TEST_F(RunCli, StopStringEndsBeforeIt) {
+  const json want = load_json(stories_dir() + "/expected_once_upon_a_time.json");
+  const std::string text = want["greedy_text"];
+  auto r = run_r1({"run", model(), "-p", want["prompt_text"], "-n", "96", "--temp", "0", "-t",
+                   "1", "--stop", "red ball", "--stop", "no such text", "--json"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const json got = json::parse(r.out);
+  EXPECT_EQ(got["finish_reason"], "stop");
+  EXPECT_EQ(got["text"], text.substr(0, text.find("red ball")));
+  // Streaming prints the same text.
+  auto s = run_r1({"run", model(), "-p", want["prompt_text"], "-n", "96", "--temp", "0", "-t", "1",
+                   "--stop", "red ball"});
+  EXPECT_EQ(s.out, text.substr(0, text.find("red ball")));
+}
+
+TEST_F(RunCli, SeedReproducible) {
+  auto args = std::vector<std::string>{"run", model(), "-p", "Once upon a time", "-n", "40",
+                                       "--temp", "1.0", "--top-k", "0", "--top-p", "1", "--min-p",
+                                       "0", "-t", "1", "--json", "--seed", "42"};
+  auto a = run_r1(args);
+  auto b = run_r1(args);
+  ASSERT_EQ(a.rc, 0) << a.err;
+  EXPECT_EQ(json::parse(a.out)["ids"], json::parse(b.out)["ids"]);
+  args.back() = "43";
+  auto c = run_r1(args);
+  EXPECT_NE(json::parse(a.out)["ids"], json::parse(c.out)["ids"]);
+}
+
+TEST_F(RunCli, BadFlagsAreOneLineErrors) {
+  expect_one_line_error(run_r1({"run", model(), "--temp", "abc"}));
+  expect_one_line_error(run_r1({"run", model(), "--no-such-flag"}));
+  expect_one_line_error(run_r1({"run", model(), "--top-p", "2"}));
+  expect_one_line_error(run_r1({"run", model(), "-n"}));
+  expect_one_line_error(run_r1({"run", "-p", "hi"}));  // no model
+  expect_one_line_error(run_r1({"run", "/no/such/model.gguf", "-p", "hi"}));
+  expect_one_line_error(run_r1({"bench", "--reps", "0", model()}));
+  auto help = run_r1({"run", "--help"});
+  EXPECT_EQ(help.rc, 0);
+  EXPECT_NE(help.out.find("0.6"), std::string::npos) << "--help must state the R1 defaults";
+}
+
+TEST_F(RunCli, BenchPrintsTable) {
+  auto r = run_r1({"bench", model(), "-p", "32", "-n", "8", "-r", "2", "-t", "1", "--bw-mib", "64"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("pp32"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("tg8"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("GB/s"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("of the bandwidth ceiling"), std::string::npos) << r.out;
+}
+
+}  // namespace
