@@ -231,6 +231,8 @@ void QuantizeRowQ8Acts(const float* x, int64_t K, int8_t* qs, float* d, int32_t*
   const hn::CappedTag<float, 32> df;
   const hn::RebindToSigned<decltype(df)> di;
   const int64_t N = int64_t(hn::Lanes(df));
+  const hn::CappedTag<float, 1> d1;
+  const hn::Rebind<hwy::float16_t, decltype(d1)> dh1;
   HWY_ALIGN int32_t tmp[32];
   for (int64_t b = 0; b < K / 32; ++b) {
     const float* xb = x + b * 32;
@@ -239,7 +241,16 @@ void QuantizeRowQ8Acts(const float* x, int64_t K, int8_t* qs, float* d, int32_t*
     const float amax = hn::GetLane(hn::MaxOfLanes(df, vmax));
     const float dd = amax / 127.0f;
     const float id = dd > 0 ? 1.0f / dd : 0.0f;
+    // The stored scale is f16 (as in a Q8_0 block). On AVX2+ (F16C) a 1-lane vector conversion
+    // rounds to nearest even and is much cheaper than the scalar bit-twiddling per block;
+    // Highway's emulation on older targets truncates, so they take the scalar path.
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+    d[b] = hn::GetLane(hn::PromoteTo(d1, hn::DemoteTo(dh1, hn::Set(d1, dd))));
+#else
+    (void)d1;
+    (void)dh1;
     d[b] = f16_to_f32(f32_to_f16(dd));
+#endif
     const auto vid = hn::Set(df, id);
     for (int64_t j = 0; j < 32; j += N)
       hn::StoreU(hn::NearestInt(hn::Mul(hn::LoadU(df, xb + j), vid)), di, tmp + j);

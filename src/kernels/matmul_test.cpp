@@ -172,6 +172,12 @@ TEST(Matmul, ActivationQuantizerMatchesReferenceCodec) {
   std::vector<float> x(static_cast<size_t>(K));
   for (auto& v : x) v = nd(rng) * 3;
   x[5] = 0.5f * (x[0] = 127.0f) / 127.0f;  // an exact tie (0.5 * d): rint rounds it to even
+  // Subnormal-f16 and huge scales too: d = max/127 below 2^-14 and near the f16 maximum.
+  for (int j = 0; j < 32; ++j) x[size_t(64 + j)] = 1e-4f * float(j - 16);
+  for (int j = 0; j < 32; ++j) x[size_t(96 + j)] = 6e6f * float(j - 16) / 16;
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+  hwy::SetSupportedTargetsForTest(target);
+  SCOPED_TRACE(hwy::TargetName(target));
   std::vector<int8_t> qs(static_cast<size_t>(K));
   std::vector<float> d(size_t(K / 32));
   std::vector<int32_t> sums(size_t(K / 32));
@@ -187,6 +193,8 @@ TEST(Matmul, ActivationQuantizerMatchesReferenceCodec) {
     }
     EXPECT_EQ(sums[size_t(b)], s);
   }
+  }
+  hwy::SetSupportedTargetsForTest(0);
 }
 
 TEST(Matmul, GenericPathOnEveryCompiledTarget) {
