@@ -172,6 +172,20 @@ TEST_P(DsMtp, MtpLogits) {
   EXPECT_LE(d, tolerance(GetParam(), *ref)) << "max |MTP logit diff| at row " << at / size_t(V);
   std::printf("%s: %lld MTP rows, max |diff| %.3g\n", GetParam().c_str(),
               static_cast<long long>(ref->shape[0]), d);
+
+  // Incremental: one main decode step then one MTP step per position (absorbed MLA in both).
+  auto sess = f.model->new_session(int64_t(full.size()));
+  auto& ds = static_cast<DeepseekV3Session&>(*sess);
+  const int64_t D = f.model->config().hidden_size;
+  std::vector<float> hid(static_cast<size_t>(D)), row(static_cast<size_t>(V));
+  double worst = 0;
+  for (int64_t t = 0; t < rows; ++t) {
+    f.model->forward_hidden({full.data() + t, 1}, ds, nullptr, false, hid.data());
+    f.model->mtp_forward(hid.data(), {full.data() + t + 1, 1}, ds, row.data());
+    worst = std::max(worst, max_diff(row.data(), out.data() + t * V, size_t(V)).first);
+  }
+  EXPECT_LE(worst, 1e-4) << "incremental MTP vs full-sequence MTP";
+  EXPECT_EQ(ds.mtp_n_past(), rows);
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, DsMtp,

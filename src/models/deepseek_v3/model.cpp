@@ -17,6 +17,7 @@ namespace r1::models::deepseek_v3 {
 void DeepseekV3Session::truncate(int64_t n) {
   R1_CHECK(n >= 0 && n <= n_past_, "truncate({}) with {} cached positions", n, n_past_);
   n_past_ = n;  // rows past n are overwritten by the next forward
+  mtp_n_past_ = std::min(mtp_n_past_, n);
 }
 
 void DeepseekV3Session::reset_expert_counts() {
@@ -249,6 +250,7 @@ std::unique_ptr<Session> DeepseekV3::new_session(int64_t n_ctx) {
   s->n_ctx_ = n_ctx;
   s->caches_.resize(layers_.size());
   for (auto& c : s->caches_) c.init(n_ctx, cfg_.mla().cache_row());
+  if (!mtp_.empty()) s->mtp_cache_.init(n_ctx, cfg_.mla().cache_row());
   {
     std::lock_guard<std::mutex> lock(stats_mu_);
     s->expert_counts_ = total_counts_;
@@ -340,27 +342,34 @@ void DeepseekV3::mtp_logits(std::span<const int32_t> tokens, float* out) {
   auto& s = static_cast<DeepseekV3Session&>(*sess);
   std::vector<float> hid(size_t(N * D));
   forward_hidden(tokens, s, nullptr, false, hid.data());
+  mtp_forward(hid.data(), tokens.subspan(1), s, out);
+}
 
+void DeepseekV3::mtp_forward(const float* hidden, std::span<const int32_t> next_tokens,
+                             DeepseekV3Session& s, float* logits) {
+  R1_CHECK(!mtp_.empty(), "this checkpoint has no MTP module (num_nextn_predict_layers = 0)");
   const MtpModule& m = mtp_[0];
-  const int64_t T = N - 1;
+  const int64_t T = int64_t(next_tokens.size()), D = cfg_.hidden_size;
+  const int64_t p0 = s.mtp_n_past_;
+  R1_CHECK(T >= 1 && p0 + T <= s.mtp_cache_.capacity, "MTP positions {}..{} past the context {}",
+           p0, p0 + T - 1, s.mtp_cache_.capacity);
   nn::Context ctx{pool_};
   // cat [T, 2D] = [enorm(emb(t_{i+1})) | hnorm(h_i)] (V3 report eq. 21; HF eh_proj input order).
-  std::vector<float> e(size_t(T * D)), cat(size_t(T * 2 * D)), h(size_t(T * D));
-  (m.own_embed ? m.embed : embed_).forward(ctx, tokens.data() + 1, e.data(), T);
+  std::vector<float> e(size_t(T * D)), hn(size_t(T * D)), cat(size_t(T * 2 * D)), h(size_t(T * D));
+  (m.own_embed ? m.embed : embed_).forward(ctx, next_tokens.data(), e.data(), T);
   m.enorm.forward(ctx, e.data(), e.data(), T);
-  std::vector<float> hn(size_t(T * D));
-  m.hnorm.forward(ctx, hid.data(), hn.data(), T);
+  m.hnorm.forward(ctx, hidden, hn.data(), T);
   for (int64_t t = 0; t < T; ++t) {
     std::memcpy(cat.data() + t * 2 * D, e.data() + t * D, size_t(D) * sizeof(float));
     std::memcpy(cat.data() + t * 2 * D + D, hn.data() + t * D, size_t(D) * sizeof(float));
   }
   m.eh_proj.forward(ctx, cat.data(), h.data(), T);
-  nn::MlaCache cache;
-  cache.init(T, cfg_.mla().cache_row());
   std::vector<float> xa(size_t(T * D)), xb(size_t(T * D));
-  block_forward(ctx, m.block, h.data(), T, 0, cache, nullptr, nullptr, xa.data(), xb.data());
+  block_forward(ctx, m.block, h.data(), T, p0, s.mtp_cache_, nullptr, nullptr, xa.data(),
+                xb.data());
+  s.mtp_n_past_ = p0 + T;
   m.shared_head_norm.forward(ctx, h.data(), xa.data(), T);
-  (m.own_head ? m.head : lm_head_).forward(ctx, xa.data(), out, T);
+  (m.own_head ? m.head : lm_head_).forward(ctx, xa.data(), logits, T);
 }
 
 std::vector<std::vector<int64_t>> DeepseekV3::total_expert_counts() const {

@@ -60,11 +60,15 @@ class DeepseekV3Session : public Session {
   const std::vector<int32_t>& routing(int64_t layer) const { return routing_[size_t(layer)]; }
   /// Bytes of KV cache per token: sum over layers of (kv_lora_rank + qk_rope_head_dim) * 4.
   int64_t kv_bytes_per_token() const;
+  /// Positions in the MTP module's cache (mtp_forward appends there).
+  int64_t mtp_n_past() const { return mtp_n_past_; }
 
  private:
   friend class DeepseekV3;
   int64_t n_past_ = 0, n_ctx_ = 0;
   std::vector<nn::MlaCache> caches_;  // [num_hidden_layers]
+  nn::MlaCache mtp_cache_;             // the MTP block's own latent cache (when the model has one)
+  int64_t mtp_n_past_ = 0;
   std::vector<std::vector<int64_t>> expert_counts_;
   bool record_routing_ = false;
   std::vector<std::vector<int32_t>> routing_;
@@ -94,6 +98,14 @@ class DeepseekV3 : public CausalLM {
   /// tokens[N], then row i (i < N-1) = MTP(h_i, emb(tokens[i+1])) at position i, causal over the
   /// MTP sequence. out: [N-1, V] f32. Checks num_nextn_predict_layers >= 1 and N >= 2.
   void mtp_logits(std::span<const int32_t> tokens, float* out);
+
+  /// Incremental MTP (for self-speculative decoding): rows t < T at MTP positions
+  /// s.mtp_n_past() + t, from hidden [T, D] (forward_hidden's output for the main positions with
+  /// the same indices) and next_tokens [T] (the tokens that follow them). Appends to the session's
+  /// MTP cache; logits: [T, V] f32 predicting the token after next_tokens[t].
+  void mtp_forward(const float* hidden, std::span<const int32_t> next_tokens,
+                   DeepseekV3Session& s, float* logits);
+  bool has_mtp() const { return !mtp_.empty(); }
 
   void set_mla_mode(MlaMode m) { mla_mode_ = m; }
   const Config& config() const { return cfg_; }
