@@ -1,0 +1,86 @@
+#include "autograd/tape.h"
+
+#include <cstring>
+
+#include "core/check.h"
+
+namespace r1::autograd {
+
+float* Tape::alloc(int64_t n) {
+  R1_CHECK(n >= 0, "alloc of {} floats", n);
+  arena_.push_back(std::unique_ptr<float[]>(new float[size_t(n > 0 ? n : 1)]));
+  float* p = arena_.back().get();
+  Region r;
+  r.n = n;
+  regions_[reinterpret_cast<const char*>(p)] = std::move(r);
+  return p;
+}
+
+void Tape::add_param(const float* data, int64_t n, float* grad) {
+  Region r;
+  r.n = n;
+  r.grad = grad;
+  r.param = true;
+  regions_[reinterpret_cast<const char*>(data)] = std::move(r);
+}
+
+Tape::Region* Tape::find(const char* p, int64_t bytes, const char** begin) {
+  auto it = regions_.upper_bound(p);
+  if (it == regions_.begin()) return nullptr;
+  --it;
+  const char* b = it->first;
+  const int64_t rb = it->second.n * int64_t(sizeof(float));
+  if (p >= b + rb && !(rb == 0 && p == b)) return nullptr;
+  R1_CHECK(p + bytes <= b + rb, "gradient slice of {} bytes straddles a buffer of {} bytes", bytes,
+           rb);
+  *begin = b;
+  return &it->second;
+}
+
+float* Tape::grad(const void* pv, int64_t n) {
+  const char* p = static_cast<const char*>(pv);
+  const char* b = nullptr;
+  Region* r = find(p, n * int64_t(sizeof(float)), &b);
+  if (r == nullptr) {
+    // An address the tape never saw (e.g. a caller's buffer): a region of exactly this slice.
+    auto next = regions_.upper_bound(p);
+    R1_CHECK(next == regions_.end() || next->first >= p + n * int64_t(sizeof(float)),
+             "gradient slice overlaps a later buffer");
+    Region nr;
+    nr.n = n;
+    r = &(regions_[p] = std::move(nr));
+    b = p;
+  }
+  if (r->grad == nullptr) {
+    r->owned.reset(new float[size_t(r->n > 0 ? r->n : 1)]);
+    std::memset(r->owned.get(), 0, size_t(r->n) * sizeof(float));
+    r->grad = r->owned.get();
+  }
+  return r->grad + (p - b) / int64_t(sizeof(float));
+}
+
+float* Tape::grad_if(const void* pv) {
+  const char* p = static_cast<const char*>(pv);
+  const char* b = nullptr;
+  Region* r = find(p, 0, &b);
+  if (r == nullptr || r->grad == nullptr) return nullptr;
+  return r->grad + (p - b) / int64_t(sizeof(float));
+}
+
+void Tape::backward() {
+  for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) (*it)();
+  nodes_.clear();
+}
+
+void Tape::clear() {
+  nodes_.clear();
+  for (auto it = regions_.begin(); it != regions_.end();) {
+    if (it->second.param)
+      ++it;
+    else
+      it = regions_.erase(it);
+  }
+  arena_.clear();
+}
+
+}  // namespace r1::autograd
