@@ -224,6 +224,7 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_tokenizer_json(const std::str
     t.normalized = a.value("normalized", !t.special);
     t.single_word = a.value("single_word", false);
     impl->id_text[t.id] = t.content;
+    impl->added_text_to_id.emplace(t.content, t.id);
     impl->added.push_back(std::move(t));
   }
 
@@ -267,9 +268,8 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_tokenizer_json(const std::str
   }
   impl->pre = PreTokenizer(std::move(steps));
 
-  R1_TRY(impl->finalize());
   read_side_configs(path, *impl);
-  R1_TRY(impl->finalize());  // eos from the configs joins eos_list
+  R1_TRY(impl->finalize());
   for (int b = 0; b < 256; ++b) {
     if (impl->byte_id[b] < 0) {
       return make_error("{}: model.vocab lacks the byte-level token for byte 0x{:02X}", path, b);
