@@ -106,6 +106,7 @@ Result<LoadedModel> load_model_and_tokenizer(const std::string& path, int thread
   R1_ASSIGN_OR_RETURN(resolved, resolve_model_path(path));
   const auto t0 = std::chrono::steady_clock::now();
   LoadedModel lm;
+  lm.path = resolved;
   lm.pool = std::make_unique<ThreadPool>(threads > 0 ? threads : default_threads());
   R1_ASSIGN_OR_RETURN(model, models::load_model(resolved, models::LoadOptions{}, *lm.pool));
   lm.model = std::move(model);

@@ -39,6 +39,7 @@ struct LoadedModel {
   std::unique_ptr<ThreadPool> pool;
   std::unique_ptr<models::CausalLM> model;
   std::unique_ptr<tok::Tokenizer> tokenizer;
+  std::string path;  // the resolved model path (a directory or a .gguf file)
   double load_ms = 0.0;
   /// EOS ids of the model info and the tokenizer together (deduplicated).
   std::vector<int32_t> eos_ids() const;

@@ -78,7 +78,16 @@ int cmd_run(int argc, char** argv) {
   LoadedModel& lm = loaded.value();
   const auto& info = lm.model->info();
 
-  auto ids = engine::prompt_ids(*lm.tokenizer, prompt, chat, !no_bos);
+  Result<std::vector<int32_t>> ids = engine::raw_prompt_ids(*lm.tokenizer, prompt, !no_bos);
+  if (chat) {
+    auto tmpl = engine::load_chat_template(lm.path, *lm.tokenizer);
+    if (!tmpl.ok()) {
+      std::fprintf(stderr, "r1 run: --chat: %s\n", tmpl.message().c_str());
+      return 1;
+    }
+    const nlohmann::ordered_json messages = {{{"role", "user"}, {"content", prompt}}};
+    ids = engine::chat_prompt_ids(*lm.tokenizer, tmpl.value(), messages, !no_bos);
+  }
   if (!ids.ok()) {
     std::fprintf(stderr, "r1 run: %s\n", ids.message().c_str());
     return 1;
