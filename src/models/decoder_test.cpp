@@ -128,7 +128,7 @@ TEST(Decoder, CachedDecodeEqualsFullRecompute) {
 TEST(Decoder, Stories260KGreedyFromBos) {
   if (!test::has_shared()) GTEST_SKIP() << "shared data not found (set R1_SHARED)";
   const std::string dir = test::shared_path("models/stories260K");
-  ThreadPool pool(2);
+  ThreadPool pool(1);  // 300 tiny steps: a 2-thread pool only adds sync cost on a busy machine
   auto m = load_model(dir + "/stories260K.gguf", {}, pool);
   ASSERT_TRUE(m.ok()) << m.message();
   EXPECT_EQ((*m)->info().arch, "llama");
