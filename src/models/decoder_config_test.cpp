@@ -1,0 +1,129 @@
+// Config parsing (HF field names, one-line errors naming the field), .npy read/write, and the
+// R1 detection rule of ModelInfo.
+#include <fstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "core/test_util.h"
+#include "models/decoder_config.h"
+#include "models/model_info.h"
+#include "models/npy.h"
+
+namespace r1::models {
+namespace {
+
+using nlohmann::json;
+
+json base_config() {
+  return json::parse(R"({"model_type": "qwen2", "vocab_size": 256, "hidden_size": 64,
+    "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 4,
+    "num_key_value_heads": 2, "rms_norm_eps": 1e-6, "rope_theta": 10000.0,
+    "max_position_embeddings": 256, "tie_word_embeddings": false, "eos_token_id": [1, 7],
+    "bos_token_id": 0})");
+}
+
+TEST(DecoderConfig, ParsesHfFields) {
+  auto c = parse_decoder_config(base_config(), "cfg", DecoderVariant{true, false});
+  ASSERT_TRUE(c.ok()) << c.message();
+  EXPECT_EQ(c->head_dim, 16);
+  EXPECT_EQ(c->num_key_value_heads, 2);
+  EXPECT_TRUE(c->qkv_bias);
+  EXPECT_FALSE(c->o_bias);
+  EXPECT_EQ(c->eos_token_ids, (std::vector<int32_t>{1, 7}));
+  EXPECT_EQ(c->bos_token_id, 0);
+  // Round trip through decoder_config_to_json.
+  auto c2 = parse_decoder_config(decoder_config_to_json(*c), "cfg2", DecoderVariant{true, false});
+  ASSERT_TRUE(c2.ok()) << c2.message();
+  EXPECT_EQ(c2->hidden_size, c->hidden_size);
+  EXPECT_EQ(c2->eos_token_ids, c->eos_token_ids);
+}
+
+TEST(DecoderConfig, Llama3RopeScalingAndAttentionBias) {
+  json j = base_config();
+  j["model_type"] = "llama";
+  j["attention_bias"] = true;
+  j["head_dim"] = 32;
+  j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
+                       {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 64}};
+  auto c = parse_decoder_config(j, "cfg", DecoderVariant{false, true});
+  ASSERT_TRUE(c.ok()) << c.message();
+  EXPECT_EQ(c->head_dim, 32);
+  EXPECT_TRUE(c->qkv_bias && c->o_bias);
+  EXPECT_EQ(c->rope_scaling.type, kernels::RopeScalingType::Llama3);
+  EXPECT_EQ(c->rope_scaling.original_max_position_embeddings, 64);
+}
+
+TEST(DecoderConfig, ErrorsNameTheField) {
+  struct Case {
+    const char* field;
+    json value;  // null: remove the field
+    const char* expect;
+  };
+  const Case cases[] = {
+      {"hidden_size", nullptr, "field hidden_size missing"},
+      {"vocab_size", "big", "field vocab_size: expected an integer"},
+      {"num_key_value_heads", 3, "not a multiple of num_key_value_heads"},
+      {"rope_theta", "x", "field rope_theta: expected a number"},
+      {"tie_word_embeddings", 1, "field tie_word_embeddings: expected true/false"},
+      {"eos_token_id", -4, "field eos_token_id: expected a token id"},
+      {"hidden_act", "gelu", "hidden_act: 'gelu' is not supported"},
+      {"rope_scaling", json{{"rope_type", "dynamic"}, {"factor", 2.0}}, "unsupported rope type"},
+      {"intermediate_size", 0, "intermediate_size must be > 0"},
+  };
+  for (const auto& c : cases) {
+    json j = base_config();
+    if (c.value.is_null()) j.erase(c.field);
+    else j[c.field] = c.value;
+    auto r = parse_decoder_config(j, "DIR/config.json", {});
+    ASSERT_FALSE(r.ok()) << c.field;
+    EXPECT_NE(r.message().find("DIR/config.json"), std::string::npos) << r.message();
+    EXPECT_NE(r.message().find(c.expect), std::string::npos) << r.message();
+    EXPECT_EQ(r.message().find('\n'), std::string::npos);
+  }
+}
+
+TEST(Npy, RoundTripAndErrors) {
+  test::TempDir tmp;
+  const std::vector<float> v = {1.5f, -2.0f, 3.25f, 0.0f, 7.0f, -1e-3f};
+  ASSERT_TRUE(write_npy_f32(tmp.file("a.npy"), v.data(), {2, 3}).ok());
+  auto a = read_npy_f32(tmp.file("a.npy"));
+  ASSERT_TRUE(a.ok()) << a.message();
+  EXPECT_EQ(a->shape, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(a->data, v);
+  // The header is padded so the data starts at a multiple of 64 (NumPy's v1.0 layout).
+  EXPECT_EQ(npy_f32_bytes(v.data(), {2, 3}).size() % 64, v.size() * 4 % 64);
+  ASSERT_TRUE(write_npy_f32(tmp.file("b.npy"), v.data(), {6}).ok());
+  EXPECT_EQ(read_npy_f32(tmp.file("b.npy"))->shape, (std::vector<int64_t>{6}));
+
+  std::ofstream(tmp.file("bad.npy")) << "not numpy";
+  EXPECT_NE(read_npy_f32(tmp.file("bad.npy")).message().find("bad magic"), std::string::npos);
+  std::string f8 = npy_f32_bytes(v.data(), {2, 3});
+  f8.replace(f8.find("<f4"), 3, "<f8");
+  std::ofstream(tmp.file("f8.npy"), std::ios::binary) << f8;
+  EXPECT_NE(read_npy_f32(tmp.file("f8.npy")).message().find("not float32"), std::string::npos);
+  std::string trunc = npy_f32_bytes(v.data(), {2, 3});
+  trunc.resize(trunc.size() - 4);
+  std::ofstream(tmp.file("t.npy"), std::ios::binary) << trunc;
+  EXPECT_FALSE(read_npy_f32(tmp.file("t.npy")).ok());
+  EXPECT_FALSE(read_npy_f32(tmp.file("missing.npy")).ok());
+  if (test::has_shared()) {
+    auto ref = read_npy_f32(test::shared_path("fixtures/qwen2_f32/logits.npy"));
+    ASSERT_TRUE(ref.ok()) << ref.message();
+    EXPECT_EQ(ref->shape, (std::vector<int64_t>{20, 256}));
+  }
+}
+
+TEST(ModelInfo, R1Detection) {
+  EXPECT_TRUE(looks_like_r1("DeepSeek-R1-Distill-Qwen-1.5B", ""));
+  EXPECT_TRUE(looks_like_r1("r1-distill-qwen-1.5b", ""));
+  EXPECT_TRUE(looks_like_r1("my_R1", ""));
+  EXPECT_FALSE(looks_like_r1("stories260K", ""));
+  EXPECT_FALSE(looks_like_r1("qwen2-tiny", ""));
+  EXPECT_FALSE(looks_like_r1("gr1d", ""));
+  EXPECT_TRUE(looks_like_r1("model", "{{'<｜Assistant｜>'}}<think>\\n"));
+  EXPECT_FALSE(looks_like_r1("model", "<|im_start|>assistant"));
+}
+
+}  // namespace
+}  // namespace r1::models
