@@ -113,25 +113,38 @@ std::optional<ModelPreset> find_preset(const std::string& name) {
   return std::nullopt;
 }
 
+namespace {
+
+// The two normals of pair `pair` of stream `stream`: one 64-bit hash gives two 24-bit uniforms,
+// Box-Muller turns them into (r cos a, r sin a). Float math: ~3x faster than double, and the
+// values only need to be N(0, std)-distributed, not bit-compatible with any other generator.
+inline void normal_pair(uint64_t stream, uint64_t pair, float std, float* a, float* b) {
+  const uint64_t h = splitmix64(stream + pair);
+  const float u1 = (float(h >> 40) + 1.0f) * (1.0f / 16777216.0f);         // (0, 1]
+  const float u2 = float((h >> 8) & 0xffffffu) * (1.0f / 16777216.0f);     // [0, 1)
+  const float r = std::sqrt(-2.0f * std::log(u1)) * std;
+  const float ang = 6.28318530718f * u2;
+  *a = r * std::cos(ang);
+  *b = r * std::sin(ang);
+}
+
+}  // namespace
+
 void fill_normal(uint64_t seed, uint64_t key, int64_t first, int64_t n, float std, float* out) {
   const uint64_t stream = splitmix64(seed ^ splitmix64(key + 0x51ED270B27C1A3Full));
-  constexpr double kTwoPi = 6.283185307179586;
-  for (int64_t i = first; i < first + n;) {
-    // One 64-bit hash per pair (2p, 2p+1): two 32-bit uniforms -> Box-Muller.
-    const int64_t pair = i / 2;
-    const uint64_t h = splitmix64(stream + uint64_t(pair));
-    const double u1 = (double(h >> 32) + 1.0) * (1.0 / 4294967296.0);  // (0, 1]
-    const double u2 = double(h & 0xffffffffu) * (1.0 / 4294967296.0);
-    const double r = std::sqrt(-2.0 * std::log(u1)) * std;
-    const double a = kTwoPi * u2;
-    if (i % 2 == 0) {
-      out[i - first] = float(r * std::cos(a));
-      if (i + 1 < first + n) out[i + 1 - first] = float(r * std::sin(a));
-      i += 2;
-    } else {
-      out[i - first] = float(r * std::sin(a));
-      i += 1;
-    }
+  int64_t i = first;
+  const int64_t end = first + n;
+  float a, b;
+  if (i < end && i % 2 == 1) {  // odd start: the second value of its pair
+    normal_pair(stream, uint64_t(i / 2), std, &a, &b);
+    out[i - first] = b;
+    ++i;
+  }
+  for (; i + 1 < end; i += 2) normal_pair(stream, uint64_t(i / 2), std, &out[i - first],
+                                          &out[i + 1 - first]);
+  if (i < end) {
+    normal_pair(stream, uint64_t(i / 2), std, &a, &b);
+    out[i - first] = a;
   }
 }
 
