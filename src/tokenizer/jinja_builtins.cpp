@@ -207,6 +207,7 @@ std::string percent_format(const std::string& fmt, const Value& args, int line) 
       type_error(std::string("unsupported format character '") + conv + "'", line);
     }
   }
+  if (!named && next < values.size()) type_error("not all arguments converted during string formatting", line);
   return out;
 }
 
@@ -461,6 +462,11 @@ List iterate(const Value& v, int line) {
     case Value::Kind::Undefined: return {};
     case Value::Kind::List:
     case Value::Kind::Tuple: return v.items();
+    case Value::Kind::Generator: {  // single pass, like a Python generator
+      List out = std::move(v.items());
+      v.items().clear();
+      return out;
+    }
     case Value::Kind::Dict: {
       List out;
       for (const auto& [k, val] : v.dict_ref().items) out.push_back(k);
@@ -544,7 +550,7 @@ Value slice(const Value& obj, const Value& start_v, const Value& stop_v, const V
     n = int64_t(cps.size());
   } else if (obj.is_list()) {
     n = int64_t(obj.items().size());
-  } else {
+  } else {  // compiled as a plain Python slice: errors propagate
     type_error("'" + obj.type_name() + "' object is not subscriptable", line);
   }
   // CPython's PySlice_AdjustIndices.
@@ -631,7 +637,8 @@ Value call_filter(const std::string& name, const Value& v, const Args& a) {
   }
   if (name == "length" || name == "count") return Value(py_len(v, line));
   if (name == "string") return Value(v.to_str());
-  if (name == "safe" || name == "pprint") return name == "safe" ? v : Value(v.repr());
+  if (name == "safe") return v.is_string() ? v : Value(v.to_str());  // Markup(value) is a str
+  if (name == "pprint") return Value(v.repr());
   if (name == "escape" || name == "e" || name == "forceescape") return Value(html_escape(v.to_str()));
   if (name == "upper") return Value(str_upper(v.to_str()));
   if (name == "lower") return Value(str_lower(v.to_str()));
@@ -666,12 +673,18 @@ Value call_filter(const std::string& name, const Value& v, const Args& a) {
                          a.get(3, "sort_keys").truthy(), line));
   }
   if (name == "first") {
+    if (v.is_generator()) {
+      if (v.items().empty()) return Value::undefined();
+      Value f = v.items().front();
+      v.items().erase(v.items().begin());
+      return f;
+    }
     if (v.is_list()) return v.items().empty() ? Value::undefined() : v.items().front();
     const List it = iterate(v, line);
     return it.empty() ? Value::undefined() : it.front();
   }
   if (name == "last") {
-    if (v.is_dict()) type_error("'dict' object is not reversible", line);
+    if (v.is_generator()) type_error("'generator' object is not reversible", line);
     const List it = iterate(v, line);
     return it.empty() ? Value::undefined() : it.back();
   }
@@ -679,7 +692,7 @@ Value call_filter(const std::string& name, const Value& v, const Args& a) {
   if (name == "items") {
     if (v.is_undefined()) return Value::list();
     if (!v.is_dict()) type_error("items filter: expected a mapping, got " + v.type_name(), line);
-    return dict_method(v, "items", a);
+    return Value::generator(dict_method(v, "items", a).items());
   }
   if (name == "join") {
     const Value sep = a.get(0, "d");
@@ -692,6 +705,8 @@ Value call_filter(const std::string& name, const Value& v, const Args& a) {
     }
     return Value(out);
   }
+  if ((name == "int" || name == "float" || name == "round" || name == "abs") && v.is_undefined())
+    undefined_error(v, line);
   if (name == "int") {
     const Value dflt = a.has(0, "default") ? a.get(0, "default") : Value(int64_t(0));
     if (v.is_number()) return Value(v.as_int());
@@ -733,7 +748,10 @@ Value call_filter(const std::string& name, const Value& v, const Args& a) {
     type_error("bad operand type for abs(): '" + v.type_name() + "'", line);
   }
   if (name == "round") {
+    if (!v.is_number()) type_error("type " + v.type_name() + " doesn't define __round__ method", line);
     const int64_t prec = int_arg(a.get(0, "precision"), 0, line);
+    if (!v.is_float() && (!a.has(1, "method") || a.get(1, "method").to_str() == "common"))
+      return Value(v.as_int());  // Python round(int, n) is the int
     const std::string method = a.has(1, "method") ? a.get(1, "method").to_str() : "common";
     const double scale = std::pow(10.0, double(prec));
     const double x = v.as_double() * scale;
@@ -748,7 +766,7 @@ Value call_filter(const std::string& name, const Value& v, const Args& a) {
     }
     List it = iterate(v, line);
     std::reverse(it.begin(), it.end());
-    return Value::list(std::move(it));
+    return Value::generator(std::move(it));
   }
   if (name == "map") {
     List out;
@@ -765,7 +783,7 @@ Value call_filter(const std::string& name, const Value& v, const Args& a) {
       const Args rest = shift_args(a, 1);
       for (const Value& x : iterate(v, line)) out.push_back(call_filter(f, x, rest));
     }
-    return Value::list(std::move(out));
+    return Value::generator(std::move(out));
   }
   if (name == "select" || name == "reject" || name == "selectattr" || name == "rejectattr") {
     const bool attr = name.size() > 6;
@@ -785,7 +803,7 @@ Value call_filter(const std::string& name, const Value& v, const Args& a) {
       const bool r = test.empty() ? t.truthy() : call_test(test, t, rest);
       if (r == want) out.push_back(x);
     }
-    return Value::list(std::move(out));
+    return Value::generator(std::move(out));
   }
   if (name == "unique") {
     const bool cs = a.get(0, "case_sensitive").truthy();
@@ -798,7 +816,7 @@ Value call_filter(const std::string& name, const Value& v, const Args& a) {
         out.push_back(x);
       }
     }
-    return Value::list(std::move(out));
+    return Value::generator(std::move(out));
   }
   if (name == "sort" || name == "max" || name == "min") {
     const bool is_sort = name == "sort";
@@ -810,7 +828,8 @@ Value call_filter(const std::string& name, const Value& v, const Args& a) {
     if (!is_sort) {
       if (it.empty()) return Value::undefined();
       Value best = it[0];
-      for (const Value& x : it) {
+      for (size_t i = 1; i < it.size(); ++i) {
+        const Value& x = it[i];
         const int c = compare(key(x), key(best), line);
         if (name == "max" ? c > 0 : c < 0) best = x;
       }
@@ -856,9 +875,10 @@ Value call_filter(const std::string& name, const Value& v, const Args& a) {
       if (!fill.is_undefined() && !fill.is_none()) while (int64_t(cur.size()) < n) cur.push_back(fill);
       out.push_back(Value::list(std::move(cur)));
     }
-    return Value::list(std::move(out));
+    return Value::generator(std::move(out));
   }
   if (name == "indent") {
+    if (!v.is_string()) type_error("unsupported operand type(s) for +=: '" + v.type_name() + "' and 'str'", line);
     const Value w = a.get(0, "width");
     const std::string ind = w.is_string() ? w.str() : std::string(size_t(std::clamp<int64_t>(int_arg(w, 4, line), 0, 1 << 16)), ' ');
     const bool first = a.get(1, "first").truthy(), blank = a.get(2, "blank").truthy();
@@ -873,7 +893,17 @@ Value call_filter(const std::string& name, const Value& v, const Args& a) {
     }
     return Value(first ? ind + rv : rv);
   }
-  if (name == "wordcount") return Value(int64_t(str_split(v.to_str(), Value::none(), -1, false).size()));
+  if (name == "wordcount") {  // len(re.findall(r"\w+", s))
+    int64_t n = 0;
+    bool in_word = false;
+    for (char32_t c : utf8_decode(v.to_str())) {
+      const auto cat = utf8proc_category(utf8proc_int32_t(c));
+      const bool w = c == '_' || (cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_NO);
+      if (w && !in_word) ++n;
+      in_word = w;
+    }
+    return Value(n);
+  }
   if (name == "center") {
     Args b = a;
     b.pos.resize(1, Value(int64_t(80)));
@@ -918,7 +948,7 @@ bool call_test(const std::string& name, const Value& v, const Args& a) {
   if (name == "number") return v.is_number();
   if (name == "string") return v.is_string();
   if (name == "mapping") return v.is_dict();
-  if (name == "iterable") return v.is_undefined() || v.is_string() || v.is_list() || v.is_dict();
+  if (name == "iterable") return v.is_undefined() || v.is_string() || v.is_list() || v.is_dict() || v.is_generator();
   if (name == "sequence") return v.is_undefined() || v.is_string() || v.is_list() || v.is_dict();
   if (name == "callable") return v.is_callable();
   if (name == "escaped") return false;
@@ -928,13 +958,15 @@ bool call_test(const std::string& name, const Value& v, const Args& a) {
     return name == "odd" ? r == 1 : r == 0;
   }
   if (name == "divisibleby") {
+    if (!v.is_number()) type_error("unsupported operand type(s) for %: '" + v.type_name() + "' and 'int'", line);
     const int64_t n = int_arg(a.get(0, "num"), 0, line);
     if (n == 0) type_error("integer division or modulo by zero", line);
     return v.as_int() % n == 0;
   }
   if (name == "lower" || name == "upper") {
-    const std::string s = v.to_str();
-    return name == "lower" ? str_lower(s) == s : str_upper(s) == s;
+    Args none;
+    none.line = line;
+    return str_method(v.to_str(), name == "lower" ? "islower" : "isupper", none).truthy();
   }
   if (name == "sameas") {
     const Value o = a.get(0, "other");

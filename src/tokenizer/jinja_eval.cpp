@@ -250,6 +250,11 @@ class Interp {
       return false;
     }
     if (container.is_undefined()) return false;
+    if (container.is_generator()) {
+      for (const Value& x : iterate(container, line))
+        if (equal(x, item)) return true;
+      return false;
+    }
     throw JinjaError("argument of type '" + container.type_name() + "' is not iterable", line);
   }
 

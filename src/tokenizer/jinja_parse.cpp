@@ -883,7 +883,10 @@ class Parser {
           ExprPtr arg = parse_primary();
           t->a.push_back(parse_postfix(std::move(arg)));
         }
+        const bool has_args = t->a.size() > 1 || !t->kw.empty();
         e = std::move(t);
+        // Jinja2 would read the `is` as the test's argument and refuses.
+        if (!has_args && is_name("is")) throw JinjaError("You cannot chain multiple tests with is", cur().line);
       } else {
         return e;
       }

@@ -118,6 +118,12 @@ const RenderCase kRenderCases[] = {
     {"DictLiteralInOutput", "{{ {'a': {'b': 1}} }}{{ {'a': {'b': 1}}['a']['b'] }}",
      "{}",
      "{'a': {'b': 1}}1"},
+    {"GeneratorsAreLazyAndSinglePass", "{% if msgs|selectattr('role', 'equalto', 'nobody') %}truthy{% endif %}|{% set g = [1, 2, 3]|select('odd') %}{{ g|list }}{{ g|list }}|{{ [1, 2]|map('string')|first }}|{{ msgs|selectattr('role') is iterable }}{{ msgs|selectattr('role') is sequence }}",
+     "{\"msgs\": [{\"role\": \"user\"}]}",
+     "truthy|[1, 3][]|1|TrueFalse"},
+    {"PythonRoundAndCaseTests", "{{ 0|round }}{{ 2.5|round }}{{ 'A1' is upper }}{{ '1' is upper }}{{ 3.0 is lower }}{{ 'hi there, you_2'|wordcount }}{{ {'k': 'v'}|last }}",
+     "{}",
+     "02.0TrueFalseFalse3k"},
     {"LoopCycle", "{% for i in range(4) %}{{ loop.cycle('a', 'b') }}{% endfor %}",
      "{}",
      "abab"},
@@ -144,6 +150,9 @@ const ErrorCase kErrorCases[] = {
     {"DivisionByZero", "{{ 1 / 0 }}", "{}"},
     {"NamespaceAssignOnDict", "{% set d = {} %}{% set d.x = 1 %}", "{}"},
     {"UnterminatedString", "{{ 'abc }}", "{}"},
+    {"GeneratorHasNoLength", "{{ [1]|select|length }}", "{}"},
+    {"SliceOfNumber", "{{ n[1:] }}", "{\"n\": 5}"},
+    {"ChainedTests", "{{ x is defined is true }}", "{\"x\": 1}"},
     {"Unpack", "{% for a, b in [[1,2,3]] %}{% endfor %}", "{}"},
 };
 

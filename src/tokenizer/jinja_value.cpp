@@ -87,6 +87,11 @@ Value Value::tuple(List items) {
   v.kind_ = Kind::Tuple;
   return v;
 }
+Value Value::generator(List items) {
+  Value v = list(std::move(items));
+  v.kind_ = Kind::Generator;
+  return v;
+}
 Value Value::dict(Dict d) {
   Value v;
   v.kind_ = Kind::Dict;
@@ -231,6 +236,7 @@ std::string Value::type_name() const {
     case Kind::Dict: return "dict";
     case Kind::Namespace: return "Namespace";
     case Kind::Callable: return "function";
+    case Kind::Generator: return "generator";
   }
   return "?";
 }
@@ -272,6 +278,7 @@ std::string Value::to_str() const {
       return out;
     }
     case Kind::Callable: return "<function " + s_ + ">";
+    case Kind::Generator: return "<generator object>";
   }
   return "";
 }
@@ -288,6 +295,7 @@ bool Value::truthy() const {
     case Kind::Tuple: return !list_->empty();
     case Kind::Dict: return !dict_->items.empty();
     case Kind::Namespace:
+    case Kind::Generator:
     case Kind::Callable: return true;
   }
   return false;

@@ -42,7 +42,9 @@ using Function = std::function<Value(Args&)>;
 /// One Jinja2 value. Strings are UTF-8; lists/dicts/namespaces are shared (Python references).
 class Value {
  public:
-  enum class Kind { Undefined, None, Bool, Int, Float, String, List, Tuple, Dict, Namespace, Callable };
+  // Generator: the lazy result of map/select/reject/selectattr/rejectattr/batch/unique/items/
+  // reverse in Jinja2: always truthy, no len(), prints as "<generator object>", consumed by iteration.
+  enum class Kind { Undefined, None, Bool, Int, Float, String, List, Tuple, Dict, Namespace, Callable, Generator };
 
   Value() = default;  // undefined
   static Value undefined(std::string name = {});
@@ -55,6 +57,7 @@ class Value {
   Value(const char* s) : Value(std::string(s)) {}  // NOLINT
   static Value list(List items = {});
   static Value tuple(List items);
+  static Value generator(List items);
   static Value dict(Dict d = {});
   static Value namespace_(Dict d = {});
   static Value function(Function f, std::string name);
@@ -71,6 +74,7 @@ class Value {
   bool is_dict() const { return kind_ == Kind::Dict; }
   bool is_namespace() const { return kind_ == Kind::Namespace; }
   bool is_callable() const { return kind_ == Kind::Callable; }
+  bool is_generator() const { return kind_ == Kind::Generator; }
 
   bool as_bool() const { return b_; }
   int64_t as_int() const { return kind_ == Kind::Float ? int64_t(d_) : i_; }
