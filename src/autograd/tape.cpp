@@ -81,6 +81,7 @@ void Tape::clear() {
       it = regions_.erase(it);
   }
   arena_.clear();
+  keep_.clear();
 }
 
 }  // namespace r1::autograd

@@ -44,6 +44,9 @@ class Tape {
 
   /// Runs every node in reverse order, then drops the nodes (activations stay until clear()).
   void backward();
+  /// Keeps `obj` alive until clear() (e.g. a KV cache whose rows the nodes saved).
+  void keep_alive(std::shared_ptr<void> obj) { keep_.push_back(std::move(obj)); }
+
   /// Frees activations, activation gradients and nodes; parameters stay registered.
   void clear();
 
@@ -59,6 +62,7 @@ class Tape {
   std::vector<std::unique_ptr<float[]>> arena_;
   std::map<const char*, Region> regions_;  // keyed by first byte
   std::vector<std::function<void()>> nodes_;
+  std::vector<std::shared_ptr<void>> keep_;
 };
 
 }  // namespace r1::autograd

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "models/tensor_names.h"
+#include "nn/grad.h"
 
 namespace r1::models {
 
@@ -170,8 +171,21 @@ void DecoderLM::forward(std::span<const int32_t> tokens, Session& session, float
   }
 }
 
+float* DecoderLM::forward_train(std::span<const int32_t> tokens, autograd::Tape& tape) {
+  const int64_t T = int64_t(tokens.size());
+  R1_CHECK(T > 0, "forward of zero tokens");
+  for (int64_t t = 0; t < T; ++t)
+    R1_CHECK(tokens[t] >= 0 && tokens[t] < cfg_.vocab_size, "token id {} out of range [0, {})",
+             tokens[t], cfg_.vocab_size);
+  std::shared_ptr<Session> session = new_session(T);
+  tape.keep_alive(session);
+  float* logits = tape.alloc(T * cfg_.vocab_size);
+  forward_chunk(tokens.data(), T, static_cast<DecoderSession&>(*session), logits, true, &tape);
+  return logits;
+}
+
 void DecoderLM::forward_chunk(const int32_t* ids, int64_t T, DecoderSession& s, float* logits,
-                              bool all_logits) {
+                              bool all_logits, autograd::Tape* tape) {
   const int64_t D = cfg_.hidden_size;
   if (T > s.capacity_tokens_) {
     int64_t scratch = 0;
@@ -184,24 +198,31 @@ void DecoderLM::forward_chunk(const int32_t* ids, int64_t T, DecoderSession& s, 
     s.pos_.assign(size_t(T), 0);
     s.capacity_tokens_ = T;
   }
-  nn::Context ctx{pool_};
-  float* x = s.x_.data();      // [T, D] residual stream
-  float* h = s.h_.data();      // [T, D] normed input of a sub-block
-  float* tmp = s.tmp_.data();  // [T, D] sub-block output
+  // Inference reuses the session's buffers (the residual stream updated in place); training
+  // takes every activation fresh from the tape (nn::activation_buffer, nn::residual_add).
+  nn::Context ctx{pool_, tape};
+  float* x = nn::activation_buffer(ctx, T * D, s.x_.data());  // [T, D] residual stream
+  float* h = nullptr;                                          // [T, D] normed sub-block input
+  float* tmp = nullptr;                                        // [T, D] sub-block output
   const int64_t p0 = s.n_past_;
   for (int64_t t = 0; t < T; ++t) s.pos_[size_t(t)] = int32_t(p0 + t);
 
   embed_.forward(ctx, ids, x, T);
   for (size_t l = 0; l < layers_.size(); ++l) {
     const DecoderLayer& layer = layers_[l];
+    h = nn::activation_buffer(ctx, T * D, s.h_.data());
     layer.attn_norm.forward(ctx, x, h, T);
+    tmp = nn::activation_buffer(ctx, T * D, s.tmp_.data());
     layer.attn.forward(ctx, h, T, p0, s.pos_.data(), s.kv_.k(int64_t(l)), s.kv_.v(int64_t(l)), tmp,
                        s.scratch_.data());
-    nn::add_inplace(ctx, x, tmp, T * D);
+    x = nn::residual_add(ctx, x, tmp, T * D);
+    h = nn::activation_buffer(ctx, T * D, s.h_.data());
     layer.ffn_norm.forward(ctx, x, h, T);
+    tmp = nn::activation_buffer(ctx, T * D, s.tmp_.data());
     layer.mlp.forward(ctx, h, tmp, T, s.scratch_.data());
-    nn::add_inplace(ctx, x, tmp, T * D);
+    x = nn::residual_add(ctx, x, tmp, T * D);
   }
+  h = nn::activation_buffer(ctx, T * D, s.h_.data());
   s.n_past_ = p0 + T;
   if (logits == nullptr) return;
   if (all_logits) {

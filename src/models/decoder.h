@@ -8,6 +8,7 @@
 #include <span>
 #include <vector>
 
+#include "autograd/tape.h"
 #include "core/thread_pool.h"
 #include "models/decoder_config.h"
 #include "models/model.h"
@@ -48,6 +49,12 @@ class DecoderLM : public CausalLM {
   void forward(std::span<const int32_t> tokens, Session& session, float* logits,
                bool all_logits) override;
 
+  /// Training forward of one sequence at positions 0 .. T-1 through the same code as forward(),
+  /// every block recording its backward node on `tape` (nn/grad.h). Returns the logits [T, V]
+  /// (a tape buffer: write d loss / d logits into tape.grad(logits, T * V), then tape.backward()).
+  /// Needs F32 weights (checked by the blocks). The fresh session lives until tape.clear().
+  float* forward_train(std::span<const int32_t> tokens, autograd::Tape& tape);
+
   const DecoderConfig& config() const { return cfg_; }
   const std::vector<DecoderLayer>& layers() const { return layers_; }
   const nn::Embedding& embedding() const { return embed_; }
@@ -60,7 +67,7 @@ class DecoderLM : public CausalLM {
  private:
   DecoderLM(ThreadPool& pool) : pool_(pool) {}
   void forward_chunk(const int32_t* ids, int64_t T, class DecoderSession& s, float* logits,
-                     bool all_logits);
+                     bool all_logits, autograd::Tape* tape = nullptr);
 
   DecoderConfig cfg_;
   ModelInfo info_;

@@ -1,8 +1,10 @@
 #include "nn/attention.h"
 
 #include <cmath>
+#include <cstring>
 
 #include "kernels/attention.h"
+#include "nn/grad.h"
 
 namespace r1::nn {
 
@@ -34,6 +36,7 @@ void GqaAttention::forward(Context& ctx, const float* x, int64_t T, int64_t p0,
                            const int32_t* positions, float* k_cache, float* v_cache, float* out,
                            float* scratch) const {
   const int64_t kvw = kv_width();
+  if (ctx.tape != nullptr) scratch = ctx.tape->alloc(scratch_floats(T));  // keep q and attn
   float* q = scratch;               // [T, H, Hd]
   float* attn = scratch + T * H_ * Hd_;  // [T, H, Hd]
   float* k_new = k_cache + p0 * kvw;     // [T, Hkv, Hd] rows of the cache
@@ -43,7 +46,17 @@ void GqaAttention::forward(Context& ctx, const float* x, int64_t T, int64_t p0,
   v_.forward(ctx, x, v_new, T);
   rope_->apply(q, T, H_, H_ * Hd_, Hd_, positions);
   rope_->apply(k_new, T, Hkv_, kvw, Hd_, positions);
+  if (ctx.tape != nullptr) {
+    record_rope(ctx, &rope_->table(), rope_->layout(), q, T, H_, H_ * Hd_, Hd_, positions);
+    record_rope(ctx, &rope_->table(), rope_->layout(), k_new, T, Hkv_, kvw, Hd_, positions);
+  }
 
+  kernels::AttentionParams p = params(T, p0);
+  kernels::attention(p, q, k_cache, v_cache, attn, ctx.pool);
+  o_.forward(ctx, attn, out, T);
+}
+
+kernels::AttentionParams GqaAttention::params(int64_t T, int64_t p0) const {
   kernels::AttentionParams p;
   p.T = T;
   p.H = H_;
@@ -53,6 +66,7 @@ void GqaAttention::forward(Context& ctx, const float* x, int64_t T, int64_t p0,
   p.p0 = p0;
   p.scale = float(1.0 / std::sqrt(double(Hd_)));
   kernels::attention(p, q, k_cache, v_cache, attn, ctx.pool);
+  if (ctx.tape != nullptr) record_attention(ctx, p, q, k_cache, v_cache, attn);
   o_.forward(ctx, attn, out, T);
 }
 

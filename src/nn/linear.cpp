@@ -1,5 +1,7 @@
 #include "nn/linear.h"
 
+#include "nn/grad.h"
+
 namespace r1::nn {
 
 void add_inplace(Context& ctx, float* x, const float* y, int64_t n) {
@@ -35,6 +37,7 @@ int64_t Linear::n_params() const {
 }
 
 void Linear::forward(Context& ctx, const float* x, float* y, int64_t T) const {
+  if (ctx.tape != nullptr) record_linear(ctx, *this, x, y, T);
   kernels::matmul(view_, x, y, T, ctx.pool);
   if (!bias_.defined()) return;
   const float* b = bias_.data<float>();

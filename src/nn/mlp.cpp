@@ -1,6 +1,7 @@
 #include "nn/mlp.h"
 
 #include "kernels/ops.h"
+#include "nn/grad.h"
 
 namespace r1::nn {
 
@@ -22,19 +23,22 @@ int64_t SwiGluMlp::n_params() const {
 void SwiGluMlp::forward(Context& ctx, const float* x, float* out, int64_t T,
                         float* scratch) const {
   const int64_t F = ffn_dim();
+  if (ctx.tape != nullptr) scratch = ctx.tape->alloc(scratch_floats(T));  // keep g and u
   float* g = scratch;          // [T, F]
   float* u = scratch + T * F;  // [T, F]
   gate_.forward(ctx, x, g, T);
   up_.forward(ctx, x, u, T);
   const int64_t n = T * F;
+  float* a = activation_buffer(ctx, n, g);  // silu(g) * u; in place unless training
+  if (ctx.tape != nullptr) record_swiglu(ctx, g, u, a, n);
   if (n < (1 << 15)) {
-    kernels::swiglu(g, u, g, n);
+    kernels::swiglu(g, u, a, n);
   } else {
     ctx.pool.parallel_for(n, 1 << 13, [&](int64_t b, int64_t e, int) {
-      kernels::swiglu(g + b, u + b, g + b, e - b);
+      kernels::swiglu(g + b, u + b, a + b, e - b);
     });
   }
-  down_.forward(ctx, g, out, T);
+  down_.forward(ctx, a, out, T);
 }
 
 }  // namespace r1::nn

@@ -1,6 +1,7 @@
 #include "nn/norm.h"
 
 #include "kernels/ops.h"
+#include "nn/grad.h"
 
 namespace r1::nn {
 
@@ -10,6 +11,7 @@ RMSNorm::RMSNorm(const Tensor& weight, float eps) : eps_(eps) {
 }
 
 void RMSNorm::forward(Context& ctx, const float* x, float* out, int64_t T) const {
+  if (ctx.tape != nullptr) record_rmsnorm(ctx, *this, x, out, T);
   const int64_t D = dim();
   if (T < 8) {
     kernels::rmsnorm(x, weight_.data<float>(), eps_, out, T, D);
@@ -24,7 +26,8 @@ Embedding::Embedding(Tensor weight) : weight_(std::move(weight)) {
   R1_CHECK(weight_.ndim() == 2, "embedding must be 2-d, got {}", weight_.shape_str());
 }
 
-void Embedding::forward(Context&, const int32_t* ids, float* out, int64_t T) const {
+void Embedding::forward(Context& ctx, const int32_t* ids, float* out, int64_t T) const {
+  if (ctx.tape != nullptr) record_embedding(ctx, *this, ids, out, T);
   const int64_t V = vocab_size(), D = dim();
   for (int64_t t = 0; t < T; ++t) {
     R1_CHECK(ids[t] >= 0 && ids[t] < V, "token id {} out of range [0, {})", ids[t], V);

@@ -1,0 +1,147 @@
+#include "train/lm.h"
+
+#include <filesystem>
+#include <map>
+
+#include "io/hf_model.h"
+#include "core/storage.h"
+#include "io/safetensors_writer.h"
+#include "models/decoder_config.h"
+#include "models/init_model.h"
+#include "models/model_info.h"
+#include "models/tensor_source.h"
+#include "ops/backward.h"
+
+namespace r1::train {
+
+namespace {
+
+/// Serves the owned F32 parameters by HF name to the architecture's loader.
+class ParamSource : public models::TensorSource {
+ public:
+  ParamSource(std::string label, const std::vector<Param>& params) : label_(std::move(label)) {
+    for (const auto& p : params) by_name_[p.name] = p.data;
+  }
+  const std::string& label() const override { return label_; }
+  models::NameStyle style() const override { return models::NameStyle::HF; }
+  bool has(const std::string& name) const override { return by_name_.count(name) != 0; }
+  Result<Tensor> get(const std::string& name) const override {
+    auto it = by_name_.find(name);
+    if (it == by_name_.end()) return make_error("{}: tensor {} not found", label_, name);
+    return it->second;
+  }
+  using TensorSource::get;
+
+ private:
+  std::string label_;
+  std::map<std::string, Tensor> by_name_;
+};
+
+models::DecoderVariant variant_of(const std::string& arch) {
+  models::DecoderVariant v;
+  if (arch == "llama") v.read_attention_bias = true;
+  if (arch == "qwen2") v.qkv_bias_always = true;
+  return v;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<TrainLM>> TrainLM::load(const std::string& dir, ThreadPool& pool) {
+  R1_ASSIGN_OR_RETURN(hf, io::HfModelDir::open(dir));
+  std::unique_ptr<TrainLM> m(new TrainLM(pool));
+  R1_TRY(m->build(hf));
+  return m;
+}
+
+Result<std::unique_ptr<TrainLM>> TrainLM::init(const nlohmann::json& config,
+                                               const std::string& label, uint64_t seed,
+                                               const std::string& scratch_dir, ThreadPool& pool) {
+  auto mt = config.find("model_type");
+  if (mt == config.end() || !mt->is_string())
+    return make_error("{}: field model_type missing (llama or qwen2)", label);
+  const std::string arch = mt->get<std::string>();
+  if (arch != "llama" && arch != "qwen2")
+    return make_error("{}: model_type '{}' cannot be trained yet (llama, qwen2)", label, arch);
+  R1_ASSIGN_OR_RETURN(cfg, models::parse_decoder_config(config, label, variant_of(arch)));
+  models::ModelPreset preset;
+  preset.name = "pretrain";
+  preset.name_or_path = config.value("_name_or_path", std::string("r1-pretrain"));
+  preset.config = cfg;
+  R1_TRY(models::write_random_model(preset, scratch_dir, seed, DType::F32, pool));
+  return load(scratch_dir, pool);
+}
+
+Result<void> TrainLM::build(const io::HfModelDir& hf) {
+  const std::string label = hf.dir() + "/config.json";
+  config_ = hf.config();
+  auto mt = config_.find("model_type");
+  if (mt == config_.end() || !mt->is_string())
+    return make_error("{}: field model_type missing (llama or qwen2)", label);
+  arch_ = mt->get<std::string>();
+  if (arch_ != "llama" && arch_ != "qwen2")
+    return make_error("{}: model_type '{}' cannot be trained yet (llama, qwen2)", label, arch_);
+  for (const std::string& name : hf.names()) {
+    R1_ASSIGN_OR_RETURN(t, hf.tensor(name));
+    Param p;
+    p.name = name;
+    p.data = t.dtype() == DType::F32 ? t.clone() : t.to_f32();
+    p.grad.assign(size_t(p.data.numel()), 0.0f);
+    p.decay = p.data.ndim() >= 2;
+    params_.push_back(std::move(p));
+  }
+  R1_ASSIGN_OR_RETURN(cfg, models::parse_decoder_config(config_, label, variant_of(arch_)));
+  R1_ASSIGN_OR_RETURN(info, models::hf_model_info(hf, arch_));
+  ParamSource src(hf.dir(), params_);
+  R1_ASSIGN_OR_RETURN(dec, models::DecoderLM::load(cfg, src, kernels::RopeLayout::NeoX, {}, info,
+                                                   pool_));
+  decoder_ = std::move(dec);
+  vocab_ = cfg.vocab_size;
+  for (auto& p : params_) tape_.add_param(p.data.data<float>(), p.data.numel(), p.grad.data());
+  return {};
+}
+
+int64_t TrainLM::n_params() const {
+  int64_t n = 0;
+  for (const auto& p : params_) n += p.data.numel();
+  return n;
+}
+
+void TrainLM::zero_grad() {
+  for (auto& p : params_) std::fill(p.grad.begin(), p.grad.end(), 0.0f);
+}
+
+double TrainLM::forward_backward(std::span<const int32_t> tokens,
+                                 std::span<const int32_t> targets, float grad_scale,
+                                 int64_t* count) {
+  R1_CHECK(tokens.size() == targets.size(), "{} tokens but {} targets", tokens.size(),
+           targets.size());
+  const int64_t T = int64_t(tokens.size());
+  float* logits = decoder_->forward_train(tokens, tape_);
+  float* dlogits = tape_.grad(logits, T * vocab_);
+  const double loss =
+      ops::cross_entropy(logits, targets.data(), T, vocab_, count, dlogits, grad_scale);
+  tape_.backward();
+  tape_.clear();
+  return loss;
+}
+
+double TrainLM::eval_loss(std::span<const int32_t> tokens, std::span<const int32_t> targets,
+                          int64_t* count) {
+  const int64_t T = int64_t(tokens.size());
+  auto session = decoder_->new_session(T);
+  std::vector<float> logits(size_t(T * vocab_));
+  decoder_->forward(tokens, *session, logits.data(), true);
+  return ops::cross_entropy(logits.data(), targets.data(), T, vocab_, count, nullptr, 0.0f);
+}
+
+Result<void> TrainLM::save_weights(const std::string& dir) const {
+  io::SafetensorsWriter w;
+  w.set_metadata("format", "pt");
+  for (const auto& p : params_) R1_TRY(w.add_tensor(p.name, p.data));
+  R1_TRY(w.write(dir + "/model.safetensors"));
+  const std::string cj = config_.dump(2) + "\n";
+  R1_TRY(write_file_atomic(dir + "/config.json", cj.data(), cj.size()));
+  return {};
+}
+
+}  // namespace r1::train

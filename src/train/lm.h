@@ -1,0 +1,80 @@
+// A trainable causal LM: the inference model of its architecture (models/decoder.h for
+// llama/qwen2), built over OWNED F32 master copies of every parameter, plus one gradient buffer
+// per parameter registered on an autograd tape. The same forward code runs inference and
+// training; here it runs with the tape on (nn::Context::tape), then the tape's backward fills
+// the gradients. Parameters are named and shaped as in the HF checkpoint (model.safetensors).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "autograd/tape.h"
+#include "core/result.h"
+#include "core/tensor.h"
+#include "core/thread_pool.h"
+#include "models/decoder.h"
+
+namespace r1::train {
+
+/// One trainable tensor: HF name, owned F32 data (the master weight the optimizer updates; the
+/// model's blocks view the same storage) and its gradient (same numel, accumulated).
+struct Param {
+  std::string name;
+  Tensor data;
+  std::vector<float> grad;
+  bool decay = true;  // AdamW weight decay: matrices only (not norms, biases)
+};
+
+class TrainLM {
+ public:
+  /// Loads an HF directory (config.json + model*.safetensors of any float dtype), converting
+  /// every tensor to an owned F32 copy. Architectures: llama, qwen2.
+  /// Errors: unsupported model_type, missing/mis-shaped tensors (one line each).
+  static Result<std::unique_ptr<TrainLM>> load(const std::string& dir, ThreadPool& pool);
+  /// A new model from an HF config.json object with random weights (matrices N(0, 0.02), norms 1;
+  /// models::write_random_model's values for `seed`). `scratch_dir` receives the initial
+  /// checkpoint it is built from. Errors: bad config fields.
+  static Result<std::unique_ptr<TrainLM>> init(const nlohmann::json& config,
+                                               const std::string& label, uint64_t seed,
+                                               const std::string& scratch_dir, ThreadPool& pool);
+
+  const nlohmann::json& config() const { return config_; }
+  const std::string& arch() const { return arch_; }
+  int64_t vocab_size() const { return vocab_; }
+  std::vector<Param>& params() { return params_; }
+  const std::vector<Param>& params() const { return params_; }
+  int64_t n_params() const;
+  /// Sets every gradient to zero.
+  void zero_grad();
+
+  /// One sequence: tokens [T] at positions 0..T-1, targets [T] (next token ids; < 0 ignored).
+  /// Adds grad_scale * d(sum of cross-entropies)/d(param) to every Param::grad and returns the
+  /// SUM of the cross-entropies (natural log) over the counted targets; *count gets their
+  /// number. Deterministic for a fixed thread count.
+  double forward_backward(std::span<const int32_t> tokens, std::span<const int32_t> targets,
+                          float grad_scale, int64_t* count);
+  /// Forward only (no tape): the same sum of cross-entropies, for validation.
+  double eval_loss(std::span<const int32_t> tokens, std::span<const int32_t> targets,
+                   int64_t* count);
+
+  /// Writes config.json and model.safetensors (F32, HF names) into `dir` (must exist).
+  Result<void> save_weights(const std::string& dir) const;
+
+ private:
+  TrainLM(ThreadPool& pool) : pool_(pool) {}
+  Result<void> build(const io::HfModelDir& dir);
+
+  ThreadPool& pool_;
+  nlohmann::json config_;
+  std::string arch_;
+  int64_t vocab_ = 0;
+  std::vector<Param> params_;
+  std::unique_ptr<models::DecoderLM> decoder_;
+  autograd::Tape tape_;
+};
+
+}  // namespace r1::train

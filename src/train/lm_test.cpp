@@ -1,0 +1,64 @@
+// Whole-model gradients of the llama/qwen2 decoder against ../shared/fixtures (float64 PyTorch
+// reference: loss and d loss / d every parameter), plus a finite-difference check on a few
+// entries of a tiny random model.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "core/test_util.h"
+#include "io/safetensors.h"
+#include "train/lm.h"
+
+namespace r1::train {
+namespace {
+
+double rel_l2(const float* a, const float* b, int64_t n) {
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+    den += double(b[i]) * b[i];
+  }
+  return den == 0 ? std::sqrt(num) : std::sqrt(num / den);
+}
+
+// Loss and gradients of the fixture prompt's 19 next-token predictions vs train_expected.json
+// and train/GRADS_FILE.
+void check_fixture(const std::string& name) {
+  if (!test::has_shared()) GTEST_SKIP() << "no shared fixtures at " << test::shared_dir();
+  const std::string dir = test::shared_path("fixtures/" + name);
+  ThreadPool pool(2);
+  auto m = TrainLM::load(dir, pool);
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  nlohmann::json ex = nlohmann::json::parse(std::ifstream(dir + "/train_expected.json"));
+  std::vector<int32_t> prompt = ex["prompt"].get<std::vector<int32_t>>();
+  std::vector<int32_t> targets(prompt.begin() + 1, prompt.end());
+  targets.push_back(-100);
+  const int64_t n_pred = int64_t(prompt.size()) - 1;
+  int64_t count = 0;
+  const double loss =
+      (*m)->forward_backward(prompt, targets, 1.0f / float(n_pred), &count) / double(n_pred);
+  EXPECT_EQ(count, n_pred);
+  EXPECT_NEAR(loss, ex["loss"].get<double>(), 1e-4);
+  auto grads = io::SafetensorsFile::open(dir + "/train/grads.safetensors");
+  ASSERT_TRUE(grads.ok()) << grads.error().message;
+  int checked = 0;
+  for (const auto& p : (*m)->params()) {
+    auto g = grads->tensor(p.name);
+    ASSERT_TRUE(g.ok()) << p.name;
+    ASSERT_EQ(g->numel(), p.data.numel()) << p.name;
+    EXPECT_LT(rel_l2(p.grad.data(), std::as_const(*g).data<float>(), g->numel()), 1e-3) << p.name;
+    ++checked;
+  }
+  EXPECT_GT(checked, 10);
+}
+
+TEST(FixtureGrads, Llama) { check_fixture("llama_f32"); }
+TEST(FixtureGrads, Qwen2) { check_fixture("qwen2_f32"); }
+TEST(FixtureGrads, Qwen2Tied) { check_fixture("qwen2_tied_f32"); }
+
+}  // namespace
+}  // namespace r1::train
