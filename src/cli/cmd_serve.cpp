@@ -2,9 +2,10 @@
 // reasoning_content, completions, models, health, metrics) with continuous batching over
 // --parallel decode slots. Prints "r1 serve: listening on http://HOST:PORT" on stderr once the
 // socket is bound (tests parse it); SIGTERM/SIGINT shut it down gracefully.
-#include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -19,6 +20,19 @@
 #include "server/model_backend.h"
 
 namespace r1::cli {
+namespace {
+
+// The write end of the pipe the signal handler reports SIGTERM/SIGINT on. A signal handler can
+// reach nothing else; blocking the signals and using sigwait does not work here because
+// libraries (OpenBLAS) start threads before main that would take the signal instead.
+int g_signal_pipe_write = -1;
+
+extern "C" void on_stop_signal(int sig) {
+  const char b = static_cast<char>(sig);
+  if (g_signal_pipe_write >= 0) (void)!write(g_signal_pipe_write, &b, 1);
+}
+
+}  // namespace
 
 int cmd_serve(int argc, char** argv) {
   CLI::App app{"Serve a model over an OpenAI-compatible HTTP API (POST /v1/chat/completions, "
@@ -70,12 +84,17 @@ int cmd_serve(int argc, char** argv) {
   sampling.add_to(app);
   if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
 
-  // Signals are taken by one thread with sigwait, so block them before any thread exists.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  int pipe_fds[2];
+  if (pipe(pipe_fds) != 0) {
+    std::fprintf(stderr, "r1 serve: cannot create the signal pipe\n");
+    return 1;
+  }
+  g_signal_pipe_write = pipe_fds[1];
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);  // a client that hangs up must not kill the server
 
   auto lm = load_model_and_tokenizer(model_path, threads);
@@ -124,11 +143,11 @@ int cmd_serve(int argc, char** argv) {
   }
   batcher.start();
 
-  std::atomic<bool> signalled{false};
   std::thread sig_thread([&] {
-    int sig = 0;
-    sigwait(&sigs, &sig);
-    if (signalled.exchange(true)) return;  // woken by main to exit, not by a real signal
+    char sig = 0;
+    while (read(pipe_fds[0], &sig, 1) < 0 && errno == EINTR) {
+    }
+    if (sig == 0) return;  // woken by main to exit, not by a signal
     std::fprintf(stderr, "r1 serve: %s: finishing in-flight requests (up to %.0f s), then exiting\n",
                  sig == SIGTERM ? "SIGTERM" : "SIGINT", shutdown_timeout_s);
     http.shutdown(std::chrono::milliseconds(static_cast<int64_t>(shutdown_timeout_s * 1000)));
@@ -142,8 +161,12 @@ int cmd_serve(int argc, char** argv) {
   std::fflush(stderr);
   http.listen();
 
-  if (!signalled.exchange(true)) pthread_kill(sig_thread.native_handle(), SIGTERM);
+  const char zero = 0;
+  (void)!write(pipe_fds[1], &zero, 1);
   sig_thread.join();
+  g_signal_pipe_write = -1;
+  close(pipe_fds[0]);
+  close(pipe_fds[1]);
   batcher.stop();
   std::fprintf(stderr, "r1 serve: stopped (%lld tokens generated)\n",
                static_cast<long long>(metrics.generation_tokens()));

@@ -18,4 +18,5 @@ int cmd_logits(int argc, char** argv);
 int cmd_init_model(int argc, char** argv);
 int cmd_convert(int argc, char** argv);
 int cmd_template(int argc, char** argv);
+int cmd_pretrain(int argc, char** argv);
 }  // namespace r1::cli

@@ -28,6 +28,7 @@ constexpr Command kCommands[] = {
     {"init-model", r1::cli::cmd_init_model, "write a random-weight model at a preset's real shape"},
     {"convert", r1::cli::cmd_convert, "convert an HF model to GGUF (f32/f16/bf16/q8_0/q4_0)"},
     {"template", r1::cli::cmd_template, "render chat messages with a model's chat template (JSON lines)"},
+    {"pretrain", r1::cli::cmd_pretrain, "pretrain a model on a text/JSONL corpus (AdamW, checkpoints, --resume)"},
 };
 
 void usage(FILE* out) {

@@ -56,7 +56,7 @@ void Batcher::admit(const std::shared_ptr<Job>& job) {
     for (int i = 0; i < job->n; ++i) {
       SamplingParams sp = job->sampling;
       sp.seed += static_cast<uint64_t>(i);
-      auto slot = std::make_unique<Slot>(job, i, StopMatcher(job->stop), job->prompt_opens_think);
+      auto slot = std::make_unique<Slot>(job, i, engine::StopMatcher(job->stop), job->prompt_opens_think);
       slot->seq = backend_.new_sequence(job->prompt_tokens, sp);
       slot->detok = backend_.new_detokenizer();
       fresh.push_back(std::move(slot));
@@ -133,17 +133,17 @@ bool Batcher::on_token(Slot& s, int32_t id) {
     finish(s, FinishReason::Stop, "", "", false);
     return true;
   }
-  auto cut = s.stop.push(s.detok->push(id));
+  std::string text = s.stop.push(s.detok->push(id));
   ChunkDelta d;
   d.index = s.index;
   if (chat) {
-    auto parts = s.think.push(cut.text);
+    auto parts = s.think.push(text);
     d.reasoning_content = std::move(parts.reasoning);
     d.content = std::move(parts.content);
   } else {
-    d.content = std::move(cut.text);
+    d.content = std::move(text);
   }
-  if (cut.stopped) {
+  if (s.stop.matched()) {
     finish(s, FinishReason::Stop, std::move(d.reasoning_content), std::move(d.content), true);
     return true;
   }
@@ -174,8 +174,8 @@ void Batcher::finish(Slot& s, FinishReason why, std::string tail_reasoning,
   // unless a stop string matched: nothing after it may be emitted.
   std::string tail;
   if (!stop_string) {
-    auto cut = s.stop.push(s.detok->flush());
-    tail = cut.text + (cut.stopped ? std::string() : s.stop.flush());
+    tail = s.stop.push(s.detok->flush());
+    tail += s.stop.flush();  // "" when the flushed bytes completed a stop string
   }
   if (chat) {
     auto a = s.think.push(tail);

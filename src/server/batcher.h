@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/stop_strings.h"
 #include "server/backend.h"
 #include "server/metrics.h"
 #include "server/queue.h"
@@ -49,11 +50,11 @@ class Batcher {
     int index = 0;  // choice index
     std::unique_ptr<Sequence> seq;
     std::unique_ptr<Detokenizer> detok;
-    StopMatcher stop;
+    engine::StopMatcher stop;
     ThinkSplitter think;
     int64_t generated = 0;  // tokens sampled for this choice
     bool sent_role = false;
-    Slot(std::shared_ptr<Job> j, int i, StopMatcher s, bool opens_think)
+    Slot(std::shared_ptr<Job> j, int i, engine::StopMatcher s, bool opens_think)
         : job(std::move(j)), index(i), stop(std::move(s)), think(opens_think) {}
   };
   // Per-job bookkeeping shared by its choices.

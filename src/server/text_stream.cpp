@@ -1,4 +1,4 @@
-// Stop-string matching and <think> splitting over streamed text (see text_stream.h).
+// <think> splitting over streamed text (see text_stream.h).
 #include "server/text_stream.h"
 
 #include <algorithm>
@@ -16,30 +16,6 @@ size_t partial_suffix(std::string_view s, std::string_view tag) {
 }
 
 }  // namespace
-
-StopMatcher::Out StopMatcher::push(std::string_view piece) {
-  held_ += piece;
-  Out out;
-  size_t first = std::string::npos;
-  for (const auto& s : stops_) first = std::min(first, held_.find(s));
-  if (first != std::string::npos) {
-    out.text = held_.substr(0, first);
-    out.stopped = true;
-    held_.clear();
-    return out;
-  }
-  size_t keep = 0;
-  for (const auto& s : stops_) keep = std::max(keep, partial_suffix(held_, s));
-  out.text = held_.substr(0, held_.size() - keep);
-  held_.erase(0, held_.size() - keep);
-  return out;
-}
-
-std::string StopMatcher::flush() {
-  std::string s;
-  s.swap(held_);
-  return s;
-}
 
 ThinkSplitter::Out ThinkSplitter::push(std::string_view piece) {
   held_ += piece;

@@ -1,30 +1,11 @@
-// Text post-processing of one generated choice, in the order the scheduler applies it:
-// StopMatcher (cut at the first stop string, holding back text that may start one) then
-// ThinkSplitter (route text inside <think>...</think> to reasoning_content). Pure, unit-tested.
+// Reasoning split of one generated choice: the scheduler runs the text through the engine's
+// StopMatcher (stop strings) and then through ThinkSplitter, which routes the text inside
+// <think>...</think> to reasoning_content. Pure, unit-tested.
 #pragma once
 #include <string>
 #include <string_view>
-#include <vector>
 
 namespace r1::server {
-
-/// Finds the first occurrence of any stop string in a stream of text pieces.
-class StopMatcher {
- public:
-  explicit StopMatcher(std::vector<std::string> stops) : stops_(std::move(stops)) {}
-  struct Out {
-    std::string text;      // safe to emit now
-    bool stopped = false;  // a stop string was found; `text` ends right before it
-  };
-  /// Appends a piece. Text that could still be the start of a stop string is held back.
-  Out push(std::string_view piece);
-  /// Releases held-back text at the end of generation.
-  std::string flush();
-
- private:
-  std::vector<std::string> stops_;
-  std::string held_;
-};
 
 /// Splits DeepSeek-R1 output into reasoning (between <think> and </think>) and answer content.
 /// The R1 chat template ends the prompt with "<think>\n", so generation may start inside the

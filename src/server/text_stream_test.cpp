@@ -1,39 +1,10 @@
-// Stop strings and <think> splitting over every way of cutting the text into pieces.
+// <think> splitting over every way of cutting the text into pieces.
 #include "server/text_stream.h"
 
 #include <gtest/gtest.h>
 
 namespace r1::server {
 namespace {
-
-// Feeds `text` in pieces of `k` bytes; returns (emitted text, stopped).
-std::pair<std::string, bool> run_stop(const std::vector<std::string>& stops, const std::string& text, size_t k) {
-  StopMatcher m(stops);
-  std::string out;
-  for (size_t i = 0; i < text.size(); i += k) {
-    auto r = m.push(std::string_view(text).substr(i, k));
-    out += r.text;
-    if (r.stopped) return {out, true};
-  }
-  return {out + m.flush(), false};
-}
-
-TEST(TextStream, StopStringCutsAtFirstMatchForAnySplit) {
-  for (size_t k = 1; k <= 12; ++k) {
-    EXPECT_EQ(run_stop({"END"}, "abc ENDx END", k), std::make_pair(std::string("abc "), true)) << k;
-    EXPECT_EQ(run_stop({"xyz", "ab"}, "zzab", k), std::make_pair(std::string("zz"), true)) << k;
-    EXPECT_EQ(run_stop({"END"}, "an EN only", k), std::make_pair(std::string("an EN only"), false)) << k;
-    EXPECT_EQ(run_stop({"END"}, "tail EN", k), std::make_pair(std::string("tail EN"), false)) << k;
-    EXPECT_EQ(run_stop({}, "free", k), std::make_pair(std::string("free"), false)) << k;
-  }
-}
-
-TEST(TextStream, StopHoldsBackOnlyPossiblePrefixes) {
-  StopMatcher m({"STOP"});
-  EXPECT_EQ(m.push("abcS").text, "abc");
-  EXPECT_EQ(m.push("T").text, "");
-  EXPECT_EQ(m.push("x").text, "STx");
-}
 
 std::pair<std::string, std::string> run_think(bool opens, const std::string& text, size_t k) {
   ThinkSplitter s(opens);

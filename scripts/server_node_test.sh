@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs the Node.js tests of `r1 serve` (tests/node/*.test.mjs) through the real `openai` npm
+# client. Usage: scripts/server_node_test.sh [R1_BIN]. Exits 77 (CTest's SKIP_RETURN_CODE) with a
+# message when node/npm, the r1 binary, the shared tokenizer or the npm registry is unavailable.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+export R1_BIN=${1:-${R1_BIN:-$ROOT/build/r1}}
+export R1_SHARED=${R1_SHARED:-$ROOT/../shared}
+skip() { echo "server_node_test: SKIPPED: $*" >&2; exit 77; }
+
+if ! command -v node >/dev/null 2>&1; then
+  # Only when there is no node at all: Debian's nodejs conflicts with a NodeSource install.
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo -n"
+  if command -v apt-get >/dev/null 2>&1; then
+    echo "server_node_test: node missing; installing Debian's nodejs npm" >&2
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null 2>&1 || true
+  fi
+fi
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || skip "node and npm are not installed"
+major=$(node -p 'process.versions.node.split(".")[0]')
+[ "$major" -ge 18 ] || skip "node $(node --version) is too old (need >= 18 for fetch and node:test)"
+[ -x "$R1_BIN" ] || skip "no r1 binary at $R1_BIN"
+[ -f "$R1_SHARED/tokenizers/r1_distill_qwen/tokenizer.json" ] || skip "no shared tokenizer under $R1_SHARED (set R1_SHARED)"
+
+cd "$ROOT/tests/node" || exit 1
+if [ ! -f node_modules/openai/package.json ]; then
+  # package-lock.json pins the exact client version.
+  timeout 300 npm ci --no-audit --no-fund --loglevel=error >&2 || skip "npm ci failed (is the npm registry reachable?)"
+fi
+exec node --test --test-concurrency=1 ./*.test.mjs
