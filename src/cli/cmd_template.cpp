@@ -26,7 +26,7 @@ int cmd_template(int argc, char** argv) {
       "r1 template"};
   std::string path;
   std::string bos, eos, pad, unk;
-  app.add_option("PATH", path, "a .jinja file, a tokenizer_config.json or a model directory")->required();
+  app.add_option("PATH", path, "a .jinja file, a tokenizer_config.json, a model directory or a GGUF file")->required();
   auto* bos_opt = app.add_option("--bos", bos, "bos_token string (default: from the config, see above)");
   auto* eos_opt = app.add_option("--eos", eos, "eos_token string (default: from the config, see above)");
   auto* pad_opt = app.add_option("--pad", pad, "pad_token string (default: from the config)");

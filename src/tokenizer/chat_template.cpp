@@ -1,6 +1,8 @@
 // Chat templates: loading from model files and rendering like transformers' apply_chat_template.
 #include "tokenizer/chat_template.h"
 
+#include "io/gguf.h"
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -73,6 +75,29 @@ Result<ChatTemplate> from_config(const std::string& text, const std::string& pat
   return r;
 }
 
+// A GGUF file: `tokenizer.chat_template`, specials from tokenizer.ggml.{bos,eos,padding,unknown}_token_id.
+Result<ChatTemplate> from_gguf(const std::string& path) {
+  R1_ASSIGN_OR_RETURN(g, io::GgufFile::open(path));
+  if (!g.has("tokenizer.chat_template")) return make_error("{}: no tokenizer.chat_template metadata", path);
+  R1_ASSIGN_OR_RETURN(src, g.get_string("tokenizer.chat_template"));
+  Specials sp;
+  if (g.has("tokenizer.ggml.tokens")) {
+    R1_ASSIGN_OR_RETURN(tokens, g.get_string_array("tokenizer.ggml.tokens"));
+    auto pick = [&](const char* key, std::optional<std::string>& out) {
+      if (!g.has(key)) return;
+      auto id = g.get_u32(key);
+      if (id.ok() && id.value() < tokens.size()) out = tokens[id.value()];
+    };
+    pick("tokenizer.ggml.bos_token_id", sp.bos_token);
+    pick("tokenizer.ggml.eos_token_id", sp.eos_token);
+    pick("tokenizer.ggml.padding_token_id", sp.pad_token);
+    pick("tokenizer.ggml.unknown_token_id", sp.unk_token);
+  }
+  auto r = ChatTemplate::from_string(src, sp);
+  if (!r.ok()) return make_error("{}: tokenizer.chat_template: {}", path, r.message());
+  return r;
+}
+
 bool contains_fullwidth_bar(const std::string& s) { return s.find("\xEF\xBD\x9C") != std::string::npos; }
 
 }  // namespace
@@ -113,6 +138,11 @@ Result<ChatTemplate> ChatTemplate::from_path(const std::string& path) {
     auto r = from_string(src, sp);
     if (!r.ok()) return make_error("{}: {}", jinja_path, r.message());
     return r;
+  }
+  {
+    std::ifstream f(path, std::ios::binary);
+    char magic[4] = {};
+    if (f && f.read(magic, 4) && std::string(magic, 4) == "GGUF") return from_gguf(path);  // do not read it whole
   }
   R1_ASSIGN_OR_RETURN(text, read_text(path));
   if (fs::path(path).extension() == ".json") return from_config(text, path, true);

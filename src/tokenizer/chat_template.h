@@ -32,6 +32,8 @@ class ChatTemplate {
   ///  - a tokenizer_config.json (or any .json): `chat_template` as a string, or a list of
   ///    {name, template} (the one named "default", else the first); bos/eos/pad/unk_token from it,
   ///    each a string or an AddedToken object {"content": ...};
+  ///  - a GGUF file (magic "GGUF"): `tokenizer.chat_template`, specials by token id
+  ///    (tokenizer.ggml.bos_token_id, ... into tokenizer.ggml.tokens), as llama.cpp does;
   ///  - any other file: the raw Jinja text. Its specials are guessed: the DeepSeek ones when the
   ///    text contains DeepSeek's full-width marker "｜" (how the shared sample cases were rendered),
   ///    otherwise none.

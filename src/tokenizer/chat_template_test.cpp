@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "core/test_util.h"
+#include "io/gguf_writer.h"
 #include "tokenizer/chat_template.h"
 
 namespace r1::tok {
@@ -98,6 +99,23 @@ TEST(ChatTemplate, ConfigLoadingAndSpecials) {
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.message().find("line 1"), std::string::npos) << bad.message();
   EXPECT_FALSE(ChatTemplate::from_path(tmp.file("missing.json")).ok());
+}
+
+TEST(ChatTemplate, GgufMetadata) {
+  r1::test::TempDir tmp;
+  ASSERT_FALSE(tmp.path().empty());
+  io::GgufWriter w;
+  w.set_string("tokenizer.chat_template", "{{ bos_token }}{% for m in messages %}[{{ m.content }}]{% endfor %}{{ eos_token }}");
+  w.set_string_array("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>"});
+  w.set_u32("tokenizer.ggml.bos_token_id", 1);
+  w.set_u32("tokenizer.ggml.eos_token_id", 2);
+  const std::string path = tmp.file("model.gguf");
+  ASSERT_TRUE(w.write(path).ok());
+  auto ct = ChatTemplate::from_path(path);
+  ASSERT_TRUE(ct.ok()) << ct.message();
+  auto r = ct->render(ojson::parse(R"([{"role":"user","content":"a"},{"role":"assistant","content":"b"}])"), false);
+  ASSERT_TRUE(r.ok()) << r.message();
+  EXPECT_EQ(r.value(), "<s>[a][b]</s>");
 }
 
 TEST(ChatTemplate, ExtraContextAndRaiseException) {
