@@ -184,6 +184,61 @@ float* DecoderLM::forward_train(std::span<const int32_t> tokens, autograd::Tape&
   return logits;
 }
 
+void DecoderLM::forward_batch(std::span<const int32_t> tokens,
+                              std::span<Session* const> sessions, float* logits) {
+  const int64_t B = int64_t(tokens.size());
+  R1_CHECK(B == int64_t(sessions.size()), "{} tokens for {} sessions", B, sessions.size());
+  if (B == 0) return;
+  const int64_t D = cfg_.hidden_size, V = cfg_.vocab_size;
+  if (int64_t(bss_.size()) < B) bss_.resize(size_t(B));
+  DecoderSession** ss = bss_.data();
+  for (int64_t b = 0; b < B; ++b) {
+    auto* s = dynamic_cast<DecoderSession*>(sessions[size_t(b)]);
+    R1_CHECK(s != nullptr && s->owner_ == this, "session {} was not created by this model", b);
+    R1_CHECK(s->n_past_ + 1 <= s->n_ctx(), "session {}: {} cached tokens fill its context", b,
+             s->n_past_);
+    R1_CHECK(tokens[size_t(b)] >= 0 && tokens[size_t(b)] < V, "token id {} out of range [0, {})",
+             tokens[size_t(b)], V);
+    for (int64_t c = 0; c < b; ++c) R1_CHECK(ss[c] != s, "session {} given twice", b);
+    ss[b] = s;
+  }
+  if (int64_t(bpos_.size()) < B) {
+    int64_t scratch = 0;
+    for (const auto& l : layers_)
+      scratch = std::max({scratch, l.attn.scratch_floats_batch(B), l.mlp.scratch_floats(B)});
+    bx_.assign(size_t(B * D), 0.0f);
+    bh_.assign(size_t(B * D), 0.0f);
+    btmp_.assign(size_t(B * D), 0.0f);
+    bscratch_.assign(size_t(scratch), 0.0f);
+    bpos_.assign(size_t(B), 0);
+    bk_.assign(size_t(B), nullptr);
+    bv_.assign(size_t(B), nullptr);
+  }
+  for (int64_t b = 0; b < B; ++b) bpos_[size_t(b)] = int32_t(ss[b]->n_past_);
+  nn::Context ctx{pool_};
+  float* x = bx_.data();      // [B, D] residual streams, one row per sequence
+  float* h = bh_.data();      // [B, D]
+  float* tmp = btmp_.data();  // [B, D]
+  embed_.forward(ctx, tokens.data(), x, B);
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const DecoderLayer& layer = layers_[l];
+    for (int64_t b = 0; b < B; ++b) {
+      bk_[size_t(b)] = ss[b]->kv_.k(int64_t(l));
+      bv_[size_t(b)] = ss[b]->kv_.v(int64_t(l));
+    }
+    layer.attn_norm.forward(ctx, x, h, B);
+    layer.attn.forward_decode_batch(ctx, h, B, bpos_.data(), bk_.data(), bv_.data(), tmp,
+                                    bscratch_.data());
+    nn::add_inplace(ctx, x, tmp, B * D);
+    layer.ffn_norm.forward(ctx, x, h, B);
+    layer.mlp.forward(ctx, h, tmp, B, bscratch_.data());
+    nn::add_inplace(ctx, x, tmp, B * D);
+  }
+  for (int64_t b = 0; b < B; ++b) ss[b]->n_past_ += 1;
+  final_norm_.forward(ctx, x, h, B);
+  head_.forward(ctx, h, logits, B);
+}
+
 void DecoderLM::forward_chunk(const int32_t* ids, int64_t T, DecoderSession& s, float* logits,
                               bool all_logits, autograd::Tape* tape) {
   const int64_t D = cfg_.hidden_size;

@@ -48,6 +48,10 @@ class DecoderLM : public CausalLM {
   /// (fill the cache only).
   void forward(std::span<const int32_t> tokens, Session& session, float* logits,
                bool all_logits) override;
+  /// One batched decode step over B sessions (see CausalLM::forward_batch): every weight matrix
+  /// is streamed once for the B tokens; attention runs per sequence over its own cache.
+  void forward_batch(std::span<const int32_t> tokens, std::span<Session* const> sessions,
+                     float* logits) override;
 
   /// Training forward of one sequence at positions 0 .. T-1 through the same code as forward(),
   /// every block recording its backward node on `tape` (nn/grad.h). Returns the logits [T, V]
@@ -78,6 +82,11 @@ class DecoderLM : public CausalLM {
   nn::RMSNorm final_norm_;
   nn::Linear head_;
   int64_t ubatch_ = 512;
+  // Workspace of forward_batch (grown to the largest B seen; reused, so no per-step allocation).
+  std::vector<float> bx_, bh_, btmp_, bscratch_;
+  std::vector<int32_t> bpos_;
+  std::vector<float*> bk_, bv_;
+  std::vector<class DecoderSession*> bss_;
 };
 
 }  // namespace r1::models

@@ -169,6 +169,45 @@ TEST(Decoder, LongPromptRunsInChunksWithSameLogits) {
   for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-4) << i;
 }
 
+// Three sequences at different positions advanced by one batched step each time equal the same
+// sequences decoded alone.
+TEST(Decoder, BatchedDecodeEqualsSingleSequenceDecode) {
+  if (!test::has_shared()) GTEST_SKIP() << "shared data not found (set R1_SHARED)";
+  for (const char* name : {"qwen2_f32", "llama_bf16"}) {
+    const std::string dir = test::shared_path(std::string("fixtures/") + name);
+    ThreadPool pool(2);
+    auto m = load_model(dir, {}, pool);
+    ASSERT_TRUE(m.ok()) << m.message();
+    const auto prompt = ids_of(read_json(dir + "/expected.json")["prompt"]);
+    const int64_t V = (*m)->info().vocab_size;
+    const std::vector<size_t> prefix = {3, 7, 12};
+    std::vector<std::unique_ptr<Session>> batch, alone;
+    std::vector<float> scratch(static_cast<size_t>(12 * V));
+    for (size_t p : prefix) {
+      for (auto* list : {&batch, &alone}) {
+        list->push_back((*m)->new_session(32));
+        (*m)->forward(std::span<const int32_t>(prompt.data(), p), *list->back(), scratch.data(),
+                      false);
+      }
+    }
+    std::vector<Session*> ptrs;
+    for (auto& s : batch) ptrs.push_back(s.get());
+    std::vector<float> got(static_cast<size_t>(3 * V)), want(static_cast<size_t>(V));
+    for (int step = 0; step < 4; ++step) {
+      std::vector<int32_t> toks;
+      for (size_t b = 0; b < 3; ++b) toks.push_back(prompt[prefix[b] + size_t(step)]);
+      (*m)->forward_batch(toks, ptrs, got.data());
+      for (size_t b = 0; b < 3; ++b) {
+        (*m)->forward(std::span<const int32_t>(&toks[b], 1), *alone[b], want.data(), false);
+        for (int64_t v = 0; v < V; ++v)
+          ASSERT_NEAR(got[b * size_t(V) + size_t(v)], want[size_t(v)], 1e-4)
+              << name << " step " << step << " seq " << b;
+        EXPECT_EQ(batch[b]->n_past(), alone[b]->n_past());
+      }
+    }
+  }
+}
+
 TEST(Decoder, LoadErrorsAreOneLine) {
   ThreadPool pool(1);
   auto r = load_model("/nonexistent/model", {}, pool);

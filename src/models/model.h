@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/check.h"
 #include "core/result.h"
 #include "core/thread_pool.h"
 
@@ -53,6 +54,19 @@ class CausalLM {
   /// Preconditions (R1_CHECK): session from this model; n_past + T <= n_ctx; ids in [0, V).
   virtual void forward(std::span<const int32_t> tokens, Session& session, float* logits,
                        bool all_logits) = 0;
+
+  /// Decodes one token for each of B sessions: tokens[b] at position sessions[b]->n_past().
+  /// Architectures that override this run ONE batched pass (each weight streamed once for all
+  /// B tokens, attention per sequence over its own cache); the default loops forward().
+  /// logits: [B, V] f32. Preconditions as forward(); the sessions must be distinct.
+  virtual void forward_batch(std::span<const int32_t> tokens, std::span<Session* const> sessions,
+                             float* logits) {
+    R1_CHECK(tokens.size() == sessions.size(), "{} tokens for {} sessions", tokens.size(),
+             sessions.size());
+    const int64_t V = info().vocab_size;
+    for (size_t b = 0; b < tokens.size(); ++b)
+      forward(tokens.subspan(b, 1), *sessions[b], logits + int64_t(b) * V, false);
+  }
 };
 
 /// How to load: threads come from the caller's pool.

@@ -51,8 +51,9 @@ void GqaAttention::forward(Context& ctx, const float* x, int64_t T, int64_t p0,
     record_rope(ctx, &rope_->table(), rope_->layout(), k_new, T, Hkv_, kvw, Hd_, positions);
   }
 
-  kernels::AttentionParams p = params(T, p0);
+  const kernels::AttentionParams p = params(T, p0);
   kernels::attention(p, q, k_cache, v_cache, attn, ctx.pool);
+  if (ctx.tape != nullptr) record_attention(ctx, p, q, k_cache, v_cache, attn);
   o_.forward(ctx, attn, out, T);
 }
 
@@ -65,9 +66,31 @@ kernels::AttentionParams GqaAttention::params(int64_t T, int64_t p0) const {
   p.Hd_v = Hd_;
   p.p0 = p0;
   p.scale = float(1.0 / std::sqrt(double(Hd_)));
-  kernels::attention(p, q, k_cache, v_cache, attn, ctx.pool);
-  if (ctx.tape != nullptr) record_attention(ctx, p, q, k_cache, v_cache, attn);
-  o_.forward(ctx, attn, out, T);
+  return p;
+}
+
+void GqaAttention::forward_decode_batch(Context& ctx, const float* x, int64_t B,
+                                        const int32_t* positions, float* const* k_caches,
+                                        float* const* v_caches, float* out, float* scratch) const {
+  R1_CHECK(ctx.tape == nullptr, "forward_decode_batch is an inference path (no tape)");
+  const int64_t kvw = kv_width(), qw = H_ * Hd_;
+  float* q = scratch;              // [B, H, Hd]
+  float* attn = q + B * qw;        // [B, H, Hd]
+  float* k_new = attn + B * qw;    // [B, Hkv, Hd]
+  float* v_new = k_new + B * kvw;  // [B, Hkv, Hd]
+  q_.forward(ctx, x, q, B);
+  k_.forward(ctx, x, k_new, B);
+  v_.forward(ctx, x, v_new, B);
+  rope_->apply(q, B, H_, qw, Hd_, positions);
+  rope_->apply(k_new, B, Hkv_, kvw, Hd_, positions);
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t pos = positions[b];
+    std::memcpy(k_caches[b] + pos * kvw, k_new + b * kvw, size_t(kvw) * sizeof(float));
+    std::memcpy(v_caches[b] + pos * kvw, v_new + b * kvw, size_t(kvw) * sizeof(float));
+    kernels::attention(params(1, pos), q + b * qw, k_caches[b], v_caches[b], attn + b * qw,
+                       ctx.pool);
+  }
+  o_.forward(ctx, attn, out, B);
 }
 
 }  // namespace r1::nn

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/attention.h"
 #include "nn/context.h"
 #include "nn/linear.h"
 #include "nn/rope.h"
@@ -39,7 +40,19 @@ class GqaAttention {
   void forward(Context& ctx, const float* x, int64_t T, int64_t p0, const int32_t* positions,
                float* k_cache, float* v_cache, float* out, float* scratch) const;
 
+  /// Floats of scratch forward_decode_batch() needs for B sequences.
+  int64_t scratch_floats_batch(int64_t B) const { return 2 * B * H_ * Hd_ + 2 * B * kv_width(); }
+
+  /// One new token for each of B independent sequences, projections batched over the B rows:
+  /// x: [B, D]; token b is at position positions[b] of its own cache (k_caches[b]/v_caches[b],
+  /// [S_b, Hkv*Hd], row positions[b] is written) and attends its positions 0..positions[b].
+  /// out: [B, D]. Equals B calls of forward() with T = 1.
+  void forward_decode_batch(Context& ctx, const float* x, int64_t B, const int32_t* positions,
+                            float* const* k_caches, float* const* v_caches, float* out,
+                            float* scratch) const;
+
  private:
+  kernels::AttentionParams params(int64_t T, int64_t p0) const;
   Linear q_, k_, v_, o_;
   const RotaryEmbedding* rope_ = nullptr;
   int64_t H_ = 0, Hkv_ = 0, Hd_ = 0;
