@@ -1,0 +1,53 @@
+// Math answer extraction and equivalence: the rule that decides whether a model's final answer
+// matches a reference (MATH-500 / GSM8K / AIME golds, the embedded task). Used by the accuracy
+// reward (GRPO), rejection sampling (distill) and `r1 eval` / `r1 verify`.
+//
+// Equivalence is decided structurally, then numerically: matrices elementwise, unions of
+// intervals as multisets, `\{...\}` sets and bare comma lists unordered, tuples/intervals ordered
+// with their bracket kinds compared, `a = b` equations either by the right-hand side (when the
+// left side is one variable) or as proportional `lhs - rhs`, and scalars by evaluating both as
+// expressions (a small LaTeX expression evaluator) at several deterministic random points of their
+// variables, with a relative tolerance of 1e-6. Answers that are words (`\text{Evelyn}`) are
+// compared as lower-cased text.
+#pragma once
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace r1::rewards {
+
+/// The contents of the last `\boxed{...}` or `\fbox{...}` in `text` (nested braces balanced;
+/// also `\boxed 5`), or nullopt when there is none or its braces never close.
+std::optional<std::string> extract_boxed(std::string_view text);
+
+/// The final answer of a model completion: the last `\boxed{}`/`\fbox{}`, else the last
+/// `<answer>...</answer>` block, else the text after a GSM8K-style `####`, else the last number
+/// in the text (a signed integer, decimal or a/b fraction; thousands separators kept). Returns ""
+/// when none is found. Cost: O(len).
+std::string extract_answer(std::string_view completion);
+
+/// The answer string to compare when a reference or prediction may be either a bare answer or a
+/// completion: `\boxed{}` / `<answer>` content when present, else the text itself (trimmed).
+std::string answer_text(std::string_view s);
+
+/// True when the two answer strings denote the same mathematical object (see the file comment).
+/// Both are answers, not whole completions (use answer_text/extract_answer first). Symmetric up
+/// to one asymmetry: a percentage in `gold` ("50\%") also accepts its fraction (0.5) as `pred`.
+/// Never throws; unparseable input falls back to normalised text equality.
+bool math_equal(std::string_view gold, std::string_view pred);
+
+/// A canonical string for `answer` (LaTeX spacing, \left/\right, \dfrac, units, degrees, $ and
+/// thousands separators removed; a pure number printed in shortest form): equal canonical strings
+/// imply math_equal, not conversely. Used as a display/vote key.
+std::string normalize_answer(std::string_view answer);
+
+/// `r1 verify`'s rule: math_equal(answer_text(gold), answer_text(pred)), and when that fails and
+/// `pred` holds no boxed/`<answer>` block and does not parse as an answer, the last number in
+/// `pred` (extract_answer) is tried.
+bool verify(std::string_view gold, std::string_view pred);
+
+/// Numeric value of an answer without variables (e.g. "\frac{3}{2}", "1,000", "2\sqrt{3}"), if it
+/// parses as a single expression. Exposed for tests and cons@k keys.
+std::optional<double> numeric_value(std::string_view answer);
+
+}  // namespace r1::rewards
