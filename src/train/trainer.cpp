@@ -1,0 +1,163 @@
+#include "train/trainer.h"
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "core/storage.h"
+#include "train/checkpoint.h"
+#include "train/data.h"
+#include "train/lm.h"
+#include "train/optim.h"
+
+namespace r1::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string eta_string(double s) {
+  const int64_t t = int64_t(s + 0.5);
+  if (t >= 3600) return std::to_string(t / 3600) + "h" + std::to_string((t % 3600) / 60) + "m";
+  if (t >= 60) return std::to_string(t / 60) + "m" + std::to_string(t % 60) + "s";
+  return std::to_string(t) + "s";
+}
+
+/// Keeps only the metrics lines of steps <= last_step (a resumed run rewrites the rest).
+Result<void> truncate_metrics(const std::string& path, int64_t last_step) {
+  std::ifstream f(path);
+  std::string line, kept;
+  while (std::getline(f, line)) {
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j.contains("step") && j["step"].is_number_integer() &&
+        j["step"].get<int64_t>() <= last_step)
+      kept += line + "\n";
+  }
+  return write_file_atomic(path, kept.data(), kept.size());
+}
+
+}  // namespace
+
+Result<void> run_pretrain(const PretrainOptions& o, ThreadPool& pool, std::FILE* progress) {
+  if (o.steps <= 0 || o.batch <= 0 || o.accum <= 0)
+    return make_error("steps, batch and accum must be positive");
+  if (o.out.empty()) return make_error("--out is required");
+  std::error_code ec;
+  fs::create_directories(o.out, ec);
+  if (ec) return make_error("{}: cannot create: {}", o.out, ec.message());
+
+  std::string tok_json = o.tokenizer;
+  if (fs::is_directory(tok_json)) tok_json += "/tokenizer.json";
+  R1_ASSIGN_OR_RETURN(tok, tok::Tokenizer::from_path(tok_json));
+  R1_ASSIGN_OR_RETURN(stream, load_corpus(o.data, *tok, tok->eos_id()));
+  const int64_t n_tokens = int64_t(stream.size());
+  R1_ASSIGN_OR_RETURN(ds, PackedDataset::make(std::move(stream), o.seq_len, o.seed));
+
+  int64_t start = 0;
+  std::unique_ptr<TrainLM> lm;
+  const int64_t last = o.resume ? latest_checkpoint(o.out) : -1;
+  if (last >= 0) {
+    R1_ASSIGN_OR_RETURN(m, TrainLM::load(checkpoint_path(o.out, last), pool));
+    lm = std::move(m);
+    start = last;
+  } else if (!o.init_from.empty()) {
+    R1_ASSIGN_OR_RETURN(m, TrainLM::load(o.init_from, pool));
+    lm = std::move(m);
+  } else {
+    if (o.model_config.empty()) return make_error("--model-config (or --init-from) is required");
+    std::ifstream cf(o.model_config);
+    if (!cf) return make_error("{}: cannot read", o.model_config);
+    nlohmann::json cj = nlohmann::json::parse(cf, nullptr, false);
+    if (cj.is_discarded() || !cj.is_object())
+      return make_error("{}: not a JSON object", o.model_config);
+    const std::string scratch = o.out + "/.init-model";
+    R1_ASSIGN_OR_RETURN(m, TrainLM::init(cj, o.model_config, o.seed, scratch, pool));
+    fs::remove_all(scratch, ec);
+    lm = std::move(m);
+  }
+  if (tok->vocab_size() > lm->vocab_size())
+    return make_error("tokenizer has {} ids but the model's vocab_size is {}", tok->vocab_size(),
+                      lm->vocab_size());
+
+  AdamWConfig ac;
+  ac.beta1 = o.beta1;
+  ac.beta2 = o.beta2;
+  ac.weight_decay = o.weight_decay;
+  AdamW opt(lm->params(), ac);
+  if (last >= 0) {
+    R1_ASSIGN_OR_RETURN(st, load_optimizer(checkpoint_path(o.out, last), *lm, opt));
+    (void)st;
+  }
+  const std::string metrics_path = o.out + "/metrics.jsonl";
+  if (start > 0) {
+    R1_TRY(truncate_metrics(metrics_path, start));
+  } else {
+    R1_TRY(write_file_atomic(metrics_path, "", 0));
+  }
+  nlohmann::json gen = nlohmann::json::object();
+  if (tok->bos_id() >= 0) gen["bos_token_id"] = tok->bos_id();
+  if (tok->eos_id() >= 0) gen["eos_token_id"] = tok->eos_id();
+  nlohmann::json state = {{"seed", o.seed}, {"batch", o.batch}, {"accum", o.accum},
+                          {"seq_len", o.seq_len}};
+
+  if (progress && !o.quiet)
+    std::fprintf(progress,
+                 "pretrain: %s, %.2fM params, corpus %lld tokens (%lld windows of %lld), "
+                 "%lld tokens/step, steps %lld..%lld\n",
+                 lm->arch().c_str(), double(lm->n_params()) / 1e6, (long long)n_tokens,
+                 (long long)ds.n_windows(), (long long)o.seq_len,
+                 (long long)(o.batch * o.accum * o.seq_len), (long long)start + 1,
+                 (long long)o.steps);
+  const int64_t tokens_per_step = o.batch * o.accum * o.seq_len;
+  std::vector<int32_t> in, tgt;
+  double elapsed = 0;
+  for (int64_t step = start; step < o.steps; ++step) {
+    const auto t0 = std::chrono::steady_clock::now();
+    lm->zero_grad();
+    double loss_sum = 0;
+    int64_t count = 0;
+    const float scale = 1.0f / float(tokens_per_step);
+    for (int64_t a = 0; a < o.accum; ++a) {
+      for (int64_t b = 0; b < o.batch; ++b) {
+        ds.sample((step * o.accum + a) * o.batch + b, in, tgt);
+        int64_t c = 0;
+        loss_sum += lm->forward_backward(in, tgt, scale, &c);
+        count += c;
+      }
+    }
+    const double gnorm = clip_grad_norm(lm->params(), o.clip);
+    const double lr = lr_at(step, o.lr, o.min_lr, o.warmup, o.steps);
+    opt.step(lm->params(), lr);
+    const double loss = loss_sum / double(std::max<int64_t>(count, 1));
+    const double dt =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    elapsed += dt;
+    const double tps = double(tokens_per_step) / std::max(dt, 1e-9);
+    nlohmann::json line = {{"step", step + 1}, {"loss", loss},     {"lr", lr},
+                           {"tokens_per_s", tps}, {"grad_norm", gnorm}};
+    {
+      std::ofstream mf(metrics_path, std::ios::app);
+      mf << line.dump() << "\n";
+      if (!mf) return make_error("{}: write failed", metrics_path);
+    }
+    if (progress && !o.quiet) {
+      const double eta = elapsed / double(step + 1 - start) * double(o.steps - step - 1);
+      std::fprintf(progress, "step %lld/%lld loss %.4f lr %.2e | %.0f tok/s | ETA %s\n",
+                   (long long)step + 1, (long long)o.steps, loss, lr, tps,
+                   eta_string(eta).c_str());
+      std::fflush(progress);
+    }
+    if ((step + 1) % std::max<int64_t>(o.save_every, 1) == 0 || step + 1 == o.steps) {
+      R1_ASSIGN_OR_RETURN(path,
+                          save_checkpoint(o.out, step + 1, *lm, opt, state, tok_json, gen,
+                                          o.keep_last));
+      if (progress && !o.quiet) std::fprintf(progress, "saved %s\n", path.c_str());
+    }
+  }
+  return {};
+}
+
+}  // namespace r1::train

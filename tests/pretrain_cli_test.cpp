@@ -1,0 +1,120 @@
+// Integration tests of `r1 pretrain`: a tiny llama trained on a generated corpus with a BPE
+// tokenizer trained by `r1 tokenizer train`; kill -9 in the middle of a run, then --resume, must
+// give exactly the loss sequence of an uninterrupted run; the checkpoint loads in `r1 run`.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/test_util.h"
+
+namespace {
+
+std::string r1_bin() {
+  const char* b = std::getenv("R1_BIN");
+  return b && *b ? b : "";
+}
+
+int sh(const std::string& cmd) {
+  const int rc = std::system(cmd.c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+std::string slurp(const std::string& p) {
+  std::ifstream f(p);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+std::vector<std::string> losses(const std::string& metrics) {
+  std::ifstream f(metrics);
+  std::vector<std::string> out;
+  std::string l;
+  while (std::getline(f, l)) {
+    auto j = nlohmann::json::parse(l);
+    EXPECT_TRUE(j.contains("step") && j.contains("lr") && j.contains("tokens_per_s")) << l;
+    out.push_back(j["loss"].dump());
+  }
+  return out;
+}
+
+class PretrainCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (r1_bin().empty()) GTEST_SKIP() << "R1_BIN not set";
+    std::string text;
+    for (int i = 0; i < 60; ++i)
+      text += "Once upon a time a small robot counted to " + std::to_string(i) +
+              " and then it went home to sleep. ";
+    std::ofstream(dir_.file("corpus.txt")) << text;
+    std::ofstream(dir_.file("config.json")) << nlohmann::json{
+        {"model_type", "llama"},      {"vocab_size", 320},       {"hidden_size", 32},
+        {"intermediate_size", 64},    {"num_hidden_layers", 2},  {"num_attention_heads", 4},
+        {"num_key_value_heads", 2},   {"rms_norm_eps", 1e-5},    {"rope_theta", 10000.0},
+        {"max_position_embeddings", 256}, {"bos_token_id", 0},   {"eos_token_id", 1}}.dump();
+    std::filesystem::create_directories(dir_.file("tok"));
+    ASSERT_EQ(sh(r1_bin() + " tokenizer train --data " + dir_.file("corpus.txt") +
+                 " --vocab-size 300 --special '<bos>,<eos>' --bos '<bos>' --eos '<eos>' --out " +
+                 dir_.file("tok/tokenizer.json") + " > /dev/null 2>&1"),
+              0);
+  }
+  std::string pretrain(const std::string& out, const std::string& extra = "") {
+    return r1_bin() + " pretrain --model-config " + dir_.file("config.json") + " --tokenizer " +
+           dir_.file("tok/tokenizer.json") + " --data " + dir_.file("corpus.txt") + " --out " +
+           out + " --steps 30 --batch 2 --seq-len 32 --save-every 4 --keep-last 2 --threads 1 " +
+           "--lr 3e-3 --warmup 3 --seed 7 " + extra;
+  }
+  r1::test::TempDir dir_;
+};
+
+TEST_F(PretrainCli, KillNineThenResumeGivesIdenticalLossSequence) {
+  const std::string a = dir_.file("a"), b = dir_.file("b");
+  ASSERT_EQ(sh(pretrain(a) + " > " + dir_.file("a.log") + " 2>&1"), 0) << slurp(dir_.file("a.log"));
+  const auto want = losses(a + "/metrics.jsonl");
+  ASSERT_EQ(want.size(), 30u);
+  EXPECT_LT(std::stod(want.back()), std::stod(want.front()));
+  const std::string log = slurp(dir_.file("a.log"));
+  EXPECT_NE(log.find("step 30/30 loss"), std::string::npos) << log;
+  EXPECT_NE(log.find("tok/s"), std::string::npos);
+  EXPECT_NE(log.find("ETA"), std::string::npos);
+  // Start the same run, kill -9 it once its second checkpoint exists, resume it.
+  const std::string cmd = "(" + pretrain(b) + " > /dev/null 2>&1 & pid=$!; for i in $(seq 1 2000); do " +
+                          "[ -f " + b + "/checkpoint-8/trainer_state.json ] && break; sleep 0.01; done; " +
+                          "kill -9 $pid; wait $pid; true)";
+  ASSERT_EQ(sh(cmd), 0);
+  ASSERT_EQ(sh(pretrain(b, "--resume") + " > " + dir_.file("b.log") + " 2>&1"), 0)
+      << slurp(dir_.file("b.log"));
+  EXPECT_EQ(losses(b + "/metrics.jsonl"), want);
+  // keep-last 2: only the two newest checkpoints remain.
+  EXPECT_TRUE(std::filesystem::exists(b + "/checkpoint-30/model.safetensors"));
+  EXPECT_TRUE(std::filesystem::exists(b + "/checkpoint-28"));
+  EXPECT_FALSE(std::filesystem::exists(b + "/checkpoint-24"));
+  // The checkpoint is an HF directory `r1 run` loads and generates from.
+  EXPECT_EQ(sh(r1_bin() + " run " + b + "/checkpoint-30 -p 'Once upon' -n 4 --threads 1 > " +
+               dir_.file("run.log") + " 2>&1"),
+            0)
+      << slurp(dir_.file("run.log"));
+}
+
+TEST_F(PretrainCli, HelpAndBadInput) {
+  ASSERT_EQ(sh(r1_bin() + " pretrain --help > " + dir_.file("h.txt")), 0);
+  const std::string help = slurp(dir_.file("h.txt"));
+  for (const char* flag : {"--steps", "--lr", "--batch", "--seq-len", "--warmup", "--weight-decay",
+                           "--clip", "--accum", "--save-every", "--keep-last", "--resume",
+                           "--init-from", "--seed"})
+    EXPECT_NE(help.find(flag), std::string::npos) << flag;
+  EXPECT_NE(sh(r1_bin() + " pretrain --model-config " + dir_.file("config.json") +
+               " --tokenizer " + dir_.file("tok/tokenizer.json") + " --data /nonexistent.txt --out " +
+               dir_.file("x") + " 2> " + dir_.file("err.txt")),
+            0);
+  const std::string err = slurp(dir_.file("err.txt"));
+  EXPECT_NE(err.find("/nonexistent.txt"), std::string::npos) << err;
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+}
+
+}  // namespace
