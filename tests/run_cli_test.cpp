@@ -212,3 +212,54 @@ TEST_F(RunCli, BenchPrintsTable) {
 }
 
 }  // namespace
+
+// `r1 chat` end to end: stories260K rewritten (by our GGUF writer) with a minimal chat template
+// that concatenates the messages, so the first reply must be the known greedy continuation and
+// the second turn must reuse the cached prefix.
+#include "io/gguf.h"
+#include "io/gguf_writer.h"
+
+namespace {
+
+TEST_F(RunCli, ChatTurnsWithTemplate) {
+  auto src = r1::io::GgufFile::open(model());
+  ASSERT_TRUE(src.ok()) << src.message();
+  r1::io::GgufWriter w;
+  for (const auto& key : src->keys()) {
+    if (key == "general.alignment") continue;
+    w.set(key, *src->get(key));
+  }
+  w.set_string("tokenizer.chat_template",
+               "{% for m in messages %}{{ m['content'] }}{% endfor %}");
+  for (const auto& name : src->names()) {
+    auto t = src->tensor(name);
+    ASSERT_TRUE(t.ok()) << t.message();
+    ASSERT_TRUE(w.add_tensor(name, t.value()).ok());
+  }
+  r1::test::TempDir tmp;
+  const std::string path = tmp.file("chat.gguf");
+  auto wr = w.write(path);
+  ASSERT_TRUE(wr.ok()) << wr.message();
+
+  const json want = load_json(stories_dir() + "/expected_once_upon_a_time.json");
+  const std::string input = want["prompt_text"].get<std::string>() + "\n/exit\n";
+  auto r = run_r1({"chat", path, "--temp", "0", "-n", "96", "-t", "1"}, &input);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, want["greedy_text"].get<std::string>() + "\n");
+  EXPECT_NE(r.err.find("[prompt: 5 tokens (0 cached)"), std::string::npos) << r.err;
+
+  // A second turn: its prompt starts with the first prompt + reply, which stay in the cache.
+  const std::string two = want["prompt_text"].get<std::string>() + "\nThe end.\n";
+  auto r2 = run_r1({"chat", path, "--temp", "0", "-n", "8", "-t", "1"}, &two);
+  ASSERT_EQ(r2.rc, 0) << r2.err;
+  const auto second = r2.err.find("[prompt:", r2.err.find("[prompt:") + 1);
+  ASSERT_NE(second, std::string::npos) << r2.err;
+  EXPECT_EQ(r2.err.find("(0 cached)", second), std::string::npos) << r2.err;
+}
+
+TEST_F(RunCli, ChatWithoutTemplateIsOneLineError) {
+  expect_one_line_error(run_r1({"chat", model()}));
+  expect_one_line_error(run_r1({"run", model(), "--chat", "-p", "hi"}));
+}
+
+}  // namespace
