@@ -1,5 +1,6 @@
 #include "nn/grad.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "nn/linear.h"
@@ -39,6 +40,21 @@ float* residual_add(Context& ctx, float* x, const float* y, int64_t n) {
     for (int64_t i = 0; i < n; ++i) gy[i] += g[i];
   });
   return out;
+}
+
+void copy_rows(Context& ctx, const float* src, int64_t src_stride, float* dst, int64_t dst_stride,
+               int64_t n, int64_t T) {
+  for (int64_t t = 0; t < T; ++t)
+    std::copy(src + t * src_stride, src + t * src_stride + n, dst + t * dst_stride);
+  autograd::Tape* tape = ctx.tape;
+  if (tape == nullptr) return;
+  tape->record([=] {
+    const float* g = tape->grad_if(dst);
+    if (g == nullptr) return;
+    float* gs = tape->grad(src, (T - 1) * src_stride + n);
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t i = 0; i < n; ++i) gs[t * src_stride + i] += g[t * dst_stride + i];
+  });
 }
 
 void record_linear(Context& ctx, const Linear& l, const float* x, const float* y, int64_t T) {

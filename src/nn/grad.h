@@ -25,6 +25,11 @@ float* activation_buffer(Context& ctx, int64_t n, float* scratch);
 /// tape buffer (x is saved by the norm before it), records the node, returns the new buffer.
 float* residual_add(Context& ctx, float* x, const float* y, int64_t n);
 
+/// Strided row copy dst[t*dst_stride + i] = src[t*src_stride + i] (i < n, t < T), recorded when
+/// training (dsrc += ddst). Used for splits/concatenations (MLA cache rows, MTP input).
+void copy_rows(Context& ctx, const float* src, int64_t src_stride, float* dst, int64_t dst_stride,
+               int64_t n, int64_t T);
+
 /// y[T, N] = x W^T + b was computed: records dx, dW, db.
 void record_linear(Context& ctx, const Linear& l, const float* x, const float* y, int64_t T);
 /// out = rmsnorm(x) * w was computed (x and out must not alias while training).

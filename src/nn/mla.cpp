@@ -7,6 +7,7 @@
 
 #include "kernels/attention.h"
 #include "kernels/ops.h"
+#include "nn/grad.h"
 
 namespace r1::nn {
 
@@ -44,59 +45,78 @@ void mla_forward(Context& ctx, const MlaConfig& cfg, const MlaWeights& w,
 
   std::vector<int32_t> pos(static_cast<size_t>(T));
   for (int64_t t = 0; t < T; ++t) pos[size_t(t)] = int32_t(p0 + t);
+  // Training (ctx.tape): every intermediate comes from the tape and norms run out of place, so
+  // the backward nodes find their saved inputs intact (nn/grad.h).
+  autograd::Tape* tape = ctx.tape;
+  R1_CHECK(tape == nullptr || path == MlaPath::Naive, "MLA training uses the naive path");
+  auto buffer = [&](std::vector<float>& local, int64_t n) {
+    if (tape != nullptr) return tape->alloc(n);
+    local.resize(size_t(n));
+    return local.data();
+  };
+  if (tape != nullptr) tape->grad(cache.rows.data(), int64_t(cache.rows.size()));  // one region
 
   // Queries q [T, H, Dn + R] (eq. 12-13 / V3 eq. 6-8).
-  std::vector<float> q(static_cast<size_t>(T * H * Dqk));
+  std::vector<float> q_local, cq_local, cqn_local, kva_local;
+  float* q = buffer(q_local, T * H * Dqk);
   if (cfg.q_lora_rank > 0) {
-    std::vector<float> cq(static_cast<size_t>(T * cfg.q_lora_rank));  // c_q [T, q_lora_rank]
-    w.q_a_proj.forward(ctx, x, cq.data(), T);
-    w.q_a_layernorm.forward(ctx, cq.data(), cq.data(), T);
-    w.q_b_proj.forward(ctx, cq.data(), q.data(), T);
+    float* cq = buffer(cq_local, T * cfg.q_lora_rank);  // c_q [T, q_lora_rank]
+    w.q_a_proj.forward(ctx, x, cq, T);
+    float* cqn = tape != nullptr ? buffer(cqn_local, T * cfg.q_lora_rank) : cq;
+    w.q_a_layernorm.forward(ctx, cq, cqn, T);
+    w.q_b_proj.forward(ctx, cqn, q, T);
   } else {
-    w.q_proj.forward(ctx, x, q.data(), T);
+    w.q_proj.forward(ctx, x, q, T);
   }
   // q_pe is the last R dims of each head.
-  kernels::rope_apply(rope, kernels::RopeLayout::Interleaved, q.data() + Dn, T, H, H * Dqk, Dqk,
+  kernels::rope_apply(rope, kernels::RopeLayout::Interleaved, q + Dn, T, H, H * Dqk, Dqk,
                       pos.data());
+  if (tape != nullptr)
+    record_rope(ctx, &rope, kernels::RopeLayout::Interleaved, q + Dn, T, H, H * Dqk, Dqk,
+                pos.data());
 
   // Latent and shared rope key: kv_a [T, L + R] = [c_kv | k_pe] (eq. 9, 14), written straight
-  // into the cache rows p0 .. p0+T-1 (the cache row layout is the projection's output layout).
+  // into the cache rows p0 .. p0+T-1 (the cache row layout is the projection's output layout);
+  // when training, into a tape buffer first, then normed / copied into the cache rows.
   float* crow = cache.rows.data() + p0 * row;
-  w.kv_a_proj_with_mqa.forward(ctx, x, crow, T);
+  float* kva = tape != nullptr ? buffer(kva_local, T * row) : crow;
+  w.kv_a_proj_with_mqa.forward(ctx, x, kva, T);
   for (int64_t t = 0; t < T; ++t)
-    w.kv_a_layernorm.forward(ctx, crow + t * row, crow + t * row, 1);  // norm on c_kv [L] only
+    w.kv_a_layernorm.forward(ctx, kva + t * row, crow + t * row, 1);  // norm on c_kv [L] only
+  if (tape != nullptr) copy_rows(ctx, kva + L, row, crow + L, row, R, T);
   kernels::rope_apply(rope, kernels::RopeLayout::Interleaved, crow + L, T, 1, row, row, pos.data());
+  if (tape != nullptr)
+    record_rope(ctx, &rope, kernels::RopeLayout::Interleaved, crow + L, T, 1, row, row,
+                pos.data());
 
   kernels::AttentionParams ap;
   ap.T = T;
   ap.H = H;
   ap.p0 = p0;
   ap.scale = cfg.softmax_scale;
-  std::vector<float> o_heads(static_cast<size_t>(T * H * Dv));  // [T, H, Dv] before o_proj
+  std::vector<float> o_local;
+  float* o_heads = buffer(o_local, T * H * Dv);  // [T, H, Dv] before o_proj
 
   if (path == MlaPath::Naive) {
     // Decompress every cached position: kv [S, H, Dn + Dv] = kv_b_proj(c_kv) (eq. 10-11).
-    std::vector<float> c(static_cast<size_t>(S * L));
-    for (int64_t s = 0; s < S; ++s)
-      std::memcpy(c.data() + s * L, cache.rows.data() + s * row, size_t(L) * sizeof(float));
-    std::vector<float> kv(static_cast<size_t>(S * H * (Dn + Dv)));
-    w.kv_b_proj.forward(ctx, c.data(), kv.data(), S);
+    std::vector<float> c_local, kv_local, k_local, v_local;
+    float* c = buffer(c_local, S * L);
+    float* kv = buffer(kv_local, S * H * (Dn + Dv));
+    float* k = buffer(k_local, S * H * Dqk);
+    float* v = buffer(v_local, S * H * Dv);
+    copy_rows(ctx, cache.rows.data(), row, c, L, L, S);
+    w.kv_b_proj.forward(ctx, c, kv, S);
     // k [S, H, Dn + R] = [k_nope_h | k_pe] (eq. 17), v [S, H, Dv].
-    std::vector<float> k(static_cast<size_t>(S * H * Dqk)), v(static_cast<size_t>(S * H * Dv));
-    for (int64_t s = 0; s < S; ++s) {
-      const float* kpe = cache.rows.data() + s * row + L;
-      for (int64_t h = 0; h < H; ++h) {
-        const float* src = kv.data() + (s * H + h) * (Dn + Dv);
-        float* kd = k.data() + (s * H + h) * Dqk;
-        std::memcpy(kd, src, size_t(Dn) * sizeof(float));
-        std::memcpy(kd + Dn, kpe, size_t(R) * sizeof(float));
-        std::memcpy(v.data() + (s * H + h) * Dv, src + Dn, size_t(Dv) * sizeof(float));
-      }
+    for (int64_t h = 0; h < H; ++h) {
+      copy_rows(ctx, kv + h * (Dn + Dv), H * (Dn + Dv), k + h * Dqk, H * Dqk, Dn, S);
+      copy_rows(ctx, cache.rows.data() + L, row, k + h * Dqk + Dn, H * Dqk, R, S);
+      copy_rows(ctx, kv + h * (Dn + Dv) + Dn, H * (Dn + Dv), v + h * Dv, H * Dv, Dv, S);
     }
     ap.Hkv = H;
     ap.Hd_k = Dqk;
     ap.Hd_v = Dv;
-    kernels::attention(ap, q.data(), k.data(), v.data(), o_heads.data(), ctx.pool);
+    kernels::attention(ap, q, k, v, o_heads, ctx.pool);
+    if (tape != nullptr) record_attention(ctx, ap, q, k, v, o_heads);
   } else {
     R1_CHECK(w.kv_b_f32.defined() && w.kv_b_f32.numel() == H * (Dn + Dv) * L,
              "absorbed MLA needs kv_b_f32 [H*(Dn+Dv), L]");
@@ -116,7 +136,7 @@ void mla_forward(Context& ctx, const MlaConfig& cfg, const MlaWeights& w,
     for_items(Dn * L, [&](int64_t b, int64_t e, int) {
       for (int64_t i = b; i < e; ++i) {
         const int64_t h = i % H;
-        const float* qn = q.data() + i * Dqk;
+        const float* qn = q + i * Dqk;
         float* dst = qa.data() + i * row;
         std::memset(dst, 0, size_t(L) * sizeof(float));
         const float* wuk = wkv + h * (Dn + Dv) * L;  // [Dn, L]
@@ -141,7 +161,7 @@ void mla_forward(Context& ctx, const MlaConfig& cfg, const MlaWeights& w,
         const int64_t h = i % H;
         const float* ol = o_lat.data() + i * L;
         const float* wuv = wkv + (h * (Dn + Dv) + Dn) * L;  // [Dv, L]
-        float* dst = o_heads.data() + i * Dv;
+        float* dst = o_heads + i * Dv;
         for (int64_t d = 0; d < Dv; ++d) {
           const float* wr = wuv + d * L;
           float acc = 0;
@@ -151,7 +171,7 @@ void mla_forward(Context& ctx, const MlaConfig& cfg, const MlaWeights& w,
       }
     });
   }
-  w.o_proj.forward(ctx, o_heads.data(), out, T);
+  w.o_proj.forward(ctx, o_heads, out, T);
 }
 
 }  // namespace r1::nn

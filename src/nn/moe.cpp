@@ -1,11 +1,13 @@
 // DeepSeekMoE routing and the grouped expert dispatch.
 #include "nn/moe.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
 
 #include "kernels/ops.h"
+#include "nn/grad.h"
 
 namespace r1::nn {
 
@@ -74,6 +76,93 @@ void moe_route(const MoeConfig& cfg, const float* logits, const float* bias, int
 
 namespace {
 
+// Backward of the combine weights to the router logits (selected experts only):
+//   w_k = c * s_k / (sum_j s_j)  (normalised)  or  c * s_k,  s = sigmoid(l) or softmax(l).
+void record_moe_router(Context& ctx, const MoeConfig& cfg, const float* logits,
+                       const std::vector<int32_t>& experts, const float* wts, int64_t T) {
+  autograd::Tape* tape = ctx.tape;
+  const int64_t E = cfg.n_routed_experts, K = cfg.num_experts_per_tok;
+  tape->record([tape, cfg, logits, ids = experts, wts, T, E, K] {
+    const float* dw = tape->grad_if(wts);
+    if (dw == nullptr) return;
+    float* dl = tape->grad(logits, T * E);
+    const bool v3 = cfg.topk_method == MoeTopkMethod::NoauxTc;
+    const bool norm = cfg.norm_topk_prob && (v3 || K > 1);
+    const double c = (v3 || !norm) ? cfg.routed_scaling_factor : 1.0;
+    std::vector<double> s(static_cast<size_t>(E)), ds(static_cast<size_t>(E));
+    for (int64_t t = 0; t < T; ++t) {
+      const float* lg = logits + t * E;
+      if (cfg.scoring == MoeScoring::Sigmoid) {
+        for (int64_t e = 0; e < E; ++e) s[size_t(e)] = 1.0 / (1.0 + std::exp(-double(lg[e])));
+      } else {
+        double mx = lg[0], sum = 0;
+        for (int64_t e = 1; e < E; ++e) mx = std::max(mx, double(lg[e]));
+        for (int64_t e = 0; e < E; ++e) sum += (s[size_t(e)] = std::exp(double(lg[e]) - mx));
+        for (auto& v : s) v /= sum;
+      }
+      std::fill(ds.begin(), ds.end(), 0.0);
+      const int32_t* id = ids.data() + t * K;
+      const float* g = dw + t * K;
+      if (norm) {
+        double S = 1e-20, gs = 0;
+        for (int64_t k = 0; k < K; ++k) S += s[size_t(id[k])];
+        for (int64_t k = 0; k < K; ++k) gs += double(g[k]) * s[size_t(id[k])];
+        for (int64_t k = 0; k < K; ++k) ds[size_t(id[k])] += c * (g[k] / S - gs / (S * S));
+      } else {
+        for (int64_t k = 0; k < K; ++k) ds[size_t(id[k])] += c * g[k];
+      }
+      float* d = dl + t * E;
+      if (cfg.scoring == MoeScoring::Sigmoid) {
+        for (int64_t e = 0; e < E; ++e) d[e] += float(ds[size_t(e)] * s[size_t(e)] * (1 - s[size_t(e)]));
+      } else {
+        double dot = 0;
+        for (int64_t e = 0; e < E; ++e) dot += ds[size_t(e)] * s[size_t(e)];
+        for (int64_t e = 0; e < E; ++e) d[e] += float(s[size_t(e)] * (ds[size_t(e)] - dot));
+      }
+    }
+  });
+}
+
+// xe[i] = x[tok[i]]: dx[tok[i]] += dxe[i].
+void record_gather(autograd::Tape* tape, const float* x, const float* xe,
+                   const std::vector<int32_t>& tok, int64_t D) {
+  tape->record([tape, x, xe, tok, D] {
+    const float* g = tape->grad_if(xe);
+    if (g == nullptr) return;
+    const int64_t n = int64_t(tok.size());
+    int64_t T = 0;
+    for (int32_t t : tok) T = std::max<int64_t>(T, t + 1);
+    float* dx = tape->grad(x, T * D);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t d = 0; d < D; ++d) dx[int64_t(tok[size_t(i)]) * D + d] += g[i * D + d];
+  });
+}
+
+// out[tok[i]] += wts[slot[i]] * ye[i]: dye[i] += w dout, dw += <dout, ye[i]>.
+void record_combine(autograd::Tape* tape, const float* ye, const float* out, const float* wts,
+                    const std::vector<int32_t>& tok, const std::vector<int32_t>& slot,
+                    int64_t D) {
+  tape->record([tape, ye, out, wts, tok, slot, D] {
+    const float* g = tape->grad_if(out);
+    if (g == nullptr) return;
+    const int64_t n = int64_t(tok.size());
+    int64_t nw = 0;
+    for (int32_t s : slot) nw = std::max<int64_t>(nw, s + 1);
+    float* dye = tape->grad(ye, n * D);
+    float* dw = tape->grad(wts, nw);
+    for (int64_t i = 0; i < n; ++i) {
+      const float* go = g + int64_t(tok[size_t(i)]) * D;
+      const float a = wts[slot[size_t(i)]];
+      double dot = 0;
+      for (int64_t d = 0; d < D; ++d) {
+        dye[i * D + d] += a * go[d];
+        dot += double(go[d]) * ye[i * D + d];
+      }
+      dw[slot[size_t(i)]] += float(dot);
+    }
+  });
+}
+
 void router_logits(Context& ctx, const MoeWeights& w, const float* x, int64_t T,
                    std::vector<float>& logits) {
   logits.resize(size_t(T * w.gate.out_features()));
@@ -89,14 +178,25 @@ void moe_forward(Context& ctx, const MoeConfig& cfg, const MoeWeights& w, const 
   R1_CHECK(int64_t(w.experts.size()) == E && w.gate.out_features() == E,
            "MoE layer has {} experts and a router of {} rows; config says {}", w.experts.size(),
            w.gate.out_features(), E);
-  std::vector<float> logits;
-  router_logits(ctx, w, x, T, logits);
+  autograd::Tape* tape = ctx.tape;
+  std::vector<float> logits_local;
+  float* logits = tape ? tape->alloc(T * E) : (logits_local.resize(size_t(T * E)), logits_local.data());
+  w.gate.forward(ctx, x, logits, T);
   MoeRouting local;
   MoeRouting& r = routing ? *routing : local;
-  moe_route(cfg, logits.data(), w.e_score_correction_bias.empty()
-                                    ? nullptr : w.e_score_correction_bias.data(), T, r);
+  moe_route(cfg, logits, w.e_score_correction_bias.empty()
+                             ? nullptr : w.e_score_correction_bias.data(), T, r);
+  // Training: the combine weights live in a tape buffer whose gradient flows back to the router
+  // logits of the selected experts only (the selection itself is not differentiable).
+  float* wts = r.weights.data();
+  if (tape != nullptr) {
+    wts = tape->alloc(T * K);
+    std::copy(r.weights.begin(), r.weights.end(), wts);
+    record_moe_router(ctx, cfg, logits, r.experts, wts, T);
+  }
 
-  // Shared experts see every token; their output initialises out.
+  // Shared experts see every token; their output initialises out (routed outputs are added in
+  // place: d out flows unchanged to both).
   if (w.has_shared) {
     std::vector<float> scratch(static_cast<size_t>(w.shared_experts.scratch_floats(T)));
     w.shared_experts.forward(ctx, x, out, T, scratch.data());
@@ -107,11 +207,13 @@ void moe_forward(Context& ctx, const MoeConfig& cfg, const MoeWeights& w, const 
   // Bucket (token, slot) pairs by expert, then one batched pass per used expert.
   std::vector<std::vector<int32_t>> tok(static_cast<size_t>(E));
   std::vector<std::vector<float>> wt(static_cast<size_t>(E));
+  std::vector<std::vector<int32_t>> slot(static_cast<size_t>(E));
   for (int64_t t = 0; t < T; ++t)
     for (int64_t k = 0; k < K; ++k) {
       const int32_t e = r.experts[size_t(t * K + k)];
       tok[size_t(e)].push_back(int32_t(t));
       wt[size_t(e)].push_back(r.weights[size_t(t * K + k)]);
+      slot[size_t(e)].push_back(int32_t(t * K + k));
     }
   std::vector<float> xin, yout, scratch;
   for (int64_t e = 0; e < E; ++e) {
@@ -122,14 +224,18 @@ void moe_forward(Context& ctx, const MoeConfig& cfg, const MoeWeights& w, const 
     xin.resize(size_t(n * D));  // gathered x rows [n, D]
     yout.resize(size_t(n * D));
     scratch.resize(size_t(ex.scratch_floats(n)));
+    float* xe = tape ? tape->alloc(n * D) : xin.data();
+    float* ye = tape ? tape->alloc(n * D) : yout.data();
     for (int64_t i = 0; i < n; ++i)
-      std::memcpy(xin.data() + i * D, x + int64_t(tok[size_t(e)][size_t(i)]) * D,
+      std::memcpy(xe + i * D, x + int64_t(tok[size_t(e)][size_t(i)]) * D,
                   size_t(D) * sizeof(float));
-    ex.forward(ctx, xin.data(), yout.data(), n, scratch.data());
+    if (tape != nullptr) record_gather(tape, x, xe, tok[size_t(e)], D);
+    ex.forward(ctx, xe, ye, n, scratch.data());
+    if (tape != nullptr) record_combine(tape, ye, out, wts, tok[size_t(e)], slot[size_t(e)], D);
     for (int64_t i = 0; i < n; ++i) {
       float* o = out + int64_t(tok[size_t(e)][size_t(i)]) * D;
       const float a = wt[size_t(e)][size_t(i)];
-      const float* y = yout.data() + i * D;
+      const float* y = ye + i * D;
       for (int64_t d = 0; d < D; ++d) o[d] += a * y[d];
     }
   }

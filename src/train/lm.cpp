@@ -78,8 +78,9 @@ Result<void> TrainLM::build(const io::HfModelDir& hf) {
   if (mt == config_.end() || !mt->is_string())
     return make_error("{}: field model_type missing (llama or qwen2)", label);
   arch_ = mt->get<std::string>();
-  if (arch_ != "llama" && arch_ != "qwen2")
-    return make_error("{}: model_type '{}' cannot be trained yet (llama, qwen2)", label, arch_);
+  if (arch_ != "llama" && arch_ != "qwen2" && arch_ != "deepseek_v3")
+    return make_error("{}: model_type '{}' cannot be trained (llama, qwen2, deepseek_v3)", label,
+                      arch_);
   for (const std::string& name : hf.names()) {
     R1_ASSIGN_OR_RETURN(t, hf.tensor(name));
     Param p;
@@ -88,6 +89,17 @@ Result<void> TrainLM::build(const io::HfModelDir& hf) {
     p.grad.assign(size_t(p.data.numel()), 0.0f);
     p.decay = p.data.ndim() >= 2;
     params_.push_back(std::move(p));
+  }
+  if (arch_ == "deepseek_v3") {
+    R1_ASSIGN_OR_RETURN(dcfg, models::deepseek_v3::parse_config(config_, label));
+    R1_ASSIGN_OR_RETURN(info, models::hf_model_info(hf, arch_));
+    ParamSource src(hf.dir(), params_);
+    R1_ASSIGN_OR_RETURN(ds, models::deepseek_v3::DeepseekV3::load(dcfg, src, models::LoadOptions{},
+                                                                  info, pool_));
+    ds_ = std::move(ds);
+    vocab_ = dcfg.vocab_size;
+    for (auto& p : params_) tape_.add_param(p.data.data<float>(), p.data.numel(), p.grad.data());
+    return {};
   }
   R1_ASSIGN_OR_RETURN(cfg, models::parse_decoder_config(config_, label, variant_of(arch_)));
   R1_ASSIGN_OR_RETURN(info, models::hf_model_info(hf, arch_));
@@ -115,22 +127,42 @@ double TrainLM::forward_backward(std::span<const int32_t> tokens,
                                  int64_t* count) {
   R1_CHECK(tokens.size() == targets.size(), "{} tokens but {} targets", tokens.size(),
            targets.size());
+  const Losses l = forward_backward_mtp(tokens, targets, grad_scale, 0.0f);
+  if (count) *count = l.main_count;
+  return l.main_sum;
+}
+
+TrainLM::Losses TrainLM::forward_backward_mtp(std::span<const int32_t> tokens,
+                                              std::span<const int32_t> targets, float main_scale,
+                                              float mtp_scale) {
+  R1_CHECK(tokens.size() == targets.size(), "{} tokens but {} targets", tokens.size(),
+           targets.size());
   const int64_t T = int64_t(tokens.size());
-  float* logits = decoder_->forward_train(tokens, tape_);
-  float* dlogits = tape_.grad(logits, T * vocab_);
-  const double loss =
-      ops::cross_entropy(logits, targets.data(), T, vocab_, count, dlogits, grad_scale);
+  Losses out;
+  float* mtp_logits = nullptr;
+  const bool mtp = mtp_scale != 0.0f;
+  R1_CHECK(!mtp || has_mtp(), "MTP loss needs a deepseek_v3 model with an MTP module");
+  float* logits = ds_ ? ds_->forward_train(tokens, tape_, mtp ? &mtp_logits : nullptr, nullptr)
+                      : decoder_->forward_train(tokens, tape_);
+  out.main_sum = ops::cross_entropy(logits, targets.data(), T, vocab_, &out.main_count,
+                                    tape_.grad(logits, T * vocab_), main_scale);
+  if (mtp) {  // row i (position i of the MTP sequence) predicts tokens[i + 2] = targets[i + 1]
+    out.mtp_sum = ops::cross_entropy(mtp_logits, targets.data() + 1, T - 1, vocab_,
+                                     &out.mtp_count, tape_.grad(mtp_logits, (T - 1) * vocab_),
+                                     mtp_scale);
+  }
   tape_.backward();
   tape_.clear();
-  return loss;
+  return out;
 }
 
 double TrainLM::eval_loss(std::span<const int32_t> tokens, std::span<const int32_t> targets,
                           int64_t* count) {
   const int64_t T = int64_t(tokens.size());
-  auto session = decoder_->new_session(T);
+  models::CausalLM* lm = ds_ ? static_cast<models::CausalLM*>(ds_.get()) : decoder_.get();
+  auto session = lm->new_session(T);
   std::vector<float> logits(size_t(T * vocab_));
-  decoder_->forward(tokens, *session, logits.data(), true);
+  lm->forward(tokens, *session, logits.data(), true);
   return ops::cross_entropy(logits.data(), targets.data(), T, vocab_, count, nullptr, 0.0f);
 }
 

@@ -17,6 +17,7 @@
 #include "core/tensor.h"
 #include "core/thread_pool.h"
 #include "models/decoder.h"
+#include "models/deepseek_v3/model.h"
 
 namespace r1::train {
 
@@ -57,6 +58,17 @@ class TrainLM {
   /// number. Deterministic for a fixed thread count.
   double forward_backward(std::span<const int32_t> tokens, std::span<const int32_t> targets,
                           float grad_scale, int64_t* count);
+  /// DeepSeek-V3 with an MTP module: also the MTP depth-1 loss (row i predicts targets[i+1]).
+  /// Adds main_scale * d(sum main CE) + mtp_scale * d(sum MTP CE) to the gradients (mtp_scale 0:
+  /// the MTP module is not run). Returns {main sum, main count, mtp sum, mtp count}.
+  struct Losses {
+    double main_sum = 0, mtp_sum = 0;
+    int64_t main_count = 0, mtp_count = 0;
+  };
+  Losses forward_backward_mtp(std::span<const int32_t> tokens, std::span<const int32_t> targets,
+                              float main_scale, float mtp_scale);
+  bool has_mtp() const { return ds_ != nullptr && ds_->has_mtp(); }
+
   /// Forward only (no tape): the same sum of cross-entropies, for validation.
   double eval_loss(std::span<const int32_t> tokens, std::span<const int32_t> targets,
                    int64_t* count);
@@ -73,7 +85,8 @@ class TrainLM {
   std::string arch_;
   int64_t vocab_ = 0;
   std::vector<Param> params_;
-  std::unique_ptr<models::DecoderLM> decoder_;
+  std::unique_ptr<models::DecoderLM> decoder_;       // llama, qwen2
+  std::unique_ptr<models::deepseek_v3::DeepseekV3> ds_;  // deepseek_v3
   autograd::Tape tape_;
 };
 

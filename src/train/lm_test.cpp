@@ -27,7 +27,7 @@ double rel_l2(const float* a, const float* b, int64_t n) {
 
 // Loss and gradients of the fixture prompt's 19 next-token predictions vs train_expected.json
 // and train/GRADS_FILE.
-void check_fixture(const std::string& name) {
+void check_fixture(const std::string& name, bool mtp = false) {
   if (!test::has_shared()) GTEST_SKIP() << "no shared fixtures at " << test::shared_dir();
   const std::string dir = test::shared_path("fixtures/" + name);
   ThreadPool pool(2);
@@ -39,14 +39,23 @@ void check_fixture(const std::string& name) {
   targets.push_back(-100);
   const int64_t n_pred = int64_t(prompt.size()) - 1;
   int64_t count = 0;
-  const double loss =
-      (*m)->forward_backward(prompt, targets, 1.0f / float(n_pred), &count) / double(n_pred);
-  EXPECT_EQ(count, n_pred);
-  EXPECT_NEAR(loss, ex["loss"].get<double>(), 1e-4);
-  auto grads = io::SafetensorsFile::open(dir + "/train/grads.safetensors");
+  double loss = 0;
+  if (!mtp) {
+    loss = (*m)->forward_backward(prompt, targets, 1.0f / float(n_pred), &count) / double(n_pred);
+    EXPECT_EQ(count, n_pred);
+    EXPECT_NEAR(loss, ex["loss"].get<double>(), 1e-4);
+  } else {  // the MTP loss alone: n_pred - 1 predictions of t_{i+2}
+    auto l = (*m)->forward_backward_mtp(prompt, targets, 0.0f, 1.0f / float(n_pred - 1));
+    EXPECT_EQ(l.mtp_count, n_pred - 1);
+    EXPECT_NEAR(l.mtp_sum / double(n_pred - 1), ex["mtp_loss"].get<double>(), 1e-4);
+    EXPECT_NEAR(l.main_sum / double(n_pred), ex["loss"].get<double>(), 1e-4);
+  }
+  auto grads = io::SafetensorsFile::open(dir + (mtp ? "/train/mtp_grads.safetensors"
+                                                    : "/train/grads.safetensors"));
   ASSERT_TRUE(grads.ok()) << grads.error().message;
   int checked = 0;
   for (const auto& p : (*m)->params()) {
+    if (p.name.find("e_score_correction_bias") != std::string::npos) continue;  // not trained
     auto g = grads->tensor(p.name);
     ASSERT_TRUE(g.ok()) << p.name;
     ASSERT_EQ(g->numel(), p.data.numel()) << p.name;
@@ -59,6 +68,9 @@ void check_fixture(const std::string& name) {
 TEST(FixtureGrads, Llama) { check_fixture("llama_f32"); }
 TEST(FixtureGrads, Qwen2) { check_fixture("qwen2_f32"); }
 TEST(FixtureGrads, Qwen2Tied) { check_fixture("qwen2_tied_f32"); }
+TEST(FixtureGrads, DeepseekV3QLora) { check_fixture("ds_qlora_f32"); }
+TEST(FixtureGrads, DeepseekV3NoQLora) { check_fixture("ds_noqlora_f32"); }
+TEST(FixtureGrads, DeepseekV3Mtp) { check_fixture("ds_qlora_f32", true); }
 
 }  // namespace
 }  // namespace r1::train

@@ -1,6 +1,8 @@
 // DeepSeek-V3 loading (HF names) and the top-to-bottom forward over nn/ blocks.
 #include "models/deepseek_v3/model.h"
 
+#include "nn/grad.h"
+
 #include <algorithm>
 #include <cstring>
 
@@ -260,9 +262,10 @@ std::unique_ptr<Session> DeepseekV3::new_session(int64_t n_ctx) {
   return s;
 }
 
-void DeepseekV3::block_forward(nn::Context& ctx, const Block& b, float* h, int64_t T, int64_t p0,
-                               nn::MlaCache& cache, int64_t* counts,
-                               std::vector<int32_t>* routing, float* xa, float* xb) {
+float* DeepseekV3::block_forward(nn::Context& ctx, const Block& b, float* h, int64_t T, int64_t p0,
+                                 nn::MlaCache& cache, int64_t* counts,
+                                 std::vector<int32_t>* routing, float* xa_scratch,
+                                 float* xb_scratch) {
   const int64_t D = cfg_.hidden_size;
   // Auto: naive (cheaper attention over Dn+R dims) for prefill while the decompressed K/V of all
   // p0+T positions stays under kNaiveKvBudgetBytes; absorbed for decode and for long contexts,
@@ -276,9 +279,16 @@ void DeepseekV3::block_forward(nn::Context& ctx, const Block& b, float* h, int64
                            : mla_mode_ == MlaMode::Absorbed ? nn::MlaPath::Absorbed
                            : T > 1 && naive_bytes <= kNaiveKvBudgetBytes ? nn::MlaPath::Naive
                                                                          : nn::MlaPath::Absorbed;
+  // Inference reuses the two scratch buffers and updates h in place; training takes fresh tape
+  // buffers (nn::activation_buffer / nn::residual_add) and always the naive MLA path.
+  float* xa = nn::activation_buffer(ctx, T * D, xa_scratch);
+  float* xb = nn::activation_buffer(ctx, T * D, xb_scratch);
   b.input_layernorm.forward(ctx, h, xa, T);
-  nn::mla_forward(ctx, cfg_.mla(), b.attn, rope_, xa, T, p0, cache, path, xb);
-  nn::add_inplace(ctx, h, xb, T * D);
+  nn::mla_forward(ctx, cfg_.mla(), b.attn, rope_, xa, T, p0, cache,
+                  ctx.tape != nullptr ? nn::MlaPath::Naive : path, xb);
+  h = nn::residual_add(ctx, h, xb, T * D);
+  xa = nn::activation_buffer(ctx, T * D, xa_scratch);
+  xb = nn::activation_buffer(ctx, T * D, xb_scratch);
   b.post_attention_layernorm.forward(ctx, h, xa, T);
   if (!b.is_moe) {
     std::vector<float> scratch(size_t(b.mlp.scratch_floats(T)));
@@ -288,7 +298,7 @@ void DeepseekV3::block_forward(nn::Context& ctx, const Block& b, float* h, int64
     nn::moe_forward(ctx, cfg_.moe(), b.moe, xa, T, xb, counts, &r);
     if (routing) routing->insert(routing->end(), r.experts.begin(), r.experts.end());
   }
-  nn::add_inplace(ctx, h, xb, T * D);
+  return nn::residual_add(ctx, h, xb, T * D);
 }
 
 void DeepseekV3::forward(std::span<const int32_t> tokens, Session& session, float* logits,
@@ -300,20 +310,63 @@ void DeepseekV3::forward(std::span<const int32_t> tokens, Session& session, floa
 
 void DeepseekV3::forward_hidden(std::span<const int32_t> tokens, DeepseekV3Session& s,
                                 float* logits, bool all_logits, float* hidden) {
+  nn::Context ctx{pool_};
+  forward_hidden_ctx(ctx, tokens, s, logits, all_logits, hidden, nullptr, nullptr);
+}
+
+float* DeepseekV3::forward_train(std::span<const int32_t> tokens, autograd::Tape& tape,
+                                 float** mtp_logits,
+                                 std::vector<std::vector<int64_t>>* expert_counts) {
+  const int64_t T = int64_t(tokens.size()), V = cfg_.vocab_size;
+  for (int64_t t = 0; t < T; ++t)
+    R1_CHECK(tokens[t] >= 0 && tokens[t] < V, "token id {} out of range [0, {})", tokens[t], V);
+  std::shared_ptr<Session> sess = new_session(T);
+  tape.keep_alive(sess);
+  auto& s = static_cast<DeepseekV3Session&>(*sess);
+  nn::Context ctx{pool_, &tape};
+  float* logits = tape.alloc(T * V);
+  float* h = nullptr;
+  forward_hidden_ctx(ctx, tokens, s, logits, true, nullptr, &h, expert_counts);
+  if (mtp_logits != nullptr) {
+    R1_CHECK(!mtp_.empty() && T >= 2, "MTP training needs an MTP module and 2+ tokens");
+    *mtp_logits = tape.alloc((T - 1) * V);
+    mtp_forward_ctx(ctx, h, tokens.subspan(1), s, *mtp_logits);
+  }
+  return logits;
+}
+
+void DeepseekV3::forward_hidden_ctx(nn::Context& ctx, std::span<const int32_t> tokens,
+                                    DeepseekV3Session& s, float* logits, bool all_logits,
+                                    float* hidden, float** h_final,
+                                    std::vector<std::vector<int64_t>>* counts_out) {
   const int64_t T = int64_t(tokens.size()), D = cfg_.hidden_size, V = cfg_.vocab_size;
   const int64_t p0 = s.n_past_;
   R1_CHECK(T >= 1 && p0 + T <= s.n_ctx_, "{} tokens at position {} exceed the context {}", T, p0,
            s.n_ctx_);
   R1_CHECK(s.caches_.size() == layers_.size(), "session from another model");
-  nn::Context ctx{pool_};
-  std::vector<float> h(size_t(T * D)), xa(size_t(T * D)), xb(size_t(T * D));
-  embed_.forward(ctx, tokens.data(), h.data(), T);
+  std::vector<float> hv, xa, xb;  // inference buffers (training uses tape buffers)
+  if (ctx.tape == nullptr) {
+    hv.resize(size_t(T * D));
+    xa.resize(size_t(T * D));
+    xb.resize(size_t(T * D));
+  }
+  float* h = nn::activation_buffer(ctx, T * D, hv.data());
+  embed_.forward(ctx, tokens.data(), h, T);
   std::vector<std::vector<int64_t>> counts(layers_.size());
   for (size_t l = 0; l < layers_.size(); ++l) {
     counts[l].assign(size_t(cfg_.n_routed_experts), 0);
-    block_forward(ctx, layers_[l], h.data(), T, p0, s.caches_[l], counts[l].data(),
-                  s.record_routing_ ? &s.routing_[l] : nullptr, xa.data(), xb.data());
+    h = block_forward(ctx, layers_[l], h, T, p0, s.caches_[l], counts[l].data(),
+                      s.record_routing_ ? &s.routing_[l] : nullptr, xa.data(), xb.data());
   }
+  if (counts_out != nullptr) {
+    counts_out->resize(layers_.size());
+    for (size_t l = 0; l < layers_.size(); ++l) {
+      auto& c = (*counts_out)[l];
+      c.resize(counts[l].size(), 0);
+      for (size_t e = 0; e < c.size(); ++e) c[e] += counts[l][e];
+    }
+  }
+  if (h_final != nullptr) *h_final = h;
   s.n_past_ = p0 + T;
   {
     std::lock_guard<std::mutex> lock(stats_mu_);
@@ -325,12 +378,13 @@ void DeepseekV3::forward_hidden(std::span<const int32_t> tokens, DeepseekV3Sessi
       }
     }
   }
-  if (hidden) std::memcpy(hidden, h.data(), size_t(T * D) * sizeof(float));
+  if (hidden) std::memcpy(hidden, h, size_t(T * D) * sizeof(float));
   if (!logits) return;
   const int64_t first = all_logits ? 0 : T - 1;
   const int64_t n = T - first;
-  norm_.forward(ctx, h.data() + first * D, xa.data(), n);
-  lm_head_.forward(ctx, xa.data(), logits, n);
+  float* xn = nn::activation_buffer(ctx, n * D, xa.data());
+  norm_.forward(ctx, h + first * D, xn, n);
+  lm_head_.forward(ctx, xn, logits, n);
   (void)V;
 }
 
@@ -347,29 +401,39 @@ void DeepseekV3::mtp_logits(std::span<const int32_t> tokens, float* out) {
 
 void DeepseekV3::mtp_forward(const float* hidden, std::span<const int32_t> next_tokens,
                              DeepseekV3Session& s, float* logits) {
+  nn::Context ctx{pool_};
+  mtp_forward_ctx(ctx, hidden, next_tokens, s, logits);
+}
+
+void DeepseekV3::mtp_forward_ctx(nn::Context& ctx, const float* hidden,
+                                 std::span<const int32_t> next_tokens, DeepseekV3Session& s,
+                                 float* logits) {
   R1_CHECK(!mtp_.empty(), "this checkpoint has no MTP module (num_nextn_predict_layers = 0)");
   const MtpModule& m = mtp_[0];
   const int64_t T = int64_t(next_tokens.size()), D = cfg_.hidden_size;
   const int64_t p0 = s.mtp_n_past_;
   R1_CHECK(T >= 1 && p0 + T <= s.mtp_cache_.capacity, "MTP positions {}..{} past the context {}",
            p0, p0 + T - 1, s.mtp_cache_.capacity);
-  nn::Context ctx{pool_};
   // cat [T, 2D] = [enorm(emb(t_{i+1})) | hnorm(h_i)] (V3 report eq. 21; HF eh_proj input order).
-  std::vector<float> e(size_t(T * D)), hn(size_t(T * D)), cat(size_t(T * 2 * D)), h(size_t(T * D));
-  (m.own_embed ? m.embed : embed_).forward(ctx, next_tokens.data(), e.data(), T);
-  m.enorm.forward(ctx, e.data(), e.data(), T);
-  m.hnorm.forward(ctx, hidden, hn.data(), T);
-  for (int64_t t = 0; t < T; ++t) {
-    std::memcpy(cat.data() + t * 2 * D, e.data() + t * D, size_t(D) * sizeof(float));
-    std::memcpy(cat.data() + t * 2 * D + D, hn.data() + t * D, size_t(D) * sizeof(float));
-  }
-  m.eh_proj.forward(ctx, cat.data(), h.data(), T);
-  std::vector<float> xa(size_t(T * D)), xb(size_t(T * D));
-  block_forward(ctx, m.block, h.data(), T, p0, s.mtp_cache_, nullptr, nullptr, xa.data(),
-                xb.data());
+  // Buffers come from the tape when training (nn::activation_buffer).
+  std::vector<float> ev(size_t(T * D)), hnv(size_t(T * D)), catv(size_t(T * 2 * D)),
+      hv(size_t(T * D)), xa(size_t(T * D)), xb(size_t(T * D));
+  float* e = nn::activation_buffer(ctx, T * D, ev.data());
+  (m.own_embed ? m.embed : embed_).forward(ctx, next_tokens.data(), e, T);
+  float* en = ctx.tape != nullptr ? ctx.tape->alloc(T * D) : e;
+  m.enorm.forward(ctx, e, en, T);
+  float* hn = nn::activation_buffer(ctx, T * D, hnv.data());
+  m.hnorm.forward(ctx, hidden, hn, T);
+  float* cat = nn::activation_buffer(ctx, T * 2 * D, catv.data());
+  nn::copy_rows(ctx, en, D, cat, 2 * D, D, T);
+  nn::copy_rows(ctx, hn, D, cat + D, 2 * D, D, T);
+  float* h = nn::activation_buffer(ctx, T * D, hv.data());
+  m.eh_proj.forward(ctx, cat, h, T);
+  h = block_forward(ctx, m.block, h, T, p0, s.mtp_cache_, nullptr, nullptr, xa.data(), xb.data());
   s.mtp_n_past_ = p0 + T;
-  m.shared_head_norm.forward(ctx, h.data(), xa.data(), T);
-  (m.own_head ? m.head : lm_head_).forward(ctx, xa.data(), logits, T);
+  float* xn = nn::activation_buffer(ctx, T * D, xa.data());
+  m.shared_head_norm.forward(ctx, h, xn, T);
+  (m.own_head ? m.head : lm_head_).forward(ctx, xn, logits, T);
 }
 
 std::vector<std::vector<int64_t>> DeepseekV3::total_expert_counts() const {

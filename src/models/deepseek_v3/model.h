@@ -8,6 +8,7 @@
 #include <span>
 #include <vector>
 
+#include "autograd/tape.h"
 #include "models/deepseek_v3/config.h"
 #include "models/model.h"
 #include "models/tensor_source.h"
@@ -107,6 +108,15 @@ class DeepseekV3 : public CausalLM {
                    DeepseekV3Session& s, float* logits);
   bool has_mtp() const { return !mtp_.empty(); }
 
+  /// Training forward of one sequence at positions 0 .. T-1 through the same blocks as
+  /// forward() (naive MLA), every block recording its backward node on `tape` (nn/grad.h).
+  /// Returns the logits [T, V] (a tape buffer). If mtp_logits is non-null (needs an MTP module and
+  /// T >= 2) it receives the MTP depth-1 logits [T-1, V] (row i predicts tokens[i+2]; see
+  /// mtp_logits). expert_counts, if non-null: [num_hidden_layers][E] += tokens routed per expert
+  /// (the load the aux-loss-free bias update balances). The session lives until tape.clear().
+  float* forward_train(std::span<const int32_t> tokens, autograd::Tape& tape, float** mtp_logits,
+                       std::vector<std::vector<int64_t>>* expert_counts);
+
   void set_mla_mode(MlaMode m) { mla_mode_ = m; }
   const Config& config() const { return cfg_; }
   /// Tokens routed to each expert by every forward of every session: [num_hidden_layers][E].
@@ -118,9 +128,16 @@ class DeepseekV3 : public CausalLM {
 
  private:
   explicit DeepseekV3(ThreadPool& pool) : pool_(pool) {}
-  void block_forward(nn::Context& ctx, const Block& b, float* h, int64_t T, int64_t p0,
-                     nn::MlaCache& cache, int64_t* counts, std::vector<int32_t>* routing,
-                     float* scratch_a, float* scratch_b);
+  /// One block over the residual stream h [T, D]; returns the updated stream (h itself for
+  /// inference, a new tape buffer when training).
+  float* block_forward(nn::Context& ctx, const Block& b, float* h, int64_t T, int64_t p0,
+                       nn::MlaCache& cache, int64_t* counts, std::vector<int32_t>* routing,
+                       float* scratch_a, float* scratch_b);
+  void forward_hidden_ctx(nn::Context& ctx, std::span<const int32_t> tokens, DeepseekV3Session& s,
+                          float* logits, bool all_logits, float* hidden, float** h_final,
+                          std::vector<std::vector<int64_t>>* counts_out);
+  void mtp_forward_ctx(nn::Context& ctx, const float* hidden, std::span<const int32_t> next_tokens,
+                       DeepseekV3Session& s, float* logits);
 
   Config cfg_;
   ModelInfo info_;
