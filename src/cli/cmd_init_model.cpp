@@ -3,6 +3,7 @@
 // `r1 convert DIR --out F.gguf --type q8_0` then makes the quantised GGUF.
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -19,7 +20,7 @@ int cmd_init_model(int argc, char** argv) {
   for (const auto& p : models::model_presets()) names += (names.empty() ? "" : ", ") + p.name;
   CLI::App app{"Writes a random-weight model (N(0, 0.02) matrices and biases, RMSNorm weights 1) "
                "at a preset's real shape as a Hugging Face directory.", "r1 init-model"};
-  std::string preset_name, out_dir, dtype_name = "f32";
+  std::string preset_name, out_dir, dtype_name = "f32", tokenizer;
   uint64_t seed = 0;
   int threads = default_threads();
   app.add_option("--preset", preset_name, "architecture preset: " + names)->required();
@@ -29,6 +30,9 @@ int cmd_init_model(int argc, char** argv) {
       ->check(CLI::IsMember({"f32", "bf16"}))
       ->capture_default_str();
   app.add_option("--threads", threads, "threads")->capture_default_str();
+  app.add_option("--tokenizer", tokenizer,
+                 "copy tokenizer.json (+ tokenizer_config.json) from this directory or file "
+                 "into the model, so r1 run and `r1 convert` (for llama.cpp) have a vocabulary");
   if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
 
   auto preset = models::find_preset(preset_name);
@@ -52,6 +56,25 @@ int cmd_init_model(int argc, char** argv) {
   if (!r.ok()) {
     std::fprintf(stderr, "r1 init-model: %s\n", r.message().c_str());
     return 1;
+  }
+  if (!tokenizer.empty()) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const fs::path src = fs::is_directory(tokenizer, ec) ? fs::path(tokenizer) / "tokenizer.json"
+                                                         : fs::path(tokenizer);
+    if (!fs::is_regular_file(src, ec)) {
+      std::fprintf(stderr, "r1 init-model: --tokenizer: %s: no such file\n", src.c_str());
+      return 2;
+    }
+    for (const fs::path& f : {src, src.parent_path() / "tokenizer_config.json"}) {
+      if (!fs::is_regular_file(f, ec)) continue;
+      fs::copy_file(f, fs::path(out_dir) / f.filename(), fs::copy_options::overwrite_existing, ec);
+      if (ec) {
+        std::fprintf(stderr, "r1 init-model: cannot copy %s: %s\n", f.c_str(),
+                     ec.message().c_str());
+        return 1;
+      }
+    }
   }
   const double s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
