@@ -34,14 +34,14 @@ std::string shell_quote(const std::string& s) {
   return q + "'";
 }
 
-struct Run {
+struct CliRun {
   int rc = -1;
   std::vector<std::string> lines;  // stdout lines
   std::string err;
 };
 
 // Runs `r1 template ARGS` with `input` on stdin.
-Run run_template(const std::vector<std::string>& args, const std::string& input) {
+CliRun run_template(const std::vector<std::string>& args, const std::string& input) {
   r1::test::TempDir tmp;
   const std::string in_path = tmp.file("in.jsonl"), err_path = tmp.file("err.txt");
   {
@@ -51,7 +51,7 @@ Run run_template(const std::vector<std::string>& args, const std::string& input)
   std::string cmd = shell_quote(r1_bin()) + " template";
   for (const auto& a : args) cmd += " " + shell_quote(a);
   cmd += " < " + shell_quote(in_path) + " 2> " + shell_quote(err_path);
-  Run r;
+  CliRun r;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;
   std::string out;
@@ -101,7 +101,7 @@ TEST(TemplateCli, SampleCasesByteForByte) {
         expected.push_back(c.contains("continue_error") ? ojson() : c["rendered_continue"]);
       }
     }
-    const Run r = run_template({templates_dir() + "/" + name + ".jinja"}, input);
+    const CliRun r = run_template({templates_dir() + "/" + name + ".jinja"}, input);
     ASSERT_EQ(r.lines.size(), expected.size()) << name << ": " << r.err;
     for (size_t i = 0; i < expected.size(); ++i) {
       EXPECT_EQ(ojson::parse(r.lines[i]), expected[i]) << name << " line " << i + 1;
@@ -117,13 +117,13 @@ TEST(TemplateCli, ConfigDirectoryAndExtraContext) {
   if (!fs::exists(qwen3 + "/tokenizer_config.json")) GTEST_SKIP() << "qwen3 tokenizer_config.json not found";
   const std::string input =
       R"({"messages":[{"role":"user","content":"hi"}],"add_generation_prompt":true,"enable_thinking":false})" "\n";
-  const Run r = run_template({qwen3}, input);
+  const CliRun r = run_template({qwen3}, input);
   ASSERT_EQ(r.rc, 0) << r.err;
   ASSERT_EQ(r.lines.size(), 1u);
   EXPECT_EQ(ojson::parse(r.lines[0]),
             "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n");
   // The DeepSeek-V3 config's own bos_token is used (the template prints it first).
-  const Run d = run_template({r1::test::shared_path("tokenizers/deepseek_v3/tokenizer_config.json")},
+  const CliRun d = run_template({r1::test::shared_path("tokenizers/deepseek_v3/tokenizer_config.json")},
                              R"({"messages":[{"role":"user","content":"hi"}],"add_generation_prompt":true})" "\n");
   ASSERT_EQ(d.rc, 0) << d.err;
   ASSERT_EQ(d.lines.size(), 1u);
@@ -136,7 +136,7 @@ TEST(TemplateCli, BadLinesPrintNullAndExitNonZero) {
   const std::string input = std::string("not json\n") +
                             R"({"messages":[{"role":"user","content":"ok"}],"add_generation_prompt":false})" "\n" +
                             R"({"messages":"nope"})" "\n";
-  const Run r = run_template({templates_dir() + "/deepseek_r1.jinja", "--bos", "<B>"}, input);
+  const CliRun r = run_template({templates_dir() + "/deepseek_r1.jinja", "--bos", "<B>"}, input);
   EXPECT_NE(r.rc, 0);
   ASSERT_EQ(r.lines.size(), 3u) << r.err;
   EXPECT_EQ(r.lines[0], "null");
@@ -148,7 +148,7 @@ TEST(TemplateCli, BadLinesPrintNullAndExitNonZero) {
 
 TEST(TemplateCli, MissingFileFails) {
   if (r1_bin().empty()) GTEST_SKIP() << "R1_BIN not set";
-  const Run r = run_template({"/nonexistent/x.jinja"}, "");
+  const CliRun r = run_template({"/nonexistent/x.jinja"}, "");
   EXPECT_NE(r.rc, 0);
   EXPECT_NE(r.err.find("/nonexistent/x.jinja"), std::string::npos) << r.err;
 }
