@@ -44,6 +44,11 @@ int cmd_pretrain(int argc, char** argv) {
   app.add_option("--save-every", o.save_every, "checkpoint every N steps (and at the end)")
       ->capture_default_str();
   app.add_option("--keep-last", o.keep_last, "checkpoints kept")->capture_default_str();
+  app.add_option("--mtp-weight", o.mtp_weight, "DeepSeek-V3: weight of the MTP loss (0: off)")
+      ->capture_default_str();
+  app.add_option("--router-bias-rate", o.router_bias_rate,
+                 "DeepSeek-V3: aux-loss-free expert bias update per step")
+      ->capture_default_str();
   app.add_option("-t,--threads", threads, "threads (default: physical cores)");
   app.add_flag("-q,--quiet", o.quiet, "no progress lines");
   if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;

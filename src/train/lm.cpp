@@ -88,6 +88,8 @@ Result<void> TrainLM::build(const io::HfModelDir& hf) {
     p.data = t.dtype() == DType::F32 ? t.clone() : t.to_f32();
     p.grad.assign(size_t(p.data.numel()), 0.0f);
     p.decay = p.data.ndim() >= 2;
+    // Selection bias: updated by update_router_bias, never by the optimizer.
+    p.trainable = name.find("e_score_correction_bias") == std::string::npos;
     params_.push_back(std::move(p));
   }
   if (arch_ == "deepseek_v3") {
@@ -142,7 +144,7 @@ TrainLM::Losses TrainLM::forward_backward_mtp(std::span<const int32_t> tokens,
   float* mtp_logits = nullptr;
   const bool mtp = mtp_scale != 0.0f;
   R1_CHECK(!mtp || has_mtp(), "MTP loss needs a deepseek_v3 model with an MTP module");
-  float* logits = ds_ ? ds_->forward_train(tokens, tape_, mtp ? &mtp_logits : nullptr, nullptr)
+  float* logits = ds_ ? ds_->forward_train(tokens, tape_, mtp ? &mtp_logits : nullptr, &load_)
                       : decoder_->forward_train(tokens, tape_);
   out.main_sum = ops::cross_entropy(logits, targets.data(), T, vocab_, &out.main_count,
                                     tape_.grad(logits, T * vocab_), main_scale);
@@ -164,6 +166,26 @@ double TrainLM::eval_loss(std::span<const int32_t> tokens, std::span<const int32
   std::vector<float> logits(size_t(T * vocab_));
   lm->forward(tokens, *session, logits.data(), true);
   return ops::cross_entropy(logits.data(), targets.data(), T, vocab_, count, nullptr, 0.0f);
+}
+
+void TrainLM::update_router_bias(double rate) {
+  if (ds_ == nullptr) return;
+  for (size_t l = 0; l < load_.size(); ++l) {
+    std::vector<float>* bias = ds_->router_bias(int64_t(l));
+    if (bias == nullptr || bias->empty() || load_[l].size() != bias->size()) continue;
+    double mean = 0;
+    for (int64_t c : load_[l]) mean += double(c);
+    mean /= double(load_[l].size());
+    for (size_t e = 0; e < bias->size(); ++e) {
+      const double d = mean - double(load_[l][e]);
+      (*bias)[e] += float(d > 0 ? rate : d < 0 ? -rate : 0.0);
+    }
+    const std::string name = "model.layers." + std::to_string(l) + ".mlp.gate.e_score_correction_bias";
+    for (auto& p : params_)
+      if (p.name == name && p.data.numel() == int64_t(bias->size()))
+        std::copy(bias->begin(), bias->end(), p.data.data<float>());
+  }
+  for (auto& v : load_) std::fill(v.begin(), v.end(), 0);
 }
 
 Result<void> TrainLM::save_weights(const std::string& dir) const {

@@ -27,7 +27,8 @@ struct Param {
   std::string name;
   Tensor data;
   std::vector<float> grad;
-  bool decay = true;  // AdamW weight decay: matrices only (not norms, biases)
+  bool decay = true;      // AdamW weight decay: matrices only (not norms, biases)
+  bool trainable = true;  // false: no optimizer update (DeepSeek-V3 e_score_correction_bias)
 };
 
 class TrainLM {
@@ -69,6 +70,14 @@ class TrainLM {
                               float main_scale, float mtp_scale);
   bool has_mtp() const { return ds_ != nullptr && ds_->has_mtp(); }
 
+  /// DeepSeek-V3 auxiliary-loss-free load balancing (V3 report §2.1.2): for every MoE layer,
+  /// bias_e += rate * sign(mean load - load_e), where load_e counts the tokens routed to expert e
+  /// by the forwards since the last call (then reset). Updates the model's selection bias and the
+  /// e_score_correction_bias parameter (saved in checkpoints). No-op for other architectures.
+  void update_router_bias(double rate);
+  /// Tokens routed per expert since the last update_router_bias: [layers][E] (empty if none).
+  const std::vector<std::vector<int64_t>>& expert_load() const { return load_; }
+
   /// Forward only (no tape): the same sum of cross-entropies, for validation.
   double eval_loss(std::span<const int32_t> tokens, std::span<const int32_t> targets,
                    int64_t* count);
@@ -88,6 +97,7 @@ class TrainLM {
   std::unique_ptr<models::DecoderLM> decoder_;       // llama, qwen2
   std::unique_ptr<models::deepseek_v3::DeepseekV3> ds_;  // deepseek_v3
   autograd::Tape tape_;
+  std::vector<std::vector<int64_t>> load_;  // routed tokens per layer/expert since the last update
 };
 
 }  // namespace r1::train

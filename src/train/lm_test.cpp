@@ -72,5 +72,40 @@ TEST(FixtureGrads, DeepseekV3QLora) { check_fixture("ds_qlora_f32"); }
 TEST(FixtureGrads, DeepseekV3NoQLora) { check_fixture("ds_noqlora_f32"); }
 TEST(FixtureGrads, DeepseekV3Mtp) { check_fixture("ds_qlora_f32", true); }
 
+// Aux-loss-free balancing: experts above the mean load get bias - rate, below it + rate.
+TEST(TrainLM, RouterBiasFollowsLoad) {
+  if (!test::has_shared()) GTEST_SKIP() << "no shared fixtures at " << test::shared_dir();
+  ThreadPool pool(1);
+  auto m = TrainLM::load(test::shared_path("fixtures/ds_qlora_f32"), pool);
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  std::vector<int32_t> in = {0, 5, 9, 3, 44, 7, 7, 21}, tgt = {5, 9, 3, 44, 7, 7, 21, -100};
+  int64_t n = 0;
+  (*m)->forward_backward(in, tgt, 1.0f, &n);
+  const auto load = (*m)->expert_load();
+  std::vector<std::vector<float>> before;
+  for (const auto& p : (*m)->params())
+    if (p.name.find("e_score_correction_bias") != std::string::npos)
+      before.emplace_back(std::as_const(p.data).data<float>(),
+                          std::as_const(p.data).data<float>() + p.data.numel());
+  (*m)->update_router_bias(0.01);
+  int checked = 0;
+  size_t i = 0;
+  for (const auto& p : (*m)->params()) {
+    if (p.name.find("e_score_correction_bias") == std::string::npos) continue;
+    const int64_t l = std::stoll(p.name.substr(13));  // "model.layers.L."
+    if (size_t(l) >= load.size() || load[size_t(l)].empty()) { ++i; continue; }
+    double mean = 0;
+    for (int64_t c : load[size_t(l)]) mean += double(c) / double(load[size_t(l)].size());
+    for (int64_t e = 0; e < p.data.numel(); ++e) {
+      const double d = mean - double(load[size_t(l)][size_t(e)]);
+      const double want = before[i][size_t(e)] + (d > 0 ? 0.01 : d < 0 ? -0.01 : 0.0);
+      EXPECT_NEAR(std::as_const(p.data).data<float>()[e], want, 1e-6) << p.name << " " << e;
+      ++checked;
+    }
+    ++i;
+  }
+  EXPECT_GT(checked, 0);
+}
+
 }  // namespace
 }  // namespace r1::train

@@ -24,6 +24,7 @@ void AdamW::step(std::vector<Param>& params, double lr) {
   const float eps = float(cfg_.eps);
   for (size_t i = 0; i < params.size(); ++i) {
     Param& p = params[i];
+    if (!p.trainable) continue;
     float* w = p.data.data<float>();
     const float* g = p.grad.data();
     float* m = m_[i].data();

@@ -123,14 +123,21 @@ Result<void> run_pretrain(const PretrainOptions& o, ThreadPool& pool, std::FILE*
     for (int64_t a = 0; a < o.accum; ++a) {
       for (int64_t b = 0; b < o.batch; ++b) {
         ds.sample((step * o.accum + a) * o.batch + b, in, tgt);
-        int64_t c = 0;
-        loss_sum += lm->forward_backward(in, tgt, scale, &c);
-        count += c;
+        if (o.mtp_weight > 0 && lm->has_mtp()) {
+          const auto l = lm->forward_backward_mtp(in, tgt, scale, float(o.mtp_weight) * scale);
+          loss_sum += l.main_sum;
+          count += l.main_count;
+        } else {
+          int64_t c = 0;
+          loss_sum += lm->forward_backward(in, tgt, scale, &c);
+          count += c;
+        }
       }
     }
     const double gnorm = clip_grad_norm(lm->params(), o.clip);
     const double lr = lr_at(step, o.lr, o.min_lr, o.warmup, o.steps);
     opt.step(lm->params(), lr);
+    lm->update_router_bias(o.router_bias_rate);
     const double loss = loss_sum / double(std::max<int64_t>(count, 1));
     const double dt =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

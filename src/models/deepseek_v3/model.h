@@ -117,6 +117,13 @@ class DeepseekV3 : public CausalLM {
   float* forward_train(std::span<const int32_t> tokens, autograd::Tape& tape, float** mtp_logits,
                        std::vector<std::vector<int64_t>>* expert_counts);
 
+  /// The selection bias (e_score_correction_bias [E]) of MoE layer `layer`, mutable for the
+  /// aux-loss-free balancing update during training; null for dense layers.
+  std::vector<float>* router_bias(int64_t layer) {
+    if (layer < 0 || layer >= int64_t(layers_.size()) || !layers_[size_t(layer)].is_moe) return nullptr;
+    return &layers_[size_t(layer)].moe.e_score_correction_bias;
+  }
+
   void set_mla_mode(MlaMode m) { mla_mode_ = m; }
   const Config& config() const { return cfg_; }
   /// Tokens routed to each expert by every forward of every session: [num_hidden_layers][E].
