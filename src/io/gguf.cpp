@@ -213,7 +213,8 @@ std::string GgufValue::summary() const {
       return "\"" + s + "\"";
     }
     case GgufType::Bool: return u_ ? "true" : "false";
-    case GgufType::F32: case GgufType::F64: return fmt::format("{}", f_);
+    case GgufType::F32: return fmt::format("{}", float(f_));  // shortest form of the f32
+    case GgufType::F64: return fmt::format("{}", f_);
     default: return is_signed_int(type_) ? std::to_string(i_) : std::to_string(u_);
   }
 }
