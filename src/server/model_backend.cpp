@@ -33,10 +33,18 @@ class ModelBackend::ModelSequence : public Sequence {
   ~ModelSequence() override { owner_.release(std::move(s_)); }
   int64_t n_past() const override { return static_cast<int64_t>(s_.tokens.size()); }
 
-  // Runs the pending tokens and samples the next one (-1 when the logits are not finite).
-  int32_t advance(std::span<float> logits, engine::SamplerWorkspace& ws) {
+  // The tokens to feed next: the prompt (minus a reused prefix) first, then the last sample.
+  std::span<const int32_t> pending() const { return pending_; }
+  models::Session& session() { return *s_.session; }
+  // Runs the pending tokens alone (prefill, or decode when not batched).
+  void forward(std::span<float> logits) {
     owner_.model_.forward(pending_, *s_.session, logits.data(), /*all_logits=*/false);
-    s_.tokens.insert(s_.tokens.end(), pending_.begin(), pending_.end());
+    fed();
+  }
+  // Records that the pending tokens are now in the KV cache (after forward or forward_batch).
+  void fed() { s_.tokens.insert(s_.tokens.end(), pending_.begin(), pending_.end()); }
+  // Samples the next token from the logits [V] after the last fed token (-1 when not finite).
+  int32_t sample(std::span<const float> logits, engine::SamplerWorkspace& ws) {
     auto id = engine::sample_token(logits, history_, opts_, rng_, ws);
     if (!id.ok()) return -1;
     history_.push_back(*id);
@@ -169,8 +177,30 @@ std::unique_ptr<Sequence> ModelBackend::new_sequence(std::span<const int32_t> pr
 }
 
 void ModelBackend::step(std::span<Sequence* const> seqs, std::span<int32_t> next) {
+  const size_t V = logits_.size();
+  // New sequences prefill their prompts one by one; all the others decode one token each in ONE
+  // forward_batch, which streams every weight once for the whole batch.
+  batch_index_.clear();
+  batch_tokens_.clear();
+  batch_sessions_.clear();
   for (size_t i = 0; i < seqs.size(); ++i) {
-    next[i] = static_cast<ModelSequence*>(seqs[i])->advance(logits_, ws_);
+    auto* s = static_cast<ModelSequence*>(seqs[i]);
+    if (s->pending().size() == 1) {
+      batch_index_.push_back(i);
+      batch_tokens_.push_back(s->pending()[0]);
+      batch_sessions_.push_back(&s->session());
+      continue;
+    }
+    s->forward(logits_);
+    next[i] = s->sample(logits_, ws_);
+  }
+  if (batch_index_.empty()) return;
+  batch_logits_.resize(batch_index_.size() * V);
+  model_.forward_batch(batch_tokens_, batch_sessions_, batch_logits_.data());
+  for (size_t b = 0; b < batch_index_.size(); ++b) {
+    auto* s = static_cast<ModelSequence*>(seqs[batch_index_[b]]);
+    s->fed();
+    next[batch_index_[b]] = s->sample(std::span<const float>(batch_logits_).subspan(b * V, V), ws_);
   }
 }
 

@@ -1,6 +1,6 @@
 // The server's Backend over a real model: the chat template and tokenizer build prompts, each
-// sequence owns a models::Session (KV cache) and a seeded sampler, and a step runs one forward per
-// active sequence (prefill for new ones, one token for the others) then samples with the engine's
+// sequence owns a models::Session (KV cache) and a seeded sampler, and a step prefills new
+// sequences and decodes all the others in one batched forward, then samples with the engine's
 // sampler chain. Finished sequences return their session to a pool; a new prompt that shares a
 // prefix with a pooled session's tokens (a repeated system prompt, the next chat turn) reuses that
 // part of its KV cache instead of recomputing it.
@@ -49,8 +49,9 @@ class ModelBackend : public Backend {
 
   std::unique_ptr<Sequence> new_sequence(std::span<const int32_t> prompt,
                                          const SamplingParams& sampling) override;
-  /// One forward per sequence (not yet one batched forward across sequences: CausalLM::forward
-  /// takes one session), then sampling. A sequence whose logits are not finite gets an EOS id.
+  /// Prefills new sequences one by one (CausalLM::forward), decodes all the others together in
+  /// one CausalLM::forward_batch, then samples each. A sequence whose logits are not finite gets
+  /// -1 (an end of sequence for is_eos).
   void step(std::span<Sequence* const> seqs, std::span<int32_t> next) override;
 
   /// Prompt tokens served from pooled KV caches instead of being recomputed (metrics, tests).
@@ -79,6 +80,10 @@ class ModelBackend : public Backend {
   engine::SamplerOptions sampling_;
   Options opts_;
   std::vector<float> logits_;  // [V] scratch, scheduler thread only
+  std::vector<float> batch_logits_;  // [B, V] scratch of forward_batch
+  std::vector<size_t> batch_index_;
+  std::vector<int32_t> batch_tokens_;
+  std::vector<models::Session*> batch_sessions_;
   engine::SamplerWorkspace ws_;
   std::mutex pool_mu_;  // sequences may be destroyed outside the scheduler thread
   std::vector<PooledSession> pool_;

@@ -101,7 +101,8 @@ export function makeTinyModel() {
 /// Starts `r1 serve MODEL --port 0 ...args` and resolves {url, proc, stderr(), stop()} once it
 /// prints its URL. Rejects if it exits first or takes more than 60 s.
 export function startServer(model, args = []) {
-  const proc = spawn(r1Bin, ['serve', model, '--port', '0', '--threads', '1', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const threads = args.includes('--threads') ? [] : ['--threads', '1'];
+  const proc = spawn(r1Bin, ['serve', model, '--port', '0', ...threads, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`server did not start:\n${err}`)); }, 60000);
