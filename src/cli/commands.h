@@ -18,5 +18,8 @@ int cmd_logits(int argc, char** argv);
 int cmd_init_model(int argc, char** argv);
 int cmd_convert(int argc, char** argv);
 int cmd_template(int argc, char** argv);
+int cmd_verify(int argc, char** argv);
+int cmd_task(int argc, char** argv);
+int cmd_eval(int argc, char** argv);
 int cmd_pretrain(int argc, char** argv);
 }  // namespace r1::cli

@@ -28,6 +28,9 @@ constexpr Command kCommands[] = {
     {"init-model", r1::cli::cmd_init_model, "write a random-weight model at a preset's real shape"},
     {"convert", r1::cli::cmd_convert, "convert an HF model to GGUF (f32/f16/bf16/q8_0/q4_0)"},
     {"template", r1::cli::cmd_template, "render chat messages with a model's chat template (JSON lines)"},
+    {"task", r1::cli::cmd_task, "embedded reasoning task: problems (gen) and base pretraining corpus (corpus)"},
+    {"eval", r1::cli::cmd_eval, "R1 evaluation protocol: k samples, pass@1 / cons@k / pass@k on a benchmark or task"},
+    {"verify", r1::cli::cmd_verify, "check a predicted math answer against a gold one (true/false)"},
     {"pretrain", r1::cli::cmd_pretrain, "pretrain a model on a text/JSONL corpus (AdamW, checkpoints, --resume)"},
 };
 
