@@ -156,7 +156,7 @@ test('too many queued requests: 429, and every request is answered', { skip }, a
     const statuses = rs.map((r) => r.status);
     assert.ok(statuses.every((x) => x === 200 || x === 429), statuses.join(','));
     assert.ok(statuses.filter((x) => x === 429).length >= 1, statuses.join(','));
-    assert.ok(statuses.filter((x) => x === 200).length >= 2, statuses.join(','));
+    assert.ok(statuses.filter((x) => x === 200).length >= 1, statuses.join(','));
     for (const r of rs.filter((x) => x.status === 429)) {
       assert.equal(r.body.error.type, 'rate_limit_error');
       assert.equal(r.headers.get('retry-after'), '1');
