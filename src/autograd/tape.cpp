@@ -6,10 +6,21 @@
 
 namespace r1::autograd {
 
+std::unique_ptr<float[]> Tape::take(int64_t n) {
+  const int64_t m = n > 0 ? n : 1;
+  auto it = free_.find(m);
+  if (it != free_.end()) {
+    std::unique_ptr<float[]> b = std::move(it->second);
+    free_.erase(it);
+    return b;
+  }
+  return std::unique_ptr<float[]>(new float[size_t(m)]);
+}
+
 float* Tape::alloc(int64_t n) {
   R1_CHECK(n >= 0, "alloc of {} floats", n);
-  arena_.push_back(std::unique_ptr<float[]>(new float[size_t(n > 0 ? n : 1)]));
-  float* p = arena_.back().get();
+  arena_sized_.emplace_back(n > 0 ? n : 1, take(n));
+  float* p = arena_sized_.back().second.get();
   Region r;
   r.n = n;
   regions_[reinterpret_cast<const char*>(p)] = std::move(r);
@@ -52,7 +63,8 @@ float* Tape::grad(const void* pv, int64_t n) {
     b = p;
   }
   if (r->grad == nullptr) {
-    r->owned.reset(new float[size_t(r->n > 0 ? r->n : 1)]);
+    r->owned = take(r->n);
+    r->owned_n = r->n > 0 ? r->n : 1;
     std::memset(r->owned.get(), 0, size_t(r->n) * sizeof(float));
     r->grad = r->owned.get();
   }
@@ -75,12 +87,15 @@ void Tape::backward() {
 void Tape::clear() {
   nodes_.clear();
   for (auto it = regions_.begin(); it != regions_.end();) {
-    if (it->second.param)
+    if (it->second.param) {
       ++it;
-    else
+    } else {
+      if (it->second.owned) free_.emplace(it->second.owned_n, std::move(it->second.owned));
       it = regions_.erase(it);
+    }
   }
-  arena_.clear();
+  for (auto& [n, b] : arena_sized_) free_.emplace(n, std::move(b));
+  arena_sized_.clear();
   keep_.clear();
 }
 

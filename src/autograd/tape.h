@@ -55,11 +55,17 @@ class Tape {
     int64_t n = 0;
     float* grad = nullptr;           // null until first requested
     std::unique_ptr<float[]> owned;  // activation gradients (parameters: caller-owned)
+    int64_t owned_n = 0;
     bool param = false;
   };
   Region* find(const char* p, int64_t bytes, const char** begin);
+  // Buffers of n floats: reused from `free_` (training repeats the same shapes every sequence,
+  // so after the first one no memory is requested from the system: no page faults).
+  std::unique_ptr<float[]> take(int64_t n);
 
-  std::vector<std::unique_ptr<float[]>> arena_;
+  std::multimap<int64_t, std::unique_ptr<float[]>> free_;
+  std::vector<std::pair<int64_t, std::unique_ptr<float[]>>> arena_sized_;
+
   std::map<const char*, Region> regions_;  // keyed by first byte
   std::vector<std::function<void()>> nodes_;
   std::vector<std::shared_ptr<void>> keep_;
