@@ -147,6 +147,11 @@ Norm normalize(std::string_view in) {
   if (s.size() > 8000) s.resize(8000);
   // Math-mode delimiters.
   if (s.size() >= 4 && (s.rfind("\\(", 0) == 0 || s.rfind("\\[", 0) == 0)) s = trim(s.substr(2, s.size() - 4));
+  // Unicode math symbols as their ASCII/LaTeX spelling.
+  for (auto [u, a] : {std::pair{"\u2212", "-"}, {"\u00d7", "*"}, {"\u00f7", "/"}, {"\u00b7", "*"}, {"\u03c0", "\\pi "},
+                      {"\u221e", "\\infty "}, {"\u2264", "\\le "}, {"\u2265", "\\ge "}})
+    replace_all(s, u, a);
+  replace_all(s, "\\mathbb{R}", "(-\\infty,\\infty)");
   replace_all(s, "\\$", "");
   replace_all(s, "$", "");
   // Spacing.
@@ -569,9 +574,9 @@ bool math_equal(std::string_view gold, std::string_view pred) {
   const Norm g = normalize(gold), p = normalize(pred);
   if (g.s.empty() || p.s.empty()) return false;
   if (struct_equal(g.s, p.s, 0)) return true;
-  if (g.percent && !p.percent) {  // 50\% accepts 0.5
+  if (g.percent != p.percent) {  // 50\% and 0.5 denote the same share
     auto gv = numeric_value(g.s), pv = numeric_value(p.s);
-    if (gv && pv && close(*gv / 100.0, *pv)) return true;
+    if (gv && pv && close(g.percent ? *gv / 100.0 : *gv, p.percent ? *pv / 100.0 : *pv)) return true;
   }
   return false;
 }

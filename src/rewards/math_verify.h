@@ -31,8 +31,8 @@ std::string extract_answer(std::string_view completion);
 std::string answer_text(std::string_view s);
 
 /// True when the two answer strings denote the same mathematical object (see the file comment).
-/// Both are answers, not whole completions (use answer_text/extract_answer first). Symmetric up
-/// to one asymmetry: a percentage in `gold` ("50\%") also accepts its fraction (0.5) as `pred`.
+/// Both are answers, not whole completions (use answer_text/extract_answer first). Symmetric; a
+/// percentage ("50\%") equals both its number (50) and its fraction (0.5).
 /// Never throws; unparseable input falls back to normalised text equality.
 bool math_equal(std::string_view gold, std::string_view pred);
 
