@@ -1,7 +1,11 @@
 // `r1 eval`: the DeepSeek-R1 evaluation protocol on a JSONL benchmark or the embedded task:
 // k samples per problem (temperature 0.6, top-p 0.95 by default), pass@1, cons@k, pass@k; writes
 // DIR/results.json and DIR/outputs.jsonl (one line per sample).
+#include <unistd.h>
+
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -128,11 +132,14 @@ int cmd_eval(int argc, char** argv) {
     outputs << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
     gen_tokens += r.completion_tokens;
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::fprintf(stderr, "\r[%lld/%lld] %.0f s, %.1f tok/s   ", static_cast<long long>(done),
-                 static_cast<long long>(total), s, s > 0 ? gen_tokens / s : 0.0);
+    // Every sample on a terminal; about every 10% (one line each) in logs.
+    const bool tty = isatty(STDERR_FILENO);
+    if (tty || done == total || done % std::max<int64_t>(1, total / 10) == 0)
+      std::fprintf(stderr, "%s[%lld/%lld] %.0f s, %.1f tok/s%s", tty ? "\r" : "", static_cast<long long>(done),
+                   static_cast<long long>(total), s, s > 0 ? gen_tokens / s : 0.0, tty ? "   " : "\n");
   };
   auto records = eval::run_eval(*lm.model, *lm.tokenizer, *items, opts, progress);
-  std::fprintf(stderr, "\n");
+  if (isatty(STDERR_FILENO)) std::fprintf(stderr, "\n");
   if (!records.ok()) {
     std::fprintf(stderr, "r1 eval: %s\n", records.message().c_str());
     return 1;
@@ -144,8 +151,8 @@ int cmd_eval(int argc, char** argv) {
   j["model"] = lm.path;
   j["data"] = data.empty() ? std::string("task:").append(task_name) : data;
   j["chat"] = opts.chat != nullptr;
-  j["temperature"] = opts.sampling.temperature;
-  j["top_p"] = top_p;
+  j["temperature"] = std::round(static_cast<double>(opts.sampling.temperature) * 1e6) / 1e6;
+  j["top_p"] = std::round(static_cast<double>(top_p) * 1e6) / 1e6;
   j["greedy"] = greedy;
   j["max_tokens"] = opts.max_tokens;
   j["seed"] = seed;
