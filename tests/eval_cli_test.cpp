@@ -211,6 +211,14 @@ TEST(EvalCli, TinyModelResultsAndOutputs) {
               "--out", tmp.file("out2")});
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(lines_of(tmp.file("out2") + "/outputs.jsonl").size(), 4u);
+  // Batched decoding of the k samples gives exactly the sequential samples (same seeds).
+  r = run_r1({"eval", "--model", model, "--task", "arith", "--n", "3", "-k", "4", "--max-tokens", "12", "--threads", "1",
+              "--seed", "9", "--no-batch", "--out", tmp.file("out3")});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  r = run_r1({"eval", "--model", model, "--task", "arith", "--n", "3", "-k", "4", "--max-tokens", "12", "--threads", "1",
+              "--seed", "9", "--out", tmp.file("out4")});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(lines_of(tmp.file("out3") + "/outputs.jsonl"), lines_of(tmp.file("out4") + "/outputs.jsonl"));
   r = run_r1({"eval", "--model", model, "--data", tmp.file("missing.jsonl")});
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("missing.jsonl"), std::string::npos) << r.err;

@@ -35,7 +35,7 @@ int cmd_eval(int argc, char** argv) {
   uint64_t seed = 0;
   float temp = 0.6f, top_p = 0.95f;
   int top_k = 0;
-  bool greedy = false, chat = false, raw = false, no_bos = false;
+  bool greedy = false, chat = false, raw = false, no_bos = false, no_batch = false;
   app.add_option("--model", model_path, "model: a Hugging Face directory or a .gguf file")->required();
   auto* data_opt = app.add_option("--data", data, "JSONL benchmark (MATH-500, GSM8K, AIME, or any problem/answer file)");
   auto* task_opt = app.add_option("--task", task_name, "embedded task family (arith, linear, countdown): held-out problems");
@@ -53,6 +53,7 @@ int cmd_eval(int argc, char** argv) {
   app.add_option("--out", out_dir, "output directory for results.json and outputs.jsonl")->capture_default_str();
   app.add_flag("--chat", chat, "use the model's chat template with the R1 instruction (default for --data when the model has one)");
   app.add_flag("--raw", raw, "feed the problem text as a raw prompt (default for --task)");
+  app.add_flag("--no-batch", no_batch, "decode a problem's k samples one after another (default: batched, one forward per step)");
   app.add_flag("--no-bos", no_bos, "do not prepend the BOS token to raw prompts");
   app.add_option("--instruction", instruction, "text appended to each problem in chat mode")->capture_default_str();
   app.add_option("--problem-field", problem_field, "JSONL field of the problem (default: problem, question or prompt)");
@@ -93,6 +94,7 @@ int cmd_eval(int argc, char** argv) {
   opts.eos_ids = lm.eos_ids();
   opts.instruction = instruction;
   opts.allow_bos = !no_bos;
+  opts.batch = !no_batch;
   std::optional<tok::ChatTemplate> tmpl;
   const bool want_chat = chat || (!raw && !data.empty());
   if (want_chat) {

@@ -20,6 +20,50 @@ bool contains_ci(std::string_view s, std::string_view w) {
   return it != s.end();
 }
 
+// The k samples of one prompt decoded together: each sample has its own session (prefilled
+// separately) and Sequence; every decode step feeds the unfinished samples' tokens through one
+// CausalLM::forward_batch, so the weights are read once per step for all k (decoding is
+// memory-bound). Same seeds and sampler as engine::generate, one sample at a time.
+std::vector<engine::GenerateResult> generate_group(models::CausalLM& model, const tok::Tokenizer& tok,
+                                                   const std::vector<int32_t>& ids, int64_t n_ctx,
+                                                   const std::vector<engine::GenerateOptions>& gens) {
+  const int64_t V = model.info().vocab_size;
+  const size_t k = gens.size();
+  std::vector<std::unique_ptr<models::Session>> sessions;
+  std::vector<engine::Sequence> seqs;
+  std::vector<float> logits(static_cast<size_t>(V));
+  engine::SamplerWorkspace ws;
+  const engine::StreamCallback no_stream;
+  for (size_t i = 0; i < k; ++i) {
+    engine::CachedSession cs;
+    cs.session = model.new_session(n_ctx);
+    engine::prefill(model, cs, ids, logits);  // logits: the prediction after the whole prompt
+    sessions.push_back(std::move(cs.session));
+    seqs.emplace_back(tok, gens[i], ids, n_ctx);
+    seqs.back().accept(logits, ws, no_stream);
+  }
+  std::vector<float> batch_logits;
+  for (;;) {
+    std::vector<int32_t> tokens;
+    std::vector<models::Session*> active;
+    std::vector<size_t> which;
+    for (size_t i = 0; i < k; ++i) {
+      if (seqs[i].finished()) continue;
+      tokens.push_back(seqs[i].next_token());
+      active.push_back(sessions[i].get());
+      which.push_back(i);
+    }
+    if (tokens.empty()) break;
+    batch_logits.resize(tokens.size() * static_cast<size_t>(V));
+    model.forward_batch(tokens, active, batch_logits.data());
+    for (size_t b = 0; b < which.size(); ++b)
+      seqs[which[b]].accept(std::span<const float>(batch_logits.data() + b * V, static_cast<size_t>(V)), ws, no_stream);
+  }
+  std::vector<engine::GenerateResult> out;
+  for (auto& s : seqs) out.push_back(s.result());
+  return out;
+}
+
 }  // namespace
 
 bool judge(const EvalItem& item, const std::string& rendered_prompt, const std::string& completion, std::string& answer) {
@@ -113,15 +157,27 @@ Result<std::vector<SampleRecord>> run_eval(models::CausalLM& model, const tok::T
     const int64_t n_ctx = std::min<int64_t>(model_ctx, static_cast<int64_t>(ids.size()) + std::max<int64_t>(opts.max_tokens, 1));
     if (auto fits = engine::check_prompt(static_cast<int64_t>(ids.size()), n_ctx); !fits.ok())
       return make_error("problem {}: {}", pi + 1, fits.message());
-    engine::CachedSession cs;
-    cs.session = model.new_session(n_ctx);
+    std::vector<engine::GenerateOptions> gens(static_cast<size_t>(opts.k));
     for (int si = 0; si < opts.k; ++si) {
-      engine::GenerateOptions g;
+      auto& g = gens[static_cast<size_t>(si)];
       g.sampling = opts.sampling;
       g.sampling.seed = opts.sampling.seed + 1000003ull * pi + static_cast<uint64_t>(si);
       g.max_tokens = opts.max_tokens;
       g.eos_ids = opts.eos_ids;
-      R1_ASSIGN_OR_RETURN(res, engine::generate(model, cs, tok, ids, g));
+    }
+    std::vector<engine::GenerateResult> results;
+    if (opts.batch && opts.k > 1) {
+      results = generate_group(model, tok, ids, n_ctx, gens);
+    } else {
+      engine::CachedSession cs;
+      cs.session = model.new_session(n_ctx);
+      for (const auto& g : gens) {
+        R1_ASSIGN_OR_RETURN(res, engine::generate(model, cs, tok, ids, g));
+        results.push_back(std::move(res));
+      }
+    }
+    for (int si = 0; si < opts.k; ++si) {
+      const engine::GenerateResult& res = results[static_cast<size_t>(si)];
       SampleRecord r;
       r.problem = static_cast<int>(pi);
       r.sample = si;

@@ -31,6 +31,7 @@ struct EvalOptions {
   std::string instruction = kR1Instruction;  // appended to the problem in chat mode (unless it
                                              // already asks for \boxed{})
   bool allow_bos = true;              // raw prompts: prepend BOS per the tokenizer's convention
+  bool batch = true;                  // decode a problem's k samples in one batched forward per step
 };
 
 /// One sampled completion and its verdict.
