@@ -22,4 +22,5 @@ int cmd_verify(int argc, char** argv);
 int cmd_task(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
 int cmd_pretrain(int argc, char** argv);
+int cmd_grpo(int argc, char** argv);
 }  // namespace r1::cli

@@ -1,0 +1,212 @@
+#include "train/grpo.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "core/storage.h"
+#include "io/hf_model.h"
+#include "models/decoder_config.h"
+#include "models/model_info.h"
+#include "models/tensor_source.h"
+#include "tokenizer/tokenizer.h"
+#include "train/checkpoint.h"
+#include "train/optim.h"
+
+namespace r1::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+/// Serves a TrainLM's F32 parameters by HF name (views: the decoder shares their storage).
+class ParamViews : public models::TensorSource {
+ public:
+  ParamViews(std::string label, const std::vector<Param>& params) : label_(std::move(label)) {
+    for (const auto& p : params) by_name_[p.name] = p.data;
+  }
+  const std::string& label() const override { return label_; }
+  models::NameStyle style() const override { return models::NameStyle::HF; }
+  bool has(const std::string& name) const override { return by_name_.count(name) != 0; }
+  Result<Tensor> get(const std::string& name) const override {
+    auto it = by_name_.find(name);
+    if (it == by_name_.end()) return make_error("{}: tensor {} not found", label_, name);
+    return it->second;
+  }
+  using TensorSource::get;
+
+ private:
+  std::string label_;
+  std::map<std::string, Tensor> by_name_;
+};
+
+/// Uniform [0, 1) from the top 53 bits (same draws on every standard library).
+double uniform01(std::mt19937_64& g) { return double(g() >> 11) * 0x1.0p-53; }
+
+/// Samples from softmax(logits / T); returns the id, its log-prob and the row's entropy.
+int32_t sample_row(const float* logits, int64_t V, double T, std::mt19937_64& g, double* logp,
+                   double* entropy, std::vector<double>& scratch) {
+  scratch.resize(size_t(V));
+  double mx = -INFINITY;
+  for (int64_t v = 0; v < V; ++v) mx = std::max(mx, double(logits[v]) / T);
+  double z = 0, ez = 0;
+  for (int64_t v = 0; v < V; ++v) {
+    const double x = double(logits[v]) / T - mx;
+    scratch[size_t(v)] = std::exp(x);
+    z += scratch[size_t(v)];
+    ez += scratch[size_t(v)] * x;
+  }
+  const double u = uniform01(g) * z;
+  double c = 0;
+  int32_t id = int32_t(V - 1);
+  for (int64_t v = 0; v < V; ++v) {
+    c += scratch[size_t(v)];
+    if (u < c) {
+      id = int32_t(v);
+      break;
+    }
+  }
+  *logp = double(logits[id]) / T - mx - std::log(z);
+  *entropy = std::log(z) - ez / z;
+  return id;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<GrpoPolicy>> GrpoPolicy::make(TrainLM& lm, const std::string& model_dir,
+                                                     ThreadPool& pool) {
+  const std::string arch = lm.arch();
+  const std::string label = model_dir + "/config.json";
+  R1_ASSIGN_OR_RETURN(hf, io::HfModelDir::open(model_dir));
+  R1_ASSIGN_OR_RETURN(info, models::hf_model_info(hf, arch));
+  std::unique_ptr<GrpoPolicy> p(new GrpoPolicy(lm));
+  ParamViews src(model_dir, lm.params());
+  if (arch == "deepseek_v3") {
+    R1_ASSIGN_OR_RETURN(dcfg, models::deepseek_v3::parse_config(lm.config(), label));
+    R1_ASSIGN_OR_RETURN(ds, models::deepseek_v3::DeepseekV3::load(dcfg, src, models::LoadOptions{},
+                                                                  info, pool));
+    p->ds_ = std::move(ds);
+  } else if (arch == "llama" || arch == "qwen2") {
+    models::DecoderVariant v;
+    if (arch == "llama") v.read_attention_bias = true;
+    if (arch == "qwen2") v.qkv_bias_always = true;
+    R1_ASSIGN_OR_RETURN(cfg, models::parse_decoder_config(lm.config(), label, v));
+    R1_ASSIGN_OR_RETURN(dec, models::DecoderLM::load(cfg, src, kernels::RopeLayout::NeoX, {},
+                                                     info, pool));
+    p->decoder_ = std::move(dec);
+  } else {
+    return make_error("{}: GRPO supports llama, qwen2 and deepseek_v3 models, not {}", model_dir,
+                      arch);
+  }
+  for (auto& q : lm.params()) p->tape_.add_param(q.data.data<float>(), q.data.numel(), q.grad.data());
+  return p;
+}
+
+float* GrpoPolicy::forward_train(std::span<const int32_t> tokens) {
+  return ds_ ? ds_->forward_train(tokens, tape_, nullptr, nullptr)
+             : decoder_->forward_train(tokens, tape_);
+}
+
+std::vector<double> GrpoPolicy::completion_logprobs(std::span<const int32_t> tokens, int64_t P,
+                                                    double temperature,
+                                                    std::vector<double>* entropy) {
+  const int64_t T = int64_t(tokens.size()), V = model().info().vocab_size;
+  R1_CHECK(P >= 1 && P <= T, "prompt length {} for {} tokens", P, T);
+  std::vector<double> out;
+  if (entropy) entropy->clear();
+  if (T == P) return out;
+  auto s = model().new_session(T);
+  std::vector<float> logits(size_t((T - 1) * V));
+  model().forward(tokens.first(size_t(T - 1)), *s, logits.data(), true);
+  for (int64_t t = P; t < T; ++t) {
+    double h = 0;
+    out.push_back(grpo::token_logprob(logits.data() + (t - 1) * V, V, tokens[size_t(t)],
+                                      temperature, &h, nullptr, 0.0));
+    if (entropy) entropy->push_back(h);
+  }
+  return out;
+}
+
+std::vector<double> GrpoPolicy::backward_logprobs(
+    std::span<const int32_t> tokens, int64_t P, double temperature,
+    const std::function<double(int64_t, double)>& coef_fn, std::vector<double>* entropy) {
+  const int64_t T = int64_t(tokens.size()), V = model().info().vocab_size;
+  R1_CHECK(P >= 1 && P <= T, "prompt length {} for {} tokens", P, T);
+  std::vector<double> out;
+  if (entropy) entropy->clear();
+  if (T == P) return out;
+  float* logits = forward_train(tokens.first(size_t(T - 1)));
+  float* dlogits = tape_.grad(logits, (T - 1) * V);  // zero-filled: prompt rows stay 0
+  for (int64_t t = P; t < T; ++t) {
+    const float* row = logits + (t - 1) * V;
+    double h = 0;
+    const double lp = grpo::token_logprob(row, V, tokens[size_t(t)], temperature, &h, nullptr, 0.0);
+    const double coef = coef_fn(t - P, lp);
+    if (coef != 0.0)
+      grpo::token_logprob(row, V, tokens[size_t(t)], temperature, nullptr, dlogits + (t - 1) * V,
+                          coef);
+    out.push_back(lp);
+    if (entropy) entropy->push_back(h);
+  }
+  tape_.backward();
+  tape_.clear();
+  return out;
+}
+
+std::vector<Sample> sample_batch(models::CausalLM& lm, std::span<const std::vector<int32_t>> prompts,
+                                 std::span<const int32_t> eos, int64_t max_new, double temperature,
+                                 std::span<const uint64_t> rng_seeds) {
+  R1_CHECK(prompts.size() == rng_seeds.size(), "{} prompts, {} seeds", prompts.size(),
+           rng_seeds.size());
+  R1_CHECK(temperature > 0, "sampling temperature must be > 0");
+  const int64_t B = int64_t(prompts.size()), V = lm.info().vocab_size;
+  std::vector<Sample> out(static_cast<size_t>(B));
+  std::vector<std::unique_ptr<models::Session>> sessions;
+  std::vector<std::mt19937_64> rngs;
+  std::vector<float> logits(static_cast<size_t>(B * V));
+  for (int64_t b = 0; b < B; ++b) {
+    sessions.push_back(lm.new_session(int64_t(prompts[size_t(b)].size()) + max_new + 1));
+    rngs.emplace_back(rng_seeds[size_t(b)]);
+    lm.forward(prompts[size_t(b)], *sessions.back(), logits.data() + b * V, false);
+  }
+  std::vector<int64_t> active(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) active[size_t(b)] = b;
+  std::vector<double> scratch;
+  std::vector<int32_t> next;
+  std::vector<models::Session*> next_s;
+  std::vector<int64_t> next_active;
+  while (!active.empty()) {
+    next.clear();
+    next_s.clear();
+    next_active.clear();
+    for (size_t i = 0; i < active.size(); ++i) {
+      const int64_t b = active[i];
+      double lp = 0, h = 0;
+      const int32_t id = sample_row(logits.data() + int64_t(i) * V, V, temperature,
+                                    rngs[size_t(b)], &lp, &h, scratch);
+      Sample& s = out[size_t(b)];
+      s.tokens.push_back(id);
+      s.logprobs.push_back(lp);
+      s.entropy_sum += h;
+      if (std::find(eos.begin(), eos.end(), id) != eos.end()) continue;
+      if (int64_t(s.tokens.size()) >= max_new) {
+        s.truncated = true;
+        continue;
+      }
+      next.push_back(id);
+      next_s.push_back(sessions[size_t(b)].get());
+      next_active.push_back(b);
+    }
+    active.swap(next_active);
+    if (!active.empty()) lm.forward_batch(next, next_s, logits.data());
+  }
+  return out;
+}
+
+}  // namespace r1::train
