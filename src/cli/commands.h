@@ -23,4 +23,6 @@ int cmd_task(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
 int cmd_pretrain(int argc, char** argv);
 int cmd_grpo(int argc, char** argv);
+int cmd_sft(int argc, char** argv);
+int cmd_distill(int argc, char** argv);
 }  // namespace r1::cli

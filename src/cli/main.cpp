@@ -32,6 +32,8 @@ constexpr Command kCommands[] = {
     {"eval", r1::cli::cmd_eval, "R1 evaluation protocol: k samples, pass@1 / cons@k / pass@k on a benchmark or task"},
     {"verify", r1::cli::cmd_verify, "check a predicted math answer against a gold one (true/false)"},
     {"pretrain", r1::cli::cmd_pretrain, "pretrain a model on a text/JSONL corpus (AdamW, checkpoints, --resume)"},
+    {"sft", r1::cli::cmd_sft, "supervised fine-tuning on prompt/completion pairs (prompt tokens masked)"},
+    {"distill", r1::cli::cmd_distill, "rejection-sampling distillation: teacher traces, verifier filter, student SFT"},
     {"grpo", r1::cli::cmd_grpo, "GRPO reinforcement learning with rule-based rewards (R1-Zero)"},
 };
 
