@@ -77,7 +77,7 @@ class SftCli : public ::testing::Test {
   std::string sft(const std::string& out, const std::string& extra = "") {
     return r1_bin() + " sft --model " + dir_.file("base/checkpoint-1") + " --data " +
            dir_.file("data.jsonl") + " --out " + out +
-           " --steps 20 --batch 2 --seq-len 32 --lr 3e-3 --warmup 2 --save-every 5 --threads 1 " +
+           " --steps 20 --batch 2 --seq-len 32 --lr 1e-2 --weight-decay 0 --warmup 2 --save-every 5 --threads 1 " +
            "--seed 3 " + extra;
   }
   r1::test::TempDir dir_;

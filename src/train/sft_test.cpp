@@ -143,10 +143,11 @@ TEST(Sft, TinyModelLearnsFixedCompletion) {
   o.model = tmp.path();
   o.data = tmp.file("data.jsonl");
   o.out = tmp.file("out");
-  o.steps = 25;
+  o.steps = 60;
   o.batch = 2;
   o.seq_len = 32;
-  o.lr = 3e-3;
+  o.lr = 1e-2;
+  o.weight_decay = 0.0;
   o.warmup = 2;
   o.quiet = true;
   auto r = run_sft(o, pool, nullptr);
