@@ -89,6 +89,22 @@ Result<std::string> resolve_model_path(const std::string& arg) {
   return make_error("{}: holds {} .gguf files; name one of them", arg, ggufs.size());
 }
 
+std::string zero_default_dir() {
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/r1/zero";
+  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/r1/zero";
+  return "r1-zero";
+}
+
+Result<std::string> default_model_path() {
+  const std::string student = zero_default_dir() + "/models/student";
+  std::error_code ec;
+  if (fs::exists(student + "/config.json", ec)) return student;
+  return make_error("no model given, and the demo's student model ({}) does not exist yet: run "
+                    "`make demo` (or `r1 zero`) to make it, or name a Hugging Face directory or "
+                    ".gguf file",
+                    student);
+}
+
 std::vector<int32_t> LoadedModel::eos_ids() const {
   std::vector<int32_t> ids = model->info().eos_token_ids;
   if (tokenizer) {

@@ -34,6 +34,14 @@ CLI::Validator number_in(double lo, double hi);
 /// exactly one .gguf file. Errors: empty (a model path is required), missing, or neither kind.
 Result<std::string> resolve_model_path(const std::string& arg);
 
+/// The folder `r1 zero` writes by default: $XDG_CACHE_HOME/r1/zero, else ~/.cache/r1/zero, else
+/// ./r1-zero.
+std::string zero_default_dir();
+
+/// The model `r1 run`/`r1 chat` use when none is given: the demo's student (zero_default_dir()
+/// + "/models/student"). Errors: it does not exist yet (the message says to run `make demo`).
+Result<std::string> default_model_path();
+
 /// A loaded model with its tokenizer and the thread pool its forward passes use.
 struct LoadedModel {
   std::unique_ptr<ThreadPool> pool;

@@ -63,7 +63,7 @@ int cmd_chat(int argc, char** argv) {
   int64_t ctx_size = -1;
   int threads = default_threads();
   SamplingFlags sampling;
-  app.add_option("MODEL", model_path, "model: a Hugging Face directory or a .gguf file");
+  app.add_option("MODEL", model_path, "model: a Hugging Face directory or a .gguf file (default: the demo's student, made by `make demo`)");
   app.add_option("-s,--system", system, "system message (default: none)");
   app.add_option("-n,--n-predict", n_predict, "tokens per reply at most; -1 = until EOS")
       ->capture_default_str();
@@ -75,10 +75,14 @@ int cmd_chat(int argc, char** argv) {
       ->capture_default_str()
       ->check(number_at_least(1));
   if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
-  if (model_path.empty()) {
-    std::fprintf(stderr,
-                 "r1 chat: a model path is required (a Hugging Face directory or a .gguf file)\n");
-    return 2;
+  if (model_path.empty()) {  // the demo's student model (`make demo`), if it exists
+    auto d = default_model_path();
+    if (!d.ok()) {
+      std::fprintf(stderr, "r1 chat: %s\n", d.message().c_str());
+      return 2;
+    }
+    model_path = *d;
+    std::fprintf(stderr, "r1 chat: using the demo's student model %s\n", model_path.c_str());
   }
   auto loaded = load_model_and_tokenizer(model_path, threads);
   if (!loaded.ok()) {

@@ -36,7 +36,7 @@ int cmd_run(int argc, char** argv) {
   bool ignore_eos = false;
   SamplingFlags sampling;
 
-  app.add_option("MODEL", model_path, "model: a Hugging Face directory or a .gguf file");
+  app.add_option("MODEL", model_path, "model: a Hugging Face directory or a .gguf file (default: the demo's student, made by `make demo`)");
   auto* prompt_opt = app.add_option("-p,--prompt", prompt, "prompt text (default: read stdin)");
   app.add_option("-n,--n-predict", n_predict,
                  "tokens to generate at most; -1 = until EOS or the context is full")
@@ -60,10 +60,14 @@ int cmd_run(int argc, char** argv) {
                "at the end instead of streaming text");
   if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
 
-  if (model_path.empty()) {
-    std::fprintf(stderr,
-                 "r1 run: a model path is required (a Hugging Face directory or a .gguf file)\n");
-    return 2;
+  if (model_path.empty()) {  // the demo's student model (`make demo`), if it exists
+    auto d = default_model_path();
+    if (!d.ok()) {
+      std::fprintf(stderr, "r1 run: %s\n", d.message().c_str());
+      return 2;
+    }
+    model_path = *d;
+    std::fprintf(stderr, "r1 run: using the demo's student model %s\n", model_path.c_str());
   }
   if (!prompt_opt->count()) {
     if (isatty(STDIN_FILENO)) std::fprintf(stderr, "r1 run: reading the prompt from stdin (end with Ctrl-D)\n");

@@ -25,4 +25,5 @@ int cmd_pretrain(int argc, char** argv);
 int cmd_grpo(int argc, char** argv);
 int cmd_sft(int argc, char** argv);
 int cmd_distill(int argc, char** argv);
+int cmd_zero(int argc, char** argv);
 }  // namespace r1::cli

@@ -35,6 +35,7 @@ constexpr Command kCommands[] = {
     {"sft", r1::cli::cmd_sft, "supervised fine-tuning on prompt/completion pairs (prompt tokens masked)"},
     {"distill", r1::cli::cmd_distill, "rejection-sampling distillation: teacher traces, verifier filter, student SFT"},
     {"grpo", r1::cli::cmd_grpo, "GRPO reinforcement learning with rule-based rewards (R1-Zero)"},
+    {"zero", r1::cli::cmd_zero, "the R1 recipe end to end at toy scale: base, R1-Zero, student, eval (make demo)"},
 };
 
 void usage(FILE* out) {
