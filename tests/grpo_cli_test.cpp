@@ -51,13 +51,13 @@ class GrpoCli : public ::testing::Test {
               std::to_string(2 * a + 7) + "\n";
     std::ofstream(dir_.file("corpus.txt")) << text;
     std::ofstream(dir_.file("config.json")) << nlohmann::json{
-        {"model_type", "llama"},      {"vocab_size", 64},        {"hidden_size", 32},
+        {"model_type", "llama"},      {"vocab_size", 320},       {"hidden_size", 32},
         {"intermediate_size", 64},    {"num_hidden_layers", 2},  {"num_attention_heads", 4},
         {"num_key_value_heads", 2},   {"rms_norm_eps", 1e-5},    {"rope_theta", 10000.0},
         {"max_position_embeddings", 128}, {"bos_token_id", 0},   {"eos_token_id", 1}}.dump();
     std::filesystem::create_directories(dir_.file("tok"));
     ASSERT_EQ(sh(r1_bin() + " tokenizer train --data " + dir_.file("corpus.txt") +
-                 " --vocab-size 60 --special '<bos>,<eos>' --bos '<bos>' --eos '<eos>' --out " +
+                 " --vocab-size 300 --special '<bos>,<eos>' --bos '<bos>' --eos '<eos>' --out " +
                  dir_.file("tok/tokenizer.json") + " > /dev/null 2>&1"),
               0);
     ASSERT_EQ(sh(r1_bin() + " pretrain --model-config " + dir_.file("config.json") +

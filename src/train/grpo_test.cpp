@@ -178,11 +178,12 @@ nlohmann::json tiny_config(const std::string& arch, int64_t vocab) {
 
 // One GRPO step (bnpo aggregation, mu 1, no KL) on two completions of one prompt with
 // advantages +1 and -1 raises the first's log-prob and lowers the second's.
-void one_step_moves_logprobs(const std::string& arch) {
+void one_step_moves_logprobs(const std::string& arch, const std::string& fixture = "") {
   test::TempDir tmp;
   ThreadPool pool(2);
-  const std::string dir = tmp.file("init");
-  auto m = TrainLM::init(tiny_config(arch, 40), "tiny", 3, dir, pool);
+  const std::string dir = fixture.empty() ? tmp.file("init") : fixture;
+  auto m = fixture.empty() ? TrainLM::init(tiny_config(arch, 40), "tiny", 3, dir, pool)
+                           : TrainLM::load(dir, pool);
   ASSERT_TRUE(m.ok()) << m.error().message;
   auto pol = GrpoPolicy::make(**m, dir, pool);
   ASSERT_TRUE(pol.ok()) << pol.error().message;
@@ -220,6 +221,10 @@ void one_step_moves_logprobs(const std::string& arch) {
 
 TEST(GrpoStep, MovesLogprobsLlama) { one_step_moves_logprobs("llama"); }
 TEST(GrpoStep, MovesLogprobsQwen2) { one_step_moves_logprobs("qwen2"); }
+TEST(GrpoStep, MovesLogprobsDeepseekV3) {  // MLA + MoE through the same policy (shared fixture)
+  if (!test::has_shared()) GTEST_SKIP() << "no shared fixtures at " << test::shared_dir();
+  one_step_moves_logprobs("deepseek_v3", test::shared_path("fixtures/ds_qlora_f32"));
+}
 
 // Batched sampling: deterministic per row seed, stops at EOS or max_new.
 TEST(GrpoSample, DeterministicAndBounded) {
