@@ -3,7 +3,7 @@
 // run as a child process (/proc/self/exe) with explicit arguments, so every step can be rerun by
 // hand from DIR/logs/STAGE.log (its first line is the command):
 //   corpus        r1 task corpus          base corpus (bare answers, <think> traces, slips, checks)
-//   tokenizer     r1 tokenizer train      byte-level BPE, EOS special (think tags as plain merges)
+//   tokenizer     r1 tokenizer train      byte-level BPE; specials <|eos|>, <think>, </think>
 //   base          r1 pretrain             DeepSeek-V3 architecture (MLA, shared + routed experts,
 //                                         aux-loss-free balancing, an MTP head) from random init
 //   student-base  r1 pretrain             the small dense Qwen2-architecture student's own base
@@ -92,20 +92,20 @@ struct Profile {
 Profile quick_profile() {
   Profile p;
   p.name = "quick";
-  p.corpus_docs = 3000;
+  p.corpus_docs = 8000;
   p.vocab = 320;
   p.base_hidden = 32, p.base_layers = 2, p.base_dense_layers = 1, p.base_inter = 64,
   p.base_moe_inter = 16, p.base_experts = 4, p.base_shared = 1, p.base_topk = 2,
   p.base_kv_lora = 16;
-  p.base_steps = 12;
+  p.base_steps = 250;
   p.st_hidden = 32, p.st_layers = 1, p.st_inter = 64, p.st_heads = 4, p.st_kv_heads = 2;
-  p.st_steps = 12;
+  p.st_steps = 150;
   p.pt_batch = 8, p.pt_seq = 64;
-  p.pt_lr = 3e-3, p.pt_min_lr = 3e-4, p.pt_warmup = 2;
-  p.grpo_steps = 2, p.grpo_prompts = 4, p.grpo_g = 4, p.grpo_max_len = 32;
+  p.pt_lr = 3e-3, p.pt_min_lr = 3e-4, p.pt_warmup = 10;
+  p.grpo_steps = 3, p.grpo_prompts = 4, p.grpo_g = 4, p.grpo_max_len = 48;
   p.grpo_time_budget = 60;
-  p.distill_prompts = 16, p.distill_k = 2, p.distill_steps = 4;
-  p.eval_n = 12, p.eval_k = 2, p.eval_max_tokens = 32;
+  p.distill_prompts = 64, p.distill_k = 4, p.distill_steps = 4;
+  p.eval_n = 16, p.eval_k = 2, p.eval_max_tokens = 48;
   return p;
 }
 
@@ -117,22 +117,24 @@ Profile default_profile() {
   p.base_hidden = 96, p.base_layers = 2, p.base_dense_layers = 1, p.base_inter = 256,
   p.base_moe_inter = 96, p.base_experts = 4, p.base_shared = 1, p.base_topk = 2,
   p.base_kv_lora = 32;
-  p.base_steps = 1500;
+  p.base_steps = 3000;
   p.st_hidden = 64, p.st_layers = 2, p.st_inter = 192, p.st_heads = 4, p.st_kv_heads = 2;
-  p.st_steps = 1000;
+  p.st_steps = 2000;
   p.pt_batch = 16, p.pt_seq = 64;
   p.pt_lr = 3e-3, p.pt_min_lr = 3e-4, p.pt_warmup = 50;
-  p.grpo_steps = 80, p.grpo_prompts = 16, p.grpo_g = 8, p.grpo_max_len = 64;
-  p.grpo_time_budget = 360;
+  p.grpo_steps = 400, p.grpo_prompts = 16, p.grpo_g = 8, p.grpo_max_len = 64;
+  p.grpo_time_budget = 300;
   p.distill_prompts = 800, p.distill_k = 4, p.distill_steps = 300;
   p.eval_n = 200, p.eval_k = 8, p.eval_max_tokens = 64;
   return p;
 }
 
-// The tokenizer's one special token, EOS (id 0). No BOS and no special <think>/</think>: `r1 pretrain`
-// encodes the corpus without BOS and without parsing special-token text, while GRPO prepends BOS
-// and SFT parses specials; with plain-text think tags and no BOS every stage sees the same ids
-// (the BPE learns "<think>" and "</think>" as merges of the corpus).
+// The tokenizer's special tokens: EOS (id 0), <think> and </think>. No BOS: `r1 pretrain` packs
+// documents with EOS between them and no BOS, so a prompt needs none either. Think tags as
+// specials also keep the prompt boundary clean: the BPE trainer removes special strings before
+// learning merges, so no merge like ":<" spans the end of a prompt ("...?A:") and the start of a
+// <think> completion (`r1 pretrain` encodes the tags as plain bytes; that is consistent across
+// pretraining, GRPO and evaluation, whose completions are sampled, not parsed).
 constexpr const char* kEos = "<|eos|>";
 
 json base_config(const Profile& p) {
@@ -734,7 +736,8 @@ int cmd_zero(int argc, char** argv) {
     if (auto u = need("tokenizer")) return *u;
     fs::create_directories(out + "/tokenizer", ec);
     return {pl.run_child("tokenizer", {"tokenizer", "train", "--data", corpus, "--vocab-size", std::to_string(P.vocab),
-                                       "--out", tok, "--special", kEos, "--eos", kEos}), ""};
+                                       "--out", tok, "--special", std::string(kEos) + ",<think>,</think>", "--eos", kEos}),
+            ""};
   });
   // 3-4. Base models.
   run("base", "DeepSeek-V3-architecture base (r1 pretrain)", [&]() -> StageResult {
