@@ -44,6 +44,10 @@ int cmd_pretrain(int argc, char** argv) {
   app.add_option("--save-every", o.save_every, "checkpoint every N steps (and at the end)")
       ->capture_default_str();
   app.add_option("--keep-last", o.keep_last, "checkpoints kept")->capture_default_str();
+  app.add_option("--val-every", o.val_every, "validation loss every N steps (0: off)")
+      ->capture_default_str();
+  app.add_option("--val-windows", o.val_windows, "held-out sequences (last of the corpus)")
+      ->capture_default_str();
   app.add_option("--mtp-weight", o.mtp_weight, "DeepSeek-V3: weight of the MTP loss (0: off)")
       ->capture_default_str();
   app.add_option("--router-bias-rate", o.router_bias_rate,

@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/check.h"
+
 namespace r1::train {
 
 Result<std::vector<int32_t>> load_corpus(const std::string& path, const tok::Tokenizer& tok,
@@ -44,17 +46,27 @@ Result<std::vector<int32_t>> load_corpus(const std::string& path, const tok::Tok
 }
 
 Result<PackedDataset> PackedDataset::make(std::vector<int32_t> stream, int64_t seq_len,
-                                          uint64_t seed) {
+                                          uint64_t seed, int64_t val_windows) {
   if (seq_len <= 0) return make_error("seq-len must be positive, got {}", seq_len);
   if (int64_t(stream.size()) < seq_len + 1)
     return make_error("corpus has {} tokens, fewer than seq-len + 1 = {}", stream.size(),
                       seq_len + 1);
   PackedDataset d;
-  d.n_windows_ = (int64_t(stream.size()) - 1) / seq_len;
+  const int64_t total = (int64_t(stream.size()) - 1) / seq_len;
+  d.n_val_ = std::clamp<int64_t>(val_windows, 0, total - 1);
+  d.n_windows_ = total - d.n_val_;
   d.stream_ = std::move(stream);
   d.seq_len_ = seq_len;
   d.seed_ = seed;
   return d;
+}
+
+void PackedDataset::val_sample(int64_t i, std::vector<int32_t>& inputs,
+                               std::vector<int32_t>& targets) const {
+  R1_CHECK(i >= 0 && i < n_val_, "validation window {} of {}", i, n_val_);
+  const int64_t start = (n_windows_ + i) * seq_len_;
+  inputs.assign(stream_.begin() + start, stream_.begin() + start + seq_len_);
+  targets.assign(stream_.begin() + start + 1, stream_.begin() + start + seq_len_ + 1);
 }
 
 void PackedDataset::sample(int64_t k, std::vector<int32_t>& inputs,

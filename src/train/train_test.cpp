@@ -229,6 +229,8 @@ TEST(Pretrain, ResumeFromCheckpointReproducesLossSequence) {
   o.lr = 3e-3;
   o.warmup = 2;
   o.save_every = 2;
+  o.val_every = 2;
+  o.val_windows = 2;
   o.keep_last = 5;
   o.quiet = true;
   ThreadPool pool(2);
@@ -251,6 +253,18 @@ TEST(Pretrain, ResumeFromCheckpointReproducesLossSequence) {
   ASSERT_TRUE(run_pretrain(o, pool, nullptr).ok());
   EXPECT_EQ(read_lines(o.out + "/metrics.jsonl"), a);
   EXPECT_LT(std::stod(a.back()), std::stod(a.front()));
+  // Validation loss (held-out windows) every 2 steps, falling.
+  std::vector<double> val;
+  {
+    std::ifstream f(o.out + "/metrics.jsonl");
+    std::string l;
+    while (std::getline(f, l)) {
+      auto j = nlohmann::json::parse(l);
+      if (j.contains("val_loss")) val.push_back(j["val_loss"].get<double>());
+    }
+  }
+  ASSERT_EQ(val.size(), 3u);
+  EXPECT_LT(val.back(), val.front());
   // The checkpoint is a loadable HF model dir.
   auto m = TrainLM::load(o.out + "/checkpoint-6", pool);
   EXPECT_TRUE(m.ok()) << m.message();

@@ -54,7 +54,8 @@ Result<void> run_pretrain(const PretrainOptions& o, ThreadPool& pool, std::FILE*
   R1_ASSIGN_OR_RETURN(tok, tok::Tokenizer::from_path(tok_json));
   R1_ASSIGN_OR_RETURN(stream, load_corpus(o.data, *tok, tok->eos_id()));
   const int64_t n_tokens = int64_t(stream.size());
-  R1_ASSIGN_OR_RETURN(ds, PackedDataset::make(std::move(stream), o.seq_len, o.seed));
+  R1_ASSIGN_OR_RETURN(ds, PackedDataset::make(std::move(stream), o.seq_len, o.seed,
+                                              o.val_every > 0 ? o.val_windows : 0));
 
   int64_t start = 0;
   std::unique_ptr<TrainLM> lm;
@@ -145,6 +146,20 @@ Result<void> run_pretrain(const PretrainOptions& o, ThreadPool& pool, std::FILE*
     const double tps = double(tokens_per_step) / std::max(dt, 1e-9);
     nlohmann::json line = {{"step", step + 1}, {"loss", loss},     {"lr", lr},
                            {"tokens_per_s", tps}, {"grad_norm", gnorm}};
+    if (ds.n_val() > 0 && o.val_every > 0 && ((step + 1) % o.val_every == 0 || step + 1 == o.steps)) {
+      double vs = 0;
+      int64_t vn = 0;
+      for (int64_t i = 0; i < ds.n_val(); ++i) {
+        ds.val_sample(i, in, tgt);
+        int64_t c = 0;
+        vs += lm->eval_loss(in, tgt, &c);
+        vn += c;
+      }
+      line["val_loss"] = vs / double(std::max<int64_t>(vn, 1));
+      if (progress && !o.quiet)
+        std::fprintf(progress, "step %lld val_loss %.4f\n", (long long)step + 1,
+                     line["val_loss"].get<double>());
+    }
     {
       std::ofstream mf(metrics_path, std::ios::app);
       mf << line.dump() << "\n";

@@ -29,6 +29,8 @@ struct PretrainOptions {
   int64_t save_every = 100;  // also saved at the last step
   int keep_last = 2;
   uint64_t seed = 0;
+  int64_t val_windows = 4;   // held-out windows (the corpus's last ones) for validation loss
+  int64_t val_every = 50;    // validation every N steps and at the last step (0: never)
   double mtp_weight = 0.0;        // DeepSeek-V3 with an MTP module: loss + mtp_weight * MTP loss
   double router_bias_rate = 1e-3;  // DeepSeek-V3 aux-loss-free bias update speed (gamma)
   bool quiet = false;        // no progress lines
