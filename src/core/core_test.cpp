@@ -104,3 +104,22 @@ TEST(Storage, AtomicWriteAndMap) {
 
 }  // namespace
 }  // namespace r1
+
+namespace r1 {
+namespace {
+
+TEST(ThreadPool, ManyTinyLoopsOversubscribed) {
+  // More threads than cores and loops smaller than a time slice: the loop must finish correctly
+  // even when workers are descheduled or arrive after the caller finished all chunks.
+  ThreadPool pool(6);
+  std::vector<int> hits(64);
+  for (int rep = 0; rep < 300; ++rep) {
+    pool.parallel_for(64, 1, [&](int64_t b, int64_t e, int) {
+      for (int64_t i = b; i < e; ++i) hits[size_t(i)]++;
+    });
+  }
+  for (int h : hits) ASSERT_EQ(h, 300);
+}
+
+}  // namespace
+}  // namespace r1

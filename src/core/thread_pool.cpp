@@ -8,6 +8,16 @@
 
 namespace r1 {
 
+namespace {
+inline void cpu_relax() {
+#if defined(__x86_64__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+}  // namespace
+
 int physical_cores() {
   // Count distinct (physical id, core id) pairs; fall back to hardware_concurrency.
   std::ifstream f("/proc/cpuinfo");
@@ -28,49 +38,58 @@ ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads > 0 ? n_threads : p
 }
 
 ThreadPool::~ThreadPool() {
+  stop_.store(true);
+  wake_.fetch_add(1);
   {
     std::lock_guard<std::mutex> lk(mu_);
-    stop_ = true;
-    generation_.fetch_add(1);
   }
   cv_.notify_all();
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::run_chunks(int thread_index) {
+void ThreadPool::run_chunks(uint32_t gen, int thread_index) {
+  Job& job = jobs_[gen & 1];
   for (;;) {
-    const int64_t c = next_chunk_.fetch_add(1, std::memory_order_relaxed);
-    if (c >= n_chunks_) break;
-    const int64_t b = c * chunk_, e = std::min(n_, b + chunk_);
+    uint64_t s = state_.load(std::memory_order_acquire);
+    if (uint32_t(s >> 32) != gen) return;
+    const int64_t c = int64_t(s & 0xffffffffu);
+    if (c >= job.n_chunks.load(std::memory_order_relaxed)) return;
+    if (!state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel)) continue;
+    // Chunk c of `gen` is ours; the job's slot is stable until we mark it done.
+    const int64_t chunk = job.chunk.load(std::memory_order_relaxed);
+    const int64_t n = job.n.load(std::memory_order_relaxed);
+    const int64_t b = c * chunk, e = std::min(n, b + chunk);
     try {
-      (*job_)(b, e, thread_index);
+      (*job.fn.load(std::memory_order_relaxed))(b, e, thread_index);
     } catch (...) {
       std::lock_guard<std::mutex> lk(error_mu_);
       if (!error_) error_ = std::current_exception();
     }
+    job.done.fetch_add(1, std::memory_order_acq_rel);
   }
 }
 
 void ThreadPool::worker_main(int index) {
-  uint64_t seen = 0;
+  // Start from 0, not the current value: a worker scheduled late (after the destructor's bump)
+  // must still see that bump and exit.
+  uint32_t seen = 0;
   for (;;) {
-    // Spin a little before sleeping: consecutive loops arrive within microseconds during decode.
-    uint64_t g = generation_.load(std::memory_order_acquire);
-    for (int spin = 0; g == seen && spin < 20000; ++spin) {
-#if defined(__x86_64__)
-      __builtin_ia32_pause();
-#endif
-      g = generation_.load(std::memory_order_acquire);
+    if (stop_.load()) return;
+    uint32_t w = wake_.load(std::memory_order_acquire);
+    for (int spin = 0; w == seen && spin < 4000; ++spin) {
+      cpu_relax();
+      w = wake_.load(std::memory_order_acquire);
     }
-    if (g == seen) {
+    if (w == seen) {
       std::unique_lock<std::mutex> lk(mu_);
-      cv_.wait(lk, [&] { return generation_.load() != seen || stop_; });
-      g = generation_.load();
+      sleepers_.fetch_add(1);
+      cv_.wait(lk, [&] { return wake_.load() != seen || stop_.load(); });
+      sleepers_.fetch_sub(1);
+      continue;
     }
-    if (stop_) return;
-    seen = g;
-    run_chunks(index);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    if (stop_.load()) return;
+    seen = w;
+    run_chunks(uint32_t(state_.load(std::memory_order_acquire) >> 32), index);
   }
 }
 
@@ -84,25 +103,30 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain,
   }
   // About 4 chunks per thread balances uneven rows without much atomic traffic.
   const int64_t target = int64_t(n_threads_) * 4;
-  chunk_ = std::max(grain, (n + target - 1) / target);
-  n_ = n;
-  n_chunks_ = (n + chunk_ - 1) / chunk_;
-  job_ = &fn;
+  const int64_t chunk = std::max(grain, (n + target - 1) / target);
+  const int64_t n_chunks = (n + chunk - 1) / chunk;
+  const uint32_t gen = uint32_t(state_.load(std::memory_order_relaxed) >> 32) + 1;
+  Job& job = jobs_[gen & 1];
+  job.fn.store(&fn, std::memory_order_relaxed);
+  job.n.store(n, std::memory_order_relaxed);
+  job.chunk.store(chunk, std::memory_order_relaxed);
+  job.n_chunks.store(n_chunks, std::memory_order_relaxed);
+  job.done.store(0, std::memory_order_relaxed);
   error_ = nullptr;
-  next_chunk_.store(0, std::memory_order_relaxed);
-  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    generation_.fetch_add(1, std::memory_order_acq_rel);
+  state_.store(uint64_t(gen) << 32, std::memory_order_release);  // publishes the job
+  // seq_cst pairs with the sleeper's increment: either it sees the new wake_ or we see it.
+  wake_.fetch_add(1);
+  if (sleepers_.load() > 0) {
+    { std::lock_guard<std::mutex> lk(mu_); }
+    cv_.notify_all();
   }
-  cv_.notify_all();
-  run_chunks(0);
-  while (pending_.load(std::memory_order_acquire) != 0) {
-#if defined(__x86_64__)
-    __builtin_ia32_pause();
-#endif
+  run_chunks(gen, 0);
+  // Only chunks already claimed by workers remain; wait for them, yielding if they are slow
+  // (a descheduled worker must not make us burn our time slice).
+  for (int spin = 0; job.done.load(std::memory_order_acquire) != n_chunks; ++spin) {
+    if (spin < 2000) cpu_relax();
+    else std::this_thread::yield();
   }
-  job_ = nullptr;
   if (error_) std::rethrow_exception(error_);
 }
 

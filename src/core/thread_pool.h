@@ -1,10 +1,14 @@
 // ThreadPool: a fixed set of workers that run one parallel loop at a time with the caller taking
-// part. Workers spin briefly between loops (decode issues hundreds of small loops per token, and a
-// sleep/wake per loop would cost more than the work), then sleep on a condition variable.
+// part. A loop is done when all its chunks are done, not when every worker has checked in, so a
+// worker the OS has descheduled (a loaded machine) never stalls the caller: the caller claims
+// the remaining chunks itself. Idle workers spin briefly (decode issues hundreds of small loops
+// per token), then sleep on a condition variable (std::atomic::wait in libstdc++ 12 lost
+// wake-ups here).
 #pragma once
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -27,8 +31,9 @@ class ThreadPool {
   int size() const { return n_threads_; }
 
   /// Calls fn(begin, end, thread_index) over [0, n) split into chunks of at least `grain`
-  /// items; returns when all are done. Exceptions from fn are rethrown in the caller.
-  /// Not reentrant: fn must not call parallel_for on the same pool.
+  /// items; returns when all are done. thread_index is in [0, size()) and unique among the
+  /// calls running at the same moment (use it to pick per-thread scratch). Exceptions from fn
+  /// are rethrown in the caller. Not reentrant: fn must not call parallel_for on this pool.
   void parallel_for(int64_t n, int64_t grain,
                     const std::function<void(int64_t, int64_t, int)>& fn);
 
@@ -36,22 +41,29 @@ class ThreadPool {
   void run_on_all(const std::function<void(int, int)>& fn);
 
  private:
+  // One job's parameters. Two slots alternate by generation parity so a worker that read a
+  // stale generation can only fail its claim (compare-and-swap on state_), never run a chunk
+  // with another job's parameters.
+  struct Job {
+    std::atomic<const std::function<void(int64_t, int64_t, int)>*> fn{nullptr};
+    std::atomic<int64_t> n{0}, chunk{1}, n_chunks{0};
+    std::atomic<int64_t> done{0};
+  };
   void worker_main(int index);
-  void run_chunks(int thread_index);
+  // Claims and runs chunks of generation `gen` until none are left.
+  void run_chunks(uint32_t gen, int thread_index);
 
   int n_threads_;
   std::vector<std::thread> workers_;
+  Job jobs_[2];
+  std::atomic<uint64_t> state_{0};     // generation << 32 | next chunk index
+  std::atomic<uint32_t> wake_{0};      // bumped per job and at shutdown
+  std::atomic<int> sleepers_{0};       // workers blocked on cv_ (notify only when > 0)
+  std::atomic<bool> stop_{false};
   std::mutex mu_;
   std::condition_variable cv_;
-  std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
-  std::atomic<int64_t> next_chunk_{0};
-  bool stop_ = false;
-  // The current job.
-  const std::function<void(int64_t, int64_t, int)>* job_ = nullptr;
-  int64_t n_ = 0, chunk_ = 1, n_chunks_ = 0;
-  std::exception_ptr error_;
   std::mutex error_mu_;
+  std::exception_ptr error_;
 };
 
 }  // namespace r1
