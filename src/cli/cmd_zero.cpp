@@ -94,10 +94,10 @@ Profile quick_profile() {
   p.name = "quick";
   p.corpus_docs = 8000;
   p.vocab = 320;
-  p.base_hidden = 32, p.base_layers = 2, p.base_dense_layers = 1, p.base_inter = 64,
+  p.base_hidden = 48, p.base_layers = 2, p.base_dense_layers = 1, p.base_inter = 64,
   p.base_moe_inter = 16, p.base_experts = 4, p.base_shared = 1, p.base_topk = 2,
   p.base_kv_lora = 16;
-  p.base_steps = 250;
+  p.base_steps = 600;
   p.st_hidden = 32, p.st_layers = 1, p.st_inter = 64, p.st_heads = 4, p.st_kv_heads = 2;
   p.st_steps = 150;
   p.pt_batch = 8, p.pt_seq = 64;
@@ -320,9 +320,6 @@ class Pipeline {
  public:
   Pipeline(std::string dir, Profile p, int threads, int n_stages)
       : dir_(std::move(dir)), p_(std::move(p)), threads_(threads), n_stages_(n_stages) {
-    char buf[4096];
-    const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-    self_ = n > 0 ? std::string(buf, size_t(n)) : "r1";
   }
 
   const std::string& dir() const { return dir_; }
@@ -366,7 +363,7 @@ class Pipeline {
       dup2(fds[1], 2);
       close(fds[1]);
       std::vector<char*> av;
-      av.push_back(const_cast<char*>(self_.c_str()));
+      av.push_back(const_cast<char*>("r1"));
       for (const auto& a : args) av.push_back(const_cast<char*>(a.c_str()));
       av.push_back(nullptr);
       execv(self_.c_str(), av.data());
@@ -408,7 +405,7 @@ class Pipeline {
       dup2(fds[1], 1);
       const int null = open("/dev/null", O_WRONLY);
       dup2(null, 2);
-      execl(self_.c_str(), self_.c_str(), name.c_str(), "--help", static_cast<char*>(nullptr));
+      execl(self_.c_str(), "r1", name.c_str(), "--help", static_cast<char*>(nullptr));
       _exit(127);
     }
     close(fds[1]);
@@ -456,7 +453,8 @@ class Pipeline {
   int threads_;
   int n_stages_;
   int stage_index_ = 0;
-  std::string self_;
+  // Children run this very binary, even if the file was rebuilt (replaced) meanwhile.
+  const std::string self_ = "/proc/self/exe";
   bool line_start_ = true;
   std::map<std::string, std::optional<std::string>> help_;
   std::vector<StageRecord> records_;
@@ -783,11 +781,21 @@ int cmd_zero(int argc, char** argv) {
   run("base-more", "control: base + more pretraining for GRPO's time (r1 pretrain)", [&]() -> StageResult {
     if (auto u = need("pretrain")) return *u;
     if (auto u = need_model("base")) return *u;
-    const double grpo_s = pl.stage_seconds("r1-zero"), base_s = pl.stage_seconds("base");
-    if (grpo_s <= 0 || base_s <= 0) return {-1, "needs the times of stages base and r1-zero"};
-    const int64_t steps = std::max<int64_t>(1, std::llround(grpo_s / (base_s / double(P.base_steps))));
-    pl.say("base-more", fmt::format("{} more steps ~ {} of GRPO at the base's {:.2f} s/step", steps,
-                                    format_duration(grpo_s), base_s / double(P.base_steps)));
+    // Seconds per step from the base's own metrics (tokens_per_s per step), not from the stage's
+    // wall time, which covers only the last run of a resumed stage.
+    const double grpo_s = pl.stage_seconds("r1-zero");
+    double tps = 0;
+    int64_t n = 0;
+    std::ifstream mf(out + "/base/train/metrics.jsonl");
+    for (std::string line; std::getline(mf, line);) {
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_object() && j.contains("tokens_per_s") && j["tokens_per_s"].is_number()) tps += j["tokens_per_s"].get<double>(), ++n;
+    }
+    if (grpo_s <= 0 || n == 0 || tps <= 0) return {-1, "needs the GRPO stage's time and the base's metrics.jsonl"};
+    const double s_per_step = double(P.pt_batch * P.pt_seq) / (tps / double(n));
+    const int64_t steps = std::max<int64_t>(1, std::llround(grpo_s / s_per_step));
+    pl.say("base-more", fmt::format("{} more steps ~ {} of GRPO at the base's {:.3f} s/step", steps,
+                                    format_duration(grpo_s), s_per_step));
     return train_and_export("base-more", pretrain_args({"pretrain", "--init-from", M + "/base", "--out",
                                                         out + "/base-more/train", "--mtp-weight", "0.3"},
                                                        steps, P.pt_min_lr * 3, 1),
@@ -806,7 +814,14 @@ int cmd_zero(int argc, char** argv) {
                              "--save-every", std::to_string(std::max<int64_t>(P.distill_steps / 4, 5)),
                              "--keep-last", "1", "-t", T};
     if (pl.has_flag("distill", "--resume")) args.push_back("--resume");
-    return train_and_export("student", args, out + "/student/train/student", "student");
+    StageResult r = train_and_export("student", args, out + "/student/train/student", "student");
+    // No verified trace at all (the --quick profile's barely trained teacher): nothing to distil.
+    // Reported as unavailable, not faked; the stages that need the student skip too.
+    auto st = read_json_file(out + "/student/train/distill_stats.json");
+    if (r.rc != 0 && st && st->contains("kept") && (*st)["kept"] == 0)
+      return {-1, fmt::format("R1-Zero produced no verified trace to distil ({} samples, {} correct)",
+                              st->value("samples", 0), st->value("correct", 0))};
+    return r;
   });
   // 8. Control: the student base given the distillation's time as GRPO.
   run("student-grpo", "control: student base + GRPO for distillation's time (r1 grpo)", [&]() -> StageResult {
