@@ -61,8 +61,12 @@ TEST(ZeroCli, QuickProfileRunsEveryStageAndResumes) {
       continue;
     }
     EXPECT_TRUE(fs::exists(out + "/.done/" + id + ".json"));
-    if (id == "corpus") EXPECT_GT(fs::file_size(out + "/data/corpus.jsonl"), 1000u);
-    if (id == "tokenizer") EXPECT_TRUE(fs::exists(out + "/tokenizer/tokenizer.json"));
+    if (id == "corpus") {
+      EXPECT_GT(fs::file_size(out + "/data/corpus.jsonl"), 1000u);
+    }
+    if (id == "tokenizer") {
+      EXPECT_TRUE(fs::exists(out + "/tokenizer/tokenizer.json"));
+    }
     for (const char* m : {"base", "base-more", "r1-zero", "student-base", "student-grpo", "student"}) {
       if (id == m) {
         EXPECT_TRUE(fs::exists(out + "/models/" + id + "/config.json"));
@@ -76,11 +80,15 @@ TEST(ZeroCli, QuickProfileRunsEveryStageAndResumes) {
       EXPECT_TRUE(r.contains("pass@1") && r.contains("cons@k") && r.contains("mean_completion_tokens"));
       EXPECT_TRUE(res["models"][m].contains("pass@1"));
     }
-    if (id.rfind("gguf-", 0) == 0) EXPECT_TRUE(fs::exists(out + "/gguf/" + id.substr(5) + ".gguf"));
+    if (id.rfind("gguf-", 0) == 0) {
+      EXPECT_TRUE(fs::exists(out + "/gguf/" + id.substr(5) + ".gguf"));
+    }
   }
   // The base, R1-Zero and the student are the pipeline's core: they must not be skipped.
   for (const auto& s : res["stages"])
-    if (s["stage"] == "base" || s["stage"] == "corpus" || s["stage"] == "tokenizer") EXPECT_EQ(s["status"], "done");
+    if (s["stage"] == "base" || s["stage"] == "corpus" || s["stage"] == "tokenizer") {
+      EXPECT_EQ(s["status"], "done");
+    }
   EXPECT_NE(text.find("pass@1"), std::string::npos) << "no table printed";
 
   // A rerun resumes: every finished stage is skipped, and the table is written again.

@@ -855,7 +855,13 @@ int cmd_zero(int argc, char** argv) {
       fs::create_directories(out + "/gguf", ec);
       const int rc = pl.run_child(id, {"convert", M + "/" + row.name, "--out", out + "/gguf/" + row.name + ".gguf",
                                        "--type", "f32"});
-      if (rc != 0) return {-1, "r1 convert failed (see " + out + "/logs/" + id + ".log; deepseek_v3 is not convertible yet)"};
+      if (rc != 0) {  // e.g. an architecture the converter does not support (deepseek_v3 so far)
+        std::ifstream lf(out + "/logs/" + id + ".log");
+        std::string line, last;
+        while (std::getline(lf, line))
+          if (!line.empty()) last = line;
+        return {-1, last.empty() ? "r1 convert failed" : last};
+      }
       return {};
     });
   }
