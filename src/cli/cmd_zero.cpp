@@ -62,6 +62,12 @@ volatile sig_atomic_t g_interrupted = 0;
 void on_sigint(int) { g_interrupted = 1; }
 
 // ---------------------------------------------------------------------------------------------
+// The vocabulary: the 3 specials + 256 bytes, i.e. a byte-level BPE with no merges. Measured: with
+// ~125 merges the BPE merges digit runs ("34", "589"), and a 0.5M-parameter model must then split
+// tokens into digits to work column by column; its base reached ~1% accuracy and GRPO had nothing
+// to reinforce. One token per character (the prototype's recipe) makes each column a lookup.
+constexpr int kByteVocab = 3 + 256;
+
 // Profiles: every size and step count of the pipeline. --quick only proves that each stage runs
 // and writes its outputs; the default is sized for 2 CPU cores after ../shared/R1ZERO-TOY.md
 // (0.2M-parameter models, batch 16 x 64 tokens, lr 3e-3; GRPO 16 prompts x G=8, lr 1e-4, no KL).
@@ -93,7 +99,7 @@ Profile quick_profile() {
   Profile p;
   p.name = "quick";
   p.corpus_docs = 8000;
-  p.vocab = 320;
+  p.vocab = kByteVocab;
   p.base_hidden = 48, p.base_layers = 2, p.base_dense_layers = 1, p.base_inter = 64,
   p.base_moe_inter = 16, p.base_experts = 4, p.base_shared = 1, p.base_topk = 2,
   p.base_kv_lora = 16;
@@ -113,19 +119,19 @@ Profile default_profile() {
   Profile p;
   p.name = "default";
   p.corpus_docs = 60000;
-  p.vocab = 384;
+  p.vocab = kByteVocab;
   p.base_hidden = 96, p.base_layers = 2, p.base_dense_layers = 1, p.base_inter = 256,
   p.base_moe_inter = 96, p.base_experts = 4, p.base_shared = 1, p.base_topk = 2,
   p.base_kv_lora = 32;
   p.base_steps = 3000;
   p.st_hidden = 64, p.st_layers = 2, p.st_inter = 192, p.st_heads = 4, p.st_kv_heads = 2;
   p.st_steps = 2000;
-  p.pt_batch = 16, p.pt_seq = 64;
+  p.pt_batch = 16, p.pt_seq = 96;
   p.pt_lr = 3e-3, p.pt_min_lr = 3e-4, p.pt_warmup = 50;
-  p.grpo_steps = 400, p.grpo_prompts = 16, p.grpo_g = 8, p.grpo_max_len = 64;
+  p.grpo_steps = 400, p.grpo_prompts = 16, p.grpo_g = 8, p.grpo_max_len = 96;
   p.grpo_time_budget = 300;
   p.distill_prompts = 800, p.distill_k = 4, p.distill_steps = 300;
-  p.eval_n = 200, p.eval_k = 8, p.eval_max_tokens = 64;
+  p.eval_n = 200, p.eval_k = 8, p.eval_max_tokens = 96;
   return p;
 }
 
@@ -810,7 +816,7 @@ int cmd_zero(int argc, char** argv) {
                              "--n", std::to_string(P.distill_prompts), "-k", std::to_string(P.distill_k),
                              "--temp", "0.6", "--max-tokens", std::to_string(P.grpo_max_len), "--out",
                              out + "/student/train", "--steps", std::to_string(P.distill_steps), "--lr", "1e-3",
-                             "--min-lr", "1e-4", "--warmup", "5", "--batch", "16", "--seq-len", "64",
+                             "--min-lr", "1e-4", "--warmup", "5", "--batch", "16", "--seq-len", "128",
                              "--save-every", std::to_string(std::max<int64_t>(P.distill_steps / 4, 5)),
                              "--keep-last", "1", "-t", T};
     if (pl.has_flag("distill", "--resume")) args.push_back("--resume");
