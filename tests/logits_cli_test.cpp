@@ -42,7 +42,10 @@ CliRun run_r1(const std::string& args, const r1::test::TempDir& tmp) {
 
 std::string join(const std::vector<int32_t>& ids) {
   std::string s;
-  for (size_t i = 0; i < ids.size(); ++i) s += (i ? "," : "") + std::to_string(ids[i]);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i) s += ',';  // not `(i ? "," : "") + ...`: GCC 12 raises a false -Wrestrict there
+    s += std::to_string(ids[i]);
+  }
   return s;
 }
 
