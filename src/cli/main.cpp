@@ -20,9 +20,9 @@ constexpr Command kCommands[] = {
     {"inspect", r1::cli::cmd_inspect, "list the tensors and metadata of a GGUF file or HF model"},
     {"run", r1::cli::cmd_run, "generate text from a prompt (streams the continuation)"},
     {"chat", r1::cli::cmd_chat, "interactive chat in the terminal (reasoning shown dimmed)"},
-    {"serve", r1::cli::cmd_serve, "OpenAI-compatible HTTP server with continuous batching"},
     {"tokenize", r1::cli::cmd_tokenize, "text <-> token ids with a model's tokenizer (JSON lines)"},
     {"tokenizer", r1::cli::cmd_tokenizer, "tokenizer tools: train a byte-level BPE (tokenizer.json)"},
+    {"serve", r1::cli::cmd_serve, "OpenAI-compatible HTTP server with continuous batching"},
     {"bench", r1::cli::cmd_bench, "prefill/decode throughput (pp512/tg128) vs the bandwidth ceiling"},
     {"logits", r1::cli::cmd_logits, "write the logits of every position of --ids as a .npy file"},
     {"init-model", r1::cli::cmd_init_model, "write a random-weight model at a preset's real shape"},
@@ -32,9 +32,9 @@ constexpr Command kCommands[] = {
     {"eval", r1::cli::cmd_eval, "R1 evaluation protocol: k samples, pass@1 / cons@k / pass@k on a benchmark or task"},
     {"verify", r1::cli::cmd_verify, "check a predicted math answer against a gold one (true/false)"},
     {"pretrain", r1::cli::cmd_pretrain, "pretrain a model on a text/JSONL corpus (AdamW, checkpoints, --resume)"},
+    {"grpo", r1::cli::cmd_grpo, "GRPO reinforcement learning with rule-based rewards (R1-Zero)"},
     {"sft", r1::cli::cmd_sft, "supervised fine-tuning on prompt/completion pairs (prompt tokens masked)"},
     {"distill", r1::cli::cmd_distill, "rejection-sampling distillation: teacher traces, verifier filter, student SFT"},
-    {"grpo", r1::cli::cmd_grpo, "GRPO reinforcement learning with rule-based rewards (R1-Zero)"},
     {"zero", r1::cli::cmd_zero, "the R1 recipe end to end at toy scale: base, R1-Zero, student, eval (make demo)"},
 };
 
