@@ -26,8 +26,9 @@ if [ -d fuzz ] && ls fuzz/*_fuzz.cpp >/dev/null 2>&1; then
     n=$(basename "$f" .cpp)
     cmake --build "$FUZZ" -j "$JOBS" --target "$n" >/dev/null
     mkdir -p "$FUZZ/corpus-$n"
-    "$FUZZ/$n" -max_total_time="${R1_FUZZ_SECONDS:-20}" -rss_limit_mb=2048 "$FUZZ/corpus-$n" \
-      fuzz/seeds/"$n" 2>&1 | tail -n 1
+    dirs=("$FUZZ/corpus-$n")
+    [ -d "fuzz/seeds/$n" ] && dirs+=("fuzz/seeds/$n")  # libFuzzer exits on a missing corpus dir
+    "$FUZZ/$n" -max_total_time="${R1_FUZZ_SECONDS:-20}" -rss_limit_mb=2048 "${dirs[@]}" 2>&1 | tail -n 1
   done
 fi
 
