@@ -93,6 +93,8 @@ struct Profile {
   int64_t distill_prompts, distill_k, distill_steps;
   // Evaluation.
   int64_t eval_n, eval_k, eval_max_tokens;
+  // Task difficulty of every stage (corpus, GRPO, distillation, evaluation).
+  int level;
 };
 
 Profile quick_profile() {
@@ -112,6 +114,7 @@ Profile quick_profile() {
   p.grpo_time_budget = 60;
   p.distill_prompts = 64, p.distill_k = 4, p.distill_steps = 4;
   p.eval_n = 16, p.eval_k = 2, p.eval_max_tokens = 48;
+  p.level = 1;
   return p;
 }
 
@@ -132,6 +135,11 @@ Profile default_profile() {
   p.grpo_time_budget = 300;
   p.distill_prompts = 800, p.distill_k = 4, p.distill_steps = 300;
   p.eval_n = 200, p.eval_k = 8, p.eval_max_tokens = 96;
+  // Level 1 (2-digit +/-, 2-digit x 1-digit). Measured: at level 0 (3-digit operands) a 0.23M
+  // model trained 3000-6000 steps (r1 and a PyTorch replica alike) copies the second operand's
+  // digits no better than chance, base pass@1 0.2-9%, and GRPO has nothing to reinforce; at level 1
+  // the same model reaches pass@1 20% (T=1) / 32% (T=0.6) in 3000 steps, like the prototype.
+  p.level = 1;
   return p;
 }
 
@@ -544,7 +552,8 @@ const std::vector<ModelRow>& model_rows() {
 int report_zero(Pipeline& pl, bool quick) {
   const std::string& out = pl.dir();
   json models = json::object();
-  std::printf("\nr1 zero: held-out arith problems (%s profile)\n", pl.profile().name.c_str());
+  std::printf("\nr1 zero: held-out arith problems, level %d (%s profile)\n", pl.profile().level,
+              pl.profile().name.c_str());
   std::printf("%-13s %-11s %7s %7s %7s %8s %6s %6s  %s\n", "model", "arch", "pass@1", "cons@k", "pass@k",
               "mean_tok", "think", "check", "what");
   for (const auto& row : model_rows()) {
@@ -602,7 +611,7 @@ int report_zero(Pipeline& pl, bool quick) {
     const std::string p = out + "/charts/" + std::string(c) + ".png";
     if (fs::exists(p)) charts.push_back(p);
   }
-  json res{{"profile", pl.profile().name}, {"out", out},   {"task", "arith"},     {"eval_k", pl.profile().eval_k},
+  json res{{"profile", pl.profile().name}, {"out", out},   {"task", "arith"}, {"level", pl.profile().level}, {"eval_k", pl.profile().eval_k},
            {"eval_n", pl.profile().eval_n}, {"models", models}, {"checks", checks}, {"stages", stages},
            {"total_seconds", total},       {"charts", charts}};
   if (auto w = write_json_file(out + "/results.json", res); !w.ok()) {
@@ -714,7 +723,7 @@ int cmd_zero(int argc, char** argv) {
   };
   auto grpo_args = [&](const std::string& model, const std::string& sub, int64_t steps, double budget) {
     return std::vector<std::string>{
-        "grpo", "--model", model, "--task", "arith", "--out", sub, "--steps", std::to_string(steps),
+        "grpo", "--model", model, "--task", "arith", "--level", std::to_string(P.level), "--out", sub, "--steps", std::to_string(steps),
         "--prompts-per-step", std::to_string(P.grpo_prompts), "--num_generations", std::to_string(P.grpo_g),
         "--max_completion_length", std::to_string(P.grpo_max_len), "--temperature", "1.0",
         "--learning_rate", "1e-4", "--beta", "0", "--epsilon", "0.2", "--epsilon_high", "0.28",
@@ -734,7 +743,8 @@ int cmd_zero(int argc, char** argv) {
     if (auto u = need("task")) return *u;
     fs::create_directories(out + "/data", ec);
     return {pl.run_child("corpus", {"task", "corpus", "--name", "arith", "--n", std::to_string(P.corpus_docs),
-                                    "--seed", "1", "--out", corpus}), ""};
+                                    "--seed", "1", "--level", std::to_string(P.level), "--out", corpus}),
+            ""};
   });
   run("tokenizer", "byte-level BPE (r1 tokenizer train)", [&]() -> StageResult {
     if (auto u = need("tokenizer")) return *u;
@@ -813,7 +823,7 @@ int cmd_zero(int argc, char** argv) {
     if (auto u = need_model("r1-zero")) return *u;
     if (auto u = need_model("student-base")) return *u;
     std::vector<std::string> args{"distill", "--teacher", M + "/r1-zero", "--student", M + "/student-base", "--task", "arith",
-                             "--n", std::to_string(P.distill_prompts), "-k", std::to_string(P.distill_k),
+                             "--level", std::to_string(P.level), "--n", std::to_string(P.distill_prompts), "-k", std::to_string(P.distill_k),
                              "--temp", "0.6", "--max-tokens", std::to_string(P.grpo_max_len), "--out",
                              out + "/student/train", "--steps", std::to_string(P.distill_steps), "--lr", "1e-3",
                              "--min-lr", "1e-4", "--warmup", "5", "--batch", "16", "--seq-len", "128",
@@ -845,7 +855,7 @@ int cmd_zero(int argc, char** argv) {
     run(id, "evaluate " + row.name + " (r1 eval)", [&]() -> StageResult {
       if (auto u = need("eval")) return *u;
       if (auto u = need_model(row.name)) return *u;
-      return {pl.run_child(id, {"eval", "--model", M + "/" + row.name, "--task", "arith", "--n",
+      return {pl.run_child(id, {"eval", "--model", M + "/" + row.name, "--task", "arith", "--level", std::to_string(P.level), "--n",
                                 std::to_string(P.eval_n), "-k", std::to_string(P.eval_k), "--temp", "0.6",
                                 "--top-p", "0.95", "--max-tokens", std::to_string(P.eval_max_tokens), "--seed", "7",
                                 "-t", T, "--out", out + "/eval/" + row.name}),
