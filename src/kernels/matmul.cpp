@@ -90,6 +90,7 @@ void quantize_acts(const float* x, int64_t T, int64_t K, QuantizedActs& a, Threa
   a.dexp.resize(size_t(T * nbp * 8));
   a.q8init.resize(size_t(T * nbp * 8));
   a.q4init.resize(size_t(T * nbp * 8));
+  a.xsd.resize(size_t(T * nbp));
   pool.parallel_for(T, 4, [&](int64_t b, int64_t e, int) {
     thread_local std::vector<int32_t> sums;
     sums.assign(size_t(nbp), 0);
@@ -108,6 +109,7 @@ void quantize_acts(const float* x, int64_t T, int64_t K, QuantizedActs& a, Threa
           q8[blk * 8 + l] = q4[blk * 8 + l] = 0;
         }
         const int32_t sum = blk < a.nb ? sums[size_t(blk)] : 0;
+        a.xsd[size_t(t * nbp + blk)] = d[blk] * float(sum);
         q8[blk * 8] = -128 * sum;
         q4[blk * 8] = -8 * sum;
       }

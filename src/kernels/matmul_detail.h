@@ -19,6 +19,7 @@ struct QuantizedActs {
   std::vector<float> dexp;               // [T, kp/32, 8] d repeated per 8 int32 lanes
   std::vector<int32_t> q8init;           // [T, kp/32, 8] lane 0: -128 * sum(q), others 0
   std::vector<int32_t> q4init;           // [T, kp/32, 8] lane 0: -8 * sum(q), others 0
+  std::vector<float> xsd;                // [T, kp/32] d * sum(q) (decode tiles' offset term)
 };
 
 /// Quantises x[T, K] (K % 32 == 0) into `a`, reusing its buffers. Threaded over tokens.

@@ -165,6 +165,18 @@ TEST(Matmul, QuantizedLongRowsAndTokenChunks) {
     for (MatmulPath p : paths()) check_case(dt, 13, 1536, 37, p, pool, rng);
 }
 
+TEST(Matmul, QuantizedDecodeTiles) {
+  // The VNNI decode tiles (T <= 3) take 8 blocks per step plus single tail blocks and R-row
+  // tiles plus single tail rows: block counts 8, 11, 16, 17, 48 and N off the tile multiple.
+  ThreadPool pool(2);
+  std::mt19937 rng(8);
+  for (DType dt : {DType::Q8_0, DType::Q4_0})
+    for (MatmulPath p : paths())
+      for (int64_t K : {256, 352, 512, 544, 1536})
+        for (int64_t N : {1, 7, 12, 13})
+          for (int64_t T : {1, 2, 3, 5}) check_case(dt, N, K, T, p, pool, rng);
+}
+
 TEST(Matmul, ActivationQuantizerMatchesReferenceCodec) {
   std::mt19937 rng(5);
   std::normal_distribution<float> nd;
