@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <numbers>
 
 #include "core/check.h"
@@ -119,13 +120,82 @@ void rope_apply_impl(const RopeTable& table, RopeLayout layout, float* x, int64_
 
 }  // namespace
 
+namespace {
+
+// cos/sin rows (rope_apply_impl's `cs` layout, float) of positions 0 .. n-1 for one table,
+// cached per thread: training re-applies the same positions thousands of times, and the f64
+// sincos per position and frequency cost more than the rotation itself. Keyed by the table's
+// contents (not its address), filled on demand up to kMaxCachedPos; values are bit-identical
+// to computing them per call.
+struct RopeCsCache {
+  std::vector<float> inv_freq;
+  float attention_factor = 0.0f;
+  int64_t n_pos = 0;
+  std::vector<float> cs;  // [n_pos, rot_dim]
+};
+constexpr int64_t kMaxCachedPos = 1 << 15;
+
+const float* cached_cs(const RopeTable& table, int64_t max_pos) {
+  thread_local RopeCsCache c;
+  const int64_t R = table.rot_dim, half = R / 2;
+  if (c.inv_freq != table.inv_freq || c.attention_factor != table.attention_factor) {
+    c.inv_freq = table.inv_freq;
+    c.attention_factor = table.attention_factor;
+    c.n_pos = 0;
+    c.cs.clear();
+  }
+  if (max_pos >= c.n_pos) {
+    const int64_t n = std::min(kMaxCachedPos, std::max(max_pos + 1, 2 * c.n_pos));
+    c.cs.resize(size_t(n * R));
+    for (int64_t p = c.n_pos; p < n; ++p)
+      for (int64_t i = 0; i < half; ++i) {
+        const double ang = double(p) * double(table.inv_freq[size_t(i)]);
+        c.cs[size_t(p * R + 2 * i)] = float(std::cos(ang) * double(table.attention_factor));
+        c.cs[size_t(p * R + 2 * i + 1)] = float(std::sin(ang) * double(table.attention_factor));
+      }
+    c.n_pos = n;
+  }
+  return c.cs.data();
+}
+
+}  // namespace
+
 void rope_apply(const RopeTable& table, RopeLayout layout, float* x, int64_t T, int64_t H,
                 int64_t token_stride, int64_t head_stride, const int32_t* positions) {
   R1_CHECK(table.rot_dim > 0 && int64_t(table.inv_freq.size()) * 2 == table.rot_dim,
            "rope table of rot_dim {}", table.rot_dim);
-  thread_local std::vector<float> cs;
-  cs.resize(size_t(table.rot_dim));
-  rope_apply_impl<float>(table, layout, x, T, H, token_stride, head_stride, positions, cs.data());
+  int64_t max_abs = 0;
+  for (int64_t t = 0; t < T; ++t)
+    max_abs = std::max(max_abs, std::abs(int64_t(positions[t])));
+  if (T == 0 || max_abs >= kMaxCachedPos) {
+    thread_local std::vector<float> cs;
+    cs.resize(size_t(table.rot_dim));
+    rope_apply_impl<float>(table, layout, x, T, H, token_stride, head_stride, positions,
+                           cs.data());
+    return;
+  }
+  // Cached rows; a negative position (rope_backward rotates by -theta) uses the row of |p| with
+  // sin negated: cos is even and sin odd exactly in IEEE arithmetic, so this stays bit-identical.
+  const float* table_cs = cached_cs(table, max_abs);
+  const int64_t R = table.rot_dim, half = R / 2;
+  const int64_t step = layout == RopeLayout::NeoX ? 1 : 2;
+  const int64_t other = layout == RopeLayout::NeoX ? half : 1;
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t pos = positions[t];
+    const float* cs = table_cs + std::abs(pos) * R;
+    const float sgn = pos < 0 ? -1.0f : 1.0f;
+    for (int64_t h = 0; h < H; ++h) {
+      float* v = x + t * token_stride + h * head_stride;
+      for (int64_t i = 0; i < half; ++i) {
+        float* a = v + i * step;
+        float* b = a + other;
+        const float c = cs[2 * i], s = sgn * cs[2 * i + 1];
+        const float va = *a, vb = *b;
+        *a = va * c - vb * s;
+        *b = vb * c + va * s;
+      }
+    }
+  }
 }
 
 void rope_apply_ref(const RopeTable& table, RopeLayout layout, float* x, int64_t T, int64_t H,

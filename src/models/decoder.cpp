@@ -184,6 +184,38 @@ float* DecoderLM::forward_train(std::span<const int32_t> tokens, autograd::Tape&
   return logits;
 }
 
+float* DecoderLM::forward_train_batch(std::span<const int32_t> tokens, int64_t B,
+                                      autograd::Tape& tape) {
+  const int64_t n = int64_t(tokens.size());
+  R1_CHECK(B > 0 && n > 0 && n % B == 0, "{} tokens do not split into {} sequences", n, B);
+  const int64_t T = n / B, D = cfg_.hidden_size;
+  for (int64_t t = 0; t < n; ++t)
+    R1_CHECK(tokens[t] >= 0 && tokens[t] < cfg_.vocab_size, "token id {} out of range [0, {})",
+             tokens[t], cfg_.vocab_size);
+  std::vector<int32_t> pos(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) pos[size_t(i)] = int32_t(i % T);
+  nn::Context ctx{pool_, &tape};
+  float* x = tape.alloc(n * D);  // [B*T, D] residual streams
+  embed_.forward(ctx, tokens.data(), x, n);
+  for (const DecoderLayer& layer : layers_) {
+    float* h = tape.alloc(n * D);
+    layer.attn_norm.forward(ctx, x, h, n);
+    float* tmp = tape.alloc(n * D);
+    layer.attn.forward_rows(ctx, h, B, T, pos.data(), tmp, nullptr);
+    x = nn::residual_add(ctx, x, tmp, n * D);
+    h = tape.alloc(n * D);
+    layer.ffn_norm.forward(ctx, x, h, n);
+    tmp = tape.alloc(n * D);
+    layer.mlp.forward(ctx, h, tmp, n, nullptr);
+    x = nn::residual_add(ctx, x, tmp, n * D);
+  }
+  float* h = tape.alloc(n * D);
+  final_norm_.forward(ctx, x, h, n);
+  float* logits = tape.alloc(n * cfg_.vocab_size);
+  head_.forward(ctx, h, logits, n);
+  return logits;
+}
+
 void DecoderLM::forward_batch(std::span<const int32_t> tokens,
                               std::span<Session* const> sessions, float* logits) {
   const int64_t B = int64_t(tokens.size());

@@ -59,6 +59,13 @@ class DecoderLM : public CausalLM {
   /// Needs F32 weights (checked by the blocks). The fresh session lives until tape.clear().
   float* forward_train(std::span<const int32_t> tokens, autograd::Tape& tape);
 
+  /// Training forward of B sequences of T tokens each (tokens [B*T], row b*T + t is token t of
+  /// sequence b, each at positions 0 .. T-1): the same blocks as forward_train, but every
+  /// projection, norm and MLP runs once over the B*T rows (attention per sequence), so small
+  /// models are not dominated by per-call overhead. Returns the logits [B*T, V] (a tape buffer).
+  /// Equals B forward_train calls up to float summation order.
+  float* forward_train_batch(std::span<const int32_t> tokens, int64_t B, autograd::Tape& tape);
+
   const DecoderConfig& config() const { return cfg_; }
   const std::vector<DecoderLayer>& layers() const { return layers_; }
   const nn::Embedding& embedding() const { return embed_; }

@@ -57,6 +57,35 @@ void GqaAttention::forward(Context& ctx, const float* x, int64_t T, int64_t p0,
   o_.forward(ctx, attn, out, T);
 }
 
+void GqaAttention::forward_rows(Context& ctx, const float* x, int64_t B, int64_t T,
+                                const int32_t* positions, float* out, float* scratch) const {
+  const int64_t kvw = kv_width(), qw = H_ * Hd_, n = B * T;
+  if (ctx.tape != nullptr) scratch = ctx.tape->alloc(scratch_floats_rows(n));  // keep q k v attn
+  float* q = scratch;           // [B*T, H, Hd]
+  float* attn = q + n * qw;     // [B*T, H, Hd]
+  float* k = attn + n * qw;     // [B*T, Hkv, Hd]: sequence b's cache is rows b*T .. b*T+T-1
+  float* v = k + n * kvw;       // [B*T, Hkv, Hd]
+  q_.forward(ctx, x, q, n);
+  k_.forward(ctx, x, k, n);
+  v_.forward(ctx, x, v, n);
+  rope_->apply(q, n, H_, qw, Hd_, positions);
+  rope_->apply(k, n, Hkv_, kvw, Hd_, positions);
+  if (ctx.tape != nullptr) {
+    record_rope(ctx, &rope_->table(), rope_->layout(), q, n, H_, qw, Hd_, positions);
+    record_rope(ctx, &rope_->table(), rope_->layout(), k, n, Hkv_, kvw, Hd_, positions);
+  }
+  const kernels::AttentionParams p = params(T, 0);
+  for (int64_t b = 0; b < B; ++b) {
+    const float* qb = q + b * T * qw;
+    const float* kb = k + b * T * kvw;
+    const float* vb = v + b * T * kvw;
+    float* ab = attn + b * T * qw;
+    kernels::attention(p, qb, kb, vb, ab, ctx.pool);
+    if (ctx.tape != nullptr) record_attention(ctx, p, qb, kb, vb, ab);
+  }
+  o_.forward(ctx, attn, out, n);
+}
+
 kernels::AttentionParams GqaAttention::params(int64_t T, int64_t p0) const {
   kernels::AttentionParams p;
   p.T = T;

@@ -40,6 +40,16 @@ class GqaAttention {
   void forward(Context& ctx, const float* x, int64_t T, int64_t p0, const int32_t* positions,
                float* k_cache, float* v_cache, float* out, float* scratch) const;
 
+  /// B independent sequences of T tokens each, all at positions 0 .. T-1 (training batches):
+  /// x: [B*T, D] (row b*T + t is token t of sequence b); positions: [B*T] (t for each row).
+  /// The projections run once over the B*T rows; attention runs per sequence over its own
+  /// T keys (causal). K and V live in the tape while training (ctx.tape set), else in `scratch`
+  /// of scratch_floats_rows(B*T) floats. out: [B*T, D] (overwritten; must not alias x).
+  /// Equals B calls of forward() with p0 = 0 on fresh caches.
+  void forward_rows(Context& ctx, const float* x, int64_t B, int64_t T, const int32_t* positions,
+                    float* out, float* scratch) const;
+  int64_t scratch_floats_rows(int64_t n) const { return 2 * n * H_ * Hd_ + 2 * n * kv_width(); }
+
   /// Floats of scratch forward_decode_batch() needs for B sequences.
   int64_t scratch_floats_batch(int64_t B) const { return 2 * B * H_ * Hd_ + 2 * B * kv_width(); }
 

@@ -64,7 +64,12 @@ void attention_backward(const kernels::AttentionParams& p, const float* q, const
   const int64_t Hk = p.Hd_k, Hv = p.Hd_v;
   const int64_t ks = p.k_pos_stride ? p.k_pos_stride : p.Hkv * Hk;
   const int64_t vs = p.v_pos_stride ? p.v_pos_stride : p.Hkv * Hv;
-  std::vector<float> P(size_t(T * S)), dP(size_t(T * S)), O(size_t(T * Hv));
+  // Per-thread scratch, every element written by the GEMMs below before it is read (training
+  // calls this per head-row block thousands of times per step: no allocation, no zero-fill).
+  thread_local std::vector<float> P, dP, O;
+  P.resize(size_t(T * S));
+  dP.resize(size_t(T * S));
+  O.resize(size_t(T * Hv));
   for (int64_t h = 0; h < H; ++h) {
     const int64_t g = h / G;
     const float* qh = q + h * Hk;          // [T, Hk] ld H*Hk
@@ -130,6 +135,8 @@ double cross_entropy(const float* logits, const int32_t* targets, int64_t T, int
                      int64_t* count, float* dlogits, float grad_scale) {
   double total = 0;
   int64_t n = 0;
+  thread_local std::vector<double> e;
+  e.resize(size_t(V));
   for (int64_t t = 0; t < T; ++t) {
     const float* row = logits + t * V;
     float* drow = dlogits ? dlogits + t * V : nullptr;
@@ -141,13 +148,15 @@ double cross_entropy(const float* logits, const int32_t* targets, int64_t T, int
     R1_CHECK(y < V, "target id {} out of range [0, {})", y, V);
     float mx = row[0];
     for (int64_t i = 1; i < V; ++i) mx = std::max(mx, row[i]);
+    // One exp per logit: softmax_i = e_i / sum (kept in f64 between the two passes).
     double sum = 0;
-    for (int64_t i = 0; i < V; ++i) sum += std::exp(double(row[i] - mx));
+    for (int64_t i = 0; i < V; ++i) sum += (e[size_t(i)] = std::exp(double(row[i] - mx)));
     const double lse = double(mx) + std::log(sum);
     total += lse - double(row[y]);
     ++n;
     if (drow) {
-      for (int64_t i = 0; i < V; ++i) drow[i] = float(std::exp(double(row[i]) - lse)) * grad_scale;
+      const double inv = 1.0 / sum;
+      for (int64_t i = 0; i < V; ++i) drow[i] = float(e[size_t(i)] * inv) * grad_scale;
       drow[y] -= grad_scale;
     }
   }

@@ -134,6 +134,34 @@ double TrainLM::forward_backward(std::span<const int32_t> tokens,
   return l.main_sum;
 }
 
+double TrainLM::forward_backward_batch(std::span<const int32_t> tokens,
+                                       std::span<const int32_t> targets, int64_t B,
+                                       float grad_scale, int64_t* count) {
+  R1_CHECK(tokens.size() == targets.size(), "{} tokens but {} targets", tokens.size(),
+           targets.size());
+  const int64_t n = int64_t(tokens.size());
+  R1_CHECK(B > 0 && n % B == 0, "{} tokens do not split into {} sequences", n, B);
+  const int64_t T = n / B;
+  if (decoder_ == nullptr || B == 1) {
+    double sum = 0;
+    int64_t total = 0;
+    for (int64_t b = 0; b < B; ++b) {
+      int64_t c = 0;
+      sum += forward_backward(tokens.subspan(size_t(b * T), size_t(T)),
+                              targets.subspan(size_t(b * T), size_t(T)), grad_scale, &c);
+      total += c;
+    }
+    if (count) *count = total;
+    return sum;
+  }
+  float* logits = decoder_->forward_train_batch(tokens, B, tape_);
+  const double sum = ops::cross_entropy(logits, targets.data(), n, vocab_, count,
+                                        tape_.grad(logits, n * vocab_), grad_scale);
+  tape_.backward();
+  tape_.clear();
+  return sum;
+}
+
 TrainLM::Losses TrainLM::forward_backward_mtp(std::span<const int32_t> tokens,
                                               std::span<const int32_t> targets, float main_scale,
                                               float mtp_scale) {

@@ -59,6 +59,12 @@ class TrainLM {
   /// number. Deterministic for a fixed thread count.
   double forward_backward(std::span<const int32_t> tokens, std::span<const int32_t> targets,
                           float grad_scale, int64_t* count);
+  /// B sequences of equal length at once: tokens/targets [B*T] (row b*T + t is position t of
+  /// sequence b). Same contract as forward_backward summed over the B sequences; llama/qwen2 run
+  /// them as one batched forward (DecoderLM::forward_train_batch), other architectures loop.
+  /// Deterministic for a fixed thread count (summation order differs from B single calls).
+  double forward_backward_batch(std::span<const int32_t> tokens, std::span<const int32_t> targets,
+                                int64_t B, float grad_scale, int64_t* count);
   /// DeepSeek-V3 with an MTP module: also the MTP depth-1 loss (row i predicts targets[i+1]).
   /// Adds main_scale * d(sum main CE) + mtp_scale * d(sum MTP CE) to the gradients (mtp_scale 0:
   /// the MTP module is not run). Returns {main sum, main count, mtp sum, mtp count}.

@@ -90,7 +90,7 @@ Result<void> run_pretrain(const PretrainOptions& o, ThreadPool& pool, std::FILE*
                  (long long)(o.batch * o.accum * o.seq_len), (long long)start + 1,
                  (long long)o.steps);
   const int64_t tokens_per_step = o.batch * o.accum * o.seq_len;
-  std::vector<int32_t> in, tgt;
+  std::vector<int32_t> in, tgt, bin, btgt;
   double elapsed = 0;
   for (int64_t step = start; step < o.steps; ++step) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -99,17 +99,25 @@ Result<void> run_pretrain(const PretrainOptions& o, ThreadPool& pool, std::FILE*
     int64_t count = 0;
     const float scale = 1.0f / float(tokens_per_step);
     for (int64_t a = 0; a < o.accum; ++a) {
+      if (!(o.mtp_weight > 0 && lm->has_mtp())) {
+        // The micro-batch's rows through one batched forward (one GEMM per projection).
+        bin.clear();
+        btgt.clear();
+        for (int64_t b = 0; b < o.batch; ++b) {
+          ds.sample((step * o.accum + a) * o.batch + b, in, tgt);
+          bin.insert(bin.end(), in.begin(), in.end());
+          btgt.insert(btgt.end(), tgt.begin(), tgt.end());
+        }
+        int64_t c = 0;
+        loss_sum += lm->forward_backward_batch(bin, btgt, o.batch, scale, &c);
+        count += c;
+        continue;
+      }
       for (int64_t b = 0; b < o.batch; ++b) {
         ds.sample((step * o.accum + a) * o.batch + b, in, tgt);
-        if (o.mtp_weight > 0 && lm->has_mtp()) {
-          const auto l = lm->forward_backward_mtp(in, tgt, scale, float(o.mtp_weight) * scale);
-          loss_sum += l.main_sum;
-          count += l.main_count;
-        } else {
-          int64_t c = 0;
-          loss_sum += lm->forward_backward(in, tgt, scale, &c);
-          count += c;
-        }
+        const auto l = lm->forward_backward_mtp(in, tgt, scale, float(o.mtp_weight) * scale);
+        loss_sum += l.main_sum;
+        count += l.main_count;
       }
     }
     const double gnorm = clip_grad_norm(lm->params(), o.clip);
