@@ -175,6 +175,12 @@ TEST(Matmul, QuantizedDecodeTiles) {
       for (int64_t K : {256, 352, 512, 544, 1536})
         for (int64_t N : {1, 7, 12, 13})
           for (int64_t T : {1, 2, 3, 5}) check_case(dt, N, K, T, p, pool, rng);
+  // One thread gets all rows in one chunk, so the 8-row tiles and their 4-row and single-row
+  // leftovers all run (a pool of 2 splits few rows into 4-row chunks).
+  ThreadPool one(1);
+  for (DType dt : {DType::Q8_0, DType::Q4_0})
+    for (int64_t N : {8, 13, 29})
+      for (int64_t T : {1, 2, 3}) check_case(dt, N, 352, T, MatmulPath::Auto, one, rng);
 }
 
 TEST(Matmul, ActivationQuantizerMatchesReferenceCodec) {
