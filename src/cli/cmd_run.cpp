@@ -3,6 +3,8 @@
 // to stderr so that stdout is exactly the model's text (or one JSON object with --json).
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <iterator>
@@ -16,8 +18,68 @@
 #include "cli/commands.h"
 #include "engine/generate.h"
 #include "engine/prompt.h"
+#include "models/deepseek_v3/model.h"
 
 namespace r1::cli {
+
+namespace {
+
+// Balance of one layer's load: min / max / mean tokens per expert and the coefficient of
+// variation (stddev / mean; 0 = perfectly balanced).
+struct Balance {
+  int64_t min = 0, max = 0, total = 0;
+  double mean = 0, cv = 0;
+};
+
+Balance balance_of(const std::vector<int64_t>& c) {
+  Balance b;
+  if (c.empty()) return b;
+  b.min = *std::min_element(c.begin(), c.end());
+  b.max = *std::max_element(c.begin(), c.end());
+  for (int64_t v : c) b.total += v;
+  b.mean = double(b.total) / double(c.size());
+  double var = 0;
+  for (int64_t v : c) var += (double(v) - b.mean) * (double(v) - b.mean);
+  var /= double(c.size());
+  b.cv = b.mean > 0 ? std::sqrt(var) / b.mean : 0.0;
+  return b;
+}
+
+// `--stats`: tokens routed to each expert of every MoE layer over the whole session (prompt and
+// generated tokens), then a balance line per layer and over all layers, on stderr.
+void print_expert_stats(const models::Session& session) {
+  const auto* ds = dynamic_cast<const models::deepseek_v3::DeepseekV3Session*>(&session);
+  std::vector<size_t> moe_layers;
+  if (ds != nullptr)
+    for (size_t l = 0; l < ds->expert_counts().size(); ++l)
+      if (!ds->expert_counts()[l].empty()) moe_layers.push_back(l);
+  if (moe_layers.empty()) {
+    std::fprintf(stderr, "expert usage: no MoE layers\n");
+    return;
+  }
+  const auto& counts = ds->expert_counts();
+  std::fprintf(stderr,
+               "expert usage: tokens routed to each expert (prompt + generated), %zu MoE layers "
+               "of %zu routed experts\n",
+               moe_layers.size(), counts[moe_layers[0]].size());
+  double cv_sum = 0, worst_ratio = 0;
+  for (size_t l : moe_layers) {
+    std::string line = fmt::format("layer {:3d} experts:", l);
+    for (int64_t v : counts[l]) line += fmt::format(" {}", v);
+    std::fprintf(stderr, "%s\n", line.c_str());
+    const Balance b = balance_of(counts[l]);
+    std::fprintf(stderr,
+                 "layer %3zu balance: min %lld max %lld mean %.2f cv %.3f max/mean %.2f\n", l,
+                 static_cast<long long>(b.min), static_cast<long long>(b.max), b.mean, b.cv,
+                 b.mean > 0 ? double(b.max) / b.mean : 0.0);
+    cv_sum += b.cv;
+    if (b.mean > 0) worst_ratio = std::max(worst_ratio, double(b.max) / b.mean);
+  }
+  std::fprintf(stderr, "expert balance: mean cv %.3f over %zu layers, worst max/mean %.2f\n",
+               cv_sum / double(moe_layers.size()), moe_layers.size(), worst_ratio);
+}
+
+}  // namespace
 
 int cmd_run(int argc, char** argv) {
   CLI::App app{
@@ -34,6 +96,7 @@ int cmd_run(int argc, char** argv) {
   bool no_bos = false;
   bool json = false;
   bool ignore_eos = false;
+  bool stats = false;
   SamplingFlags sampling;
 
   app.add_option("MODEL", model_path, "model: a Hugging Face directory or a .gguf file (default: the demo's student, made by `make demo`)");
@@ -58,6 +121,9 @@ int cmd_run(int argc, char** argv) {
   app.add_flag("--json", json,
                "print one JSON object (prompt_ids, ids, text, finish_reason, counts, timings) "
                "at the end instead of streaming text");
+  app.add_flag("--stats", stats,
+               "after generation, print expert usage on stderr: tokens routed to each expert of "
+               "every MoE layer and per-layer balance (min/max/mean/cv)");
   if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
 
   if (model_path.empty()) {  // the demo's student model (`make demo`), if it exists
@@ -159,6 +225,7 @@ int cmd_run(int argc, char** argv) {
                r.tokens.size(), r.decode_ms, r.gen_tokens_per_s(),
                engine::finish_reason_name(r.finish_reason), threads,
                static_cast<unsigned long long>(gen.sampling.seed));
+  if (stats) print_expert_stats(*cs.session);
   if (r.finish_reason == engine::FinishReason::Error) {
     std::fprintf(stderr, "r1 run: generation stopped: %s\n", r.error.c_str());
     return 1;

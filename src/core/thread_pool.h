@@ -12,6 +12,7 @@
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace r1 {
@@ -36,6 +37,15 @@ class ThreadPool {
   /// are rethrown in the caller. Not reentrant: fn must not call parallel_for on this pool.
   void parallel_for(int64_t n, int64_t grain,
                     const std::function<void(int64_t, int64_t, int)>& fn);
+  /// The same for any callable (a lambda): wrapped by reference, so no std::function is built
+  /// on the heap (a lambda capturing more than two pointers would be), keeping decode, which
+  /// issues hundreds of loops per token, free of allocations.
+  template <class F>
+    requires(!std::is_same_v<std::decay_t<F>, std::function<void(int64_t, int64_t, int)>>)
+  void parallel_for(int64_t n, int64_t grain, F&& fn) {
+    const std::function<void(int64_t, int64_t, int)> ref = std::ref(fn);
+    parallel_for(n, grain, ref);
+  }
 
   /// Calls fn(i, n_threads) for each i in [0, n_threads), spread over the pool.
   void run_on_all(const std::function<void(int, int)>& fn);

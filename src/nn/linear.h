@@ -22,6 +22,8 @@ class Linear {
   const Tensor& weight() const { return weight_; }
   const Tensor& bias() const { return bias_; }
   bool has_bias() const { return bias_.defined(); }
+  /// The weight as kernels::matmul sees it (for batching several products in one loop).
+  const kernels::WeightView& view() const { return view_; }
   /// Bytes of weight (+ scales + bias) read by one forward, for roofline figures.
   int64_t weight_bytes() const;
   /// Parameter count (weight + bias; FP8 scales excluded).

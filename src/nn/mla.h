@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "kernels/matmul_batch.h"
 #include "kernels/rope.h"
 #include "nn/context.h"
 #include "nn/linear.h"
@@ -62,6 +63,17 @@ struct MlaCache {
   }
 };
 
+/// Reusable buffers of mla_forward, owned by the session and shared by its layers (they run one
+/// after another). Used only for small batches (T <= kMlaScratchMaxTokens: decode, speculative
+/// verification) so that decode allocates nothing per token once they have grown, while a long
+/// prefill's large buffers are freed when it returns.
+struct MlaScratch {
+  std::vector<int32_t> pos;
+  std::vector<float> q, cq, o_heads, q_abs, o_lat;
+  std::vector<kernels::MatmulJob> jobs;  // absorbed path: one W_UV matvec per (token, head)
+};
+inline constexpr int64_t kMlaScratchMaxTokens = 64;
+
 enum class MlaPath {
   Naive,     // decompress K/V per head from the latent cache (prefill, training)
   Absorbed,  // fold kv_b_proj into q and the output; attend over the latent (decode)
@@ -78,9 +90,11 @@ Tensor weight_to_f32(const Tensor& w, const Tensor* scale_inv = nullptr, int64_t
 /// Appends the T tokens' (c_kv, k_pe) to cache rows p0.. and attends causally over 0 .. p0+t.
 /// rope: the layer's RoPE table over R dims (YaRN as configured); pairs are adjacent dims
 /// (HF V3 de-interleaves then rotates halves: the same dot products).
-/// Checks p0 + T <= cache.capacity and cache.row == L + R. Scratch is allocated per call.
+/// Checks p0 + T <= cache.capacity and cache.row == L + R. scratch: the caller's reusable
+/// buffers (see MlaScratch), or null to allocate per call; the naive path's decompressed K/V
+/// are always allocated per call (prefill).
 void mla_forward(Context& ctx, const MlaConfig& cfg, const MlaWeights& w,
                  const kernels::RopeTable& rope, const float* x, int64_t T, int64_t p0,
-                 MlaCache& cache, MlaPath path, float* out);
+                 MlaCache& cache, MlaPath path, float* out, MlaScratch* scratch = nullptr);
 
 }  // namespace r1::nn

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 
+#include "kernels/matmul_batch.h"
 #include "kernels/ops.h"
 #include "nn/grad.h"
 
@@ -22,8 +23,16 @@ void moe_route(const MoeConfig& cfg, const float* logits, const float* bias, int
   const int64_t per_group = E / G;
   out.experts.resize(size_t(T * K));
   out.weights.resize(size_t(T * K));
-  std::vector<float> s(static_cast<size_t>(E)), choice(static_cast<size_t>(E)), gscore(static_cast<size_t>(G)), top2(2);
-  std::vector<int32_t> gidx(static_cast<size_t>(G)), top2i(2);
+  // Per-thread buffers, reused: routing runs once per MoE layer per decoded token.
+  thread_local std::vector<float> s, choice, gscore, top2;
+  thread_local std::vector<int32_t> gidx, top2i;
+  thread_local std::vector<char> keep;
+  s.resize(size_t(E));
+  choice.resize(size_t(E));
+  gscore.resize(size_t(G));
+  top2.resize(2);
+  gidx.resize(size_t(G));
+  top2i.resize(2);
   const float neg_inf = -std::numeric_limits<float>::infinity();
   for (int64_t t = 0; t < T; ++t) {
     const float* lg = logits + t * E;
@@ -50,10 +59,10 @@ void moe_route(const MoeConfig& cfg, const float* logits, const float* bias, int
         }
       }
       kernels::top_k(gscore.data(), G, G_keep, gidx.data(), nullptr);
-      std::vector<bool> keep(size_t(G), false);
+      keep.assign(size_t(G), 0);
       for (int64_t i = 0; i < G_keep; ++i) keep[size_t(gidx[size_t(i)])] = true;
       for (int64_t e = 0; e < E; ++e)
-        if (!keep[size_t(e / per_group)]) choice[size_t(e)] = neg_inf;
+        if (keep[size_t(e / per_group)] == 0) choice[size_t(e)] = neg_inf;
     }
     int32_t* ids = out.experts.data() + t * K;
     float* wts = out.weights.data() + t * K;
@@ -171,14 +180,130 @@ void router_logits(Context& ctx, const MoeWeights& w, const float* x, int64_t T,
 
 }  // namespace
 
+namespace {
+
+bool experts_have_bias(const MoeWeights& w) {
+  auto biased = [](const SwiGluMlp& m) {
+    return m.gate_proj().has_bias() || m.up_proj().has_bias() || m.down_proj().has_bias();
+  };
+  if (w.has_shared && biased(w.shared_experts)) return true;
+  for (const auto& e : w.experts)
+    if (biased(e)) return true;
+  return false;
+}
+
+// g[i] = silu(g[i]) * u[i] for i < n, threaded when large (as SwiGluMlp::forward).
+void swiglu_inplace(Context& ctx, float* g, const float* u, int64_t n) {
+  if (n < (1 << 15)) {
+    kernels::swiglu(g, u, g, n);
+  } else {
+    ctx.pool.parallel_for(n, 1 << 13, [&](int64_t b, int64_t e, int) {
+      kernels::swiglu(g + b, u + b, g + b, e - b);
+    });
+  }
+}
+
+// Inference: every used expert's gate and up products (and the shared experts') in one
+// kernels::matmul_batch, one SwiGLU pass, then every down product in a second batch. The
+// combine adds shared + routed outputs in the order of the expert-by-expert loop (experts
+// ascending, tokens ascending), so results match it up to the SwiGLU kernel's rounding.
+void moe_forward_infer(Context& ctx, const MoeConfig& cfg, const MoeWeights& w, const float* x,
+                       int64_t T, float* out, int64_t* expert_counts, MoeRouting* routing,
+                       MoeScratch& sc) {
+  const int64_t E = cfg.n_routed_experts, K = cfg.num_experts_per_tok;
+  const int64_t D = w.gate.in_features();
+  const int64_t F = w.experts.empty() ? 0 : w.experts[0].ffn_dim();
+  sc.logits.resize(size_t(T * E));
+  w.gate.forward(ctx, x, sc.logits.data(), T);
+  MoeRouting& r = routing ? *routing : sc.routing;
+  moe_route(cfg, sc.logits.data(),
+            w.e_score_correction_bias.empty() ? nullptr : w.e_score_correction_bias.data(), T, r);
+
+  // Bucket the T*K (token, slot) pairs by expert: a stable counting sort (tokens ascending
+  // within each expert). order[i] = t*K + k.
+  sc.offsets.assign(size_t(E + 1), 0);
+  for (int64_t i = 0; i < T * K; ++i) ++sc.offsets[size_t(r.experts[size_t(i)]) + 1];
+  for (int64_t e = 0; e < E; ++e) {
+    R1_CHECK(w.experts[size_t(e)].ffn_dim() == F, "MoE experts of different widths");
+    if (expert_counts) expert_counts[e] += sc.offsets[size_t(e) + 1];
+    sc.offsets[size_t(e) + 1] += sc.offsets[size_t(e)];
+  }
+  sc.order.resize(size_t(T * K));
+  {
+    // offsets[e] is advanced while filling, then restored by a shift.
+    for (int64_t i = 0; i < T * K; ++i) {
+      const int32_t e = r.experts[size_t(i)];
+      sc.order[size_t(sc.offsets[size_t(e)]++)] = int32_t(i);
+    }
+    for (int64_t e = E; e > 0; --e) sc.offsets[size_t(e)] = sc.offsets[size_t(e) - 1];
+    sc.offsets[0] = 0;
+  }
+  const int64_t n_rows = T * K;
+  sc.xe.resize(size_t(n_rows * D));
+  sc.gu.resize(size_t(2 * n_rows * F));
+  sc.ye.resize(size_t(n_rows * D));
+  for (int64_t i = 0; i < n_rows; ++i)
+    std::memcpy(sc.xe.data() + i * D, x + int64_t(sc.order[size_t(i)] / K) * D,
+                size_t(D) * sizeof(float));
+  float* g = sc.gu.data();           // [n_rows, F]
+  float* u = g + n_rows * F;         // [n_rows, F]
+  const int64_t Fs = w.has_shared ? w.shared_experts.ffn_dim() : 0;
+  sc.shared.resize(size_t(2 * T * Fs));
+  float* sg = sc.shared.data();      // [T, Fs]
+  float* su = sg + T * Fs;           // [T, Fs]
+
+  thread_local std::vector<kernels::MatmulJob> jobs;
+  jobs.clear();
+  if (w.has_shared) {
+    jobs.push_back({w.shared_experts.gate_proj().view(), x, sg, T});
+    jobs.push_back({w.shared_experts.up_proj().view(), x, su, T});
+  }
+  for (int64_t e = 0; e < E; ++e) {
+    const int64_t o = sc.offsets[size_t(e)], n = sc.offsets[size_t(e) + 1] - o;
+    if (n == 0) continue;
+    const SwiGluMlp& ex = w.experts[size_t(e)];
+    jobs.push_back({ex.gate_proj().view(), sc.xe.data() + o * D, g + o * F, n});
+    jobs.push_back({ex.up_proj().view(), sc.xe.data() + o * D, u + o * F, n});
+  }
+  kernels::matmul_batch(jobs, ctx.pool);
+  if (w.has_shared) swiglu_inplace(ctx, sg, su, T * Fs);
+  swiglu_inplace(ctx, g, u, n_rows * F);
+
+  jobs.clear();
+  if (w.has_shared) jobs.push_back({w.shared_experts.down_proj().view(), sg, out, T});
+  for (int64_t e = 0; e < E; ++e) {
+    const int64_t o = sc.offsets[size_t(e)], n = sc.offsets[size_t(e) + 1] - o;
+    if (n == 0) continue;
+    jobs.push_back({w.experts[size_t(e)].down_proj().view(), g + o * F, sc.ye.data() + o * D, n});
+  }
+  kernels::matmul_batch(jobs, ctx.pool);
+  if (!w.has_shared) std::memset(out, 0, size_t(T * D) * sizeof(float));
+  for (int64_t i = 0; i < n_rows; ++i) {
+    const int32_t slot = sc.order[size_t(i)];
+    float* o = out + int64_t(slot / K) * D;
+    const float a = r.weights[size_t(slot)];
+    const float* y = sc.ye.data() + i * D;
+    for (int64_t d = 0; d < D; ++d) o[d] += a * y[d];
+  }
+}
+
+}  // namespace
+
 void moe_forward(Context& ctx, const MoeConfig& cfg, const MoeWeights& w, const float* x,
-                 int64_t T, float* out, int64_t* expert_counts, MoeRouting* routing) {
+                 int64_t T, float* out, int64_t* expert_counts, MoeRouting* routing,
+                 MoeScratch* scratch) {
   const int64_t E = cfg.n_routed_experts, K = cfg.num_experts_per_tok;
   const int64_t D = w.gate.in_features();
   R1_CHECK(int64_t(w.experts.size()) == E && w.gate.out_features() == E,
            "MoE layer has {} experts and a router of {} rows; config says {}", w.experts.size(),
            w.gate.out_features(), E);
   autograd::Tape* tape = ctx.tape;
+  if (tape == nullptr && !experts_have_bias(w)) {
+    MoeScratch local;
+    moe_forward_infer(ctx, cfg, w, x, T, out, expert_counts, routing,
+                      scratch != nullptr && T <= kMoeScratchMaxTokens ? *scratch : local);
+    return;
+  }
   std::vector<float> logits_local;
   float* logits = tape ? tape->alloc(T * E) : (logits_local.resize(size_t(T * E)), logits_local.data());
   w.gate.forward(ctx, x, logits, T);
@@ -198,8 +323,8 @@ void moe_forward(Context& ctx, const MoeConfig& cfg, const MoeWeights& w, const 
   // Shared experts see every token; their output initialises out (routed outputs are added in
   // place: d out flows unchanged to both).
   if (w.has_shared) {
-    std::vector<float> scratch(static_cast<size_t>(w.shared_experts.scratch_floats(T)));
-    w.shared_experts.forward(ctx, x, out, T, scratch.data());
+    std::vector<float> shared_scratch(static_cast<size_t>(w.shared_experts.scratch_floats(T)));
+    w.shared_experts.forward(ctx, x, out, T, shared_scratch.data());
   } else {
     std::memset(out, 0, size_t(T * D) * sizeof(float));
   }
@@ -215,7 +340,7 @@ void moe_forward(Context& ctx, const MoeConfig& cfg, const MoeWeights& w, const 
       wt[size_t(e)].push_back(r.weights[size_t(t * K + k)]);
       slot[size_t(e)].push_back(int32_t(t * K + k));
     }
-  std::vector<float> xin, yout, scratch;
+  std::vector<float> xin, yout, mlp_scratch;
   for (int64_t e = 0; e < E; ++e) {
     const int64_t n = int64_t(tok[size_t(e)].size());
     if (expert_counts) expert_counts[e] += n;
@@ -223,14 +348,14 @@ void moe_forward(Context& ctx, const MoeConfig& cfg, const MoeWeights& w, const 
     const SwiGluMlp& ex = w.experts[size_t(e)];
     xin.resize(size_t(n * D));  // gathered x rows [n, D]
     yout.resize(size_t(n * D));
-    scratch.resize(size_t(ex.scratch_floats(n)));
+    mlp_scratch.resize(size_t(ex.scratch_floats(n)));
     float* xe = tape ? tape->alloc(n * D) : xin.data();
     float* ye = tape ? tape->alloc(n * D) : yout.data();
     for (int64_t i = 0; i < n; ++i)
       std::memcpy(xe + i * D, x + int64_t(tok[size_t(e)][size_t(i)]) * D,
                   size_t(D) * sizeof(float));
     if (tape != nullptr) record_gather(tape, x, xe, tok[size_t(e)], D);
-    ex.forward(ctx, xe, ye, n, scratch.data());
+    ex.forward(ctx, xe, ye, n, mlp_scratch.data());
     if (tape != nullptr) record_combine(tape, ye, out, wts, tok[size_t(e)], slot[size_t(e)], D);
     for (int64_t i = 0; i < n; ++i) {
       float* o = out + int64_t(tok[size_t(e)][size_t(i)]) * D;

@@ -59,12 +59,30 @@ struct MoeWeights {
   bool has_shared = false;
 };
 
+/// Reusable buffers of moe_forward, owned by the session and shared by its layers, so that
+/// decode allocates nothing per token once they have grown. Used only when T <=
+/// kMoeScratchMaxTokens (a long prefill's buffers are freed when it returns).
+struct MoeScratch {
+  std::vector<float> logits;            // [T, E]
+  MoeRouting routing;                   // when the caller passes none
+  std::vector<int32_t> offsets, order;  // [E + 1], [T*K]: (token, slot) pairs bucketed by expert
+  std::vector<float> xe, gu, ye;        // gathered inputs, gate|up activations, expert outputs
+  std::vector<float> shared;            // the shared experts' gate|up [2, T, F_shared]
+};
+inline constexpr int64_t kMoeScratchMaxTokens = 64;
+
 /// out[T, D] = shared(x) + sum_k w[t,k] * expert_{e[t,k]}(x[t]) (V3 eq. 12).
 /// x: [T, D] f32, out: [T, D] f32 (must not alias x).
 /// expert_counts: if non-null, [E] counters incremented by tokens routed to each expert.
 /// routing: if non-null, receives this call's routing (ids and weights).
+/// scratch: the caller's reusable buffers (see MoeScratch), or null to allocate per call.
+/// Inference runs the shared and all used routed experts' gate/up products as one
+/// kernels::matmul_batch, then all their down products as another (two pool loops per layer
+/// instead of two per matrix), with the same products and combine order as the expert-by-expert
+/// loop (training keeps that loop: its tape records per-expert gather/combine nodes).
 void moe_forward(Context& ctx, const MoeConfig& cfg, const MoeWeights& w, const float* x,
-                 int64_t T, float* out, int64_t* expert_counts, MoeRouting* routing);
+                 int64_t T, float* out, int64_t* expert_counts, MoeRouting* routing,
+                 MoeScratch* scratch = nullptr);
 
 /// The same result computed token by token, expert by expert (reference for tests).
 void moe_forward_ref(Context& ctx, const MoeConfig& cfg, const MoeWeights& w, const float* x,

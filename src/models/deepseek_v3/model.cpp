@@ -265,7 +265,7 @@ std::unique_ptr<Session> DeepseekV3::new_session(int64_t n_ctx) {
 float* DeepseekV3::block_forward(nn::Context& ctx, const Block& b, float* h, int64_t T, int64_t p0,
                                  nn::MlaCache& cache, int64_t* counts,
                                  std::vector<int32_t>* routing, float* xa_scratch,
-                                 float* xb_scratch) {
+                                 float* xb_scratch, ForwardScratch* fs) {
   const int64_t D = cfg_.hidden_size;
   // Auto: naive (cheaper attention over Dn+R dims) for prefill while the decompressed K/V of all
   // p0+T positions stays under kNaiveKvBudgetBytes; absorbed for decode and for long contexts,
@@ -285,18 +285,22 @@ float* DeepseekV3::block_forward(nn::Context& ctx, const Block& b, float* h, int
   float* xb = nn::activation_buffer(ctx, T * D, xb_scratch);
   b.input_layernorm.forward(ctx, h, xa, T);
   nn::mla_forward(ctx, cfg_.mla(), b.attn, rope_, xa, T, p0, cache,
-                  ctx.tape != nullptr ? nn::MlaPath::Naive : path, xb);
+                  ctx.tape != nullptr ? nn::MlaPath::Naive : path, xb, fs ? &fs->mla : nullptr);
   h = nn::residual_add(ctx, h, xb, T * D);
   xa = nn::activation_buffer(ctx, T * D, xa_scratch);
   xb = nn::activation_buffer(ctx, T * D, xb_scratch);
   b.post_attention_layernorm.forward(ctx, h, xa, T);
   if (!b.is_moe) {
-    std::vector<float> scratch(size_t(b.mlp.scratch_floats(T)));
+    std::vector<float> local;
+    std::vector<float>& scratch = fs ? fs->mlp : local;
+    scratch.resize(size_t(b.mlp.scratch_floats(T)));
     b.mlp.forward(ctx, xa, xb, T, scratch.data());
-  } else {
+  } else if (routing != nullptr) {
     nn::MoeRouting r;
-    nn::moe_forward(ctx, cfg_.moe(), b.moe, xa, T, xb, counts, &r);
-    if (routing) routing->insert(routing->end(), r.experts.begin(), r.experts.end());
+    nn::moe_forward(ctx, cfg_.moe(), b.moe, xa, T, xb, counts, &r, fs ? &fs->moe : nullptr);
+    routing->insert(routing->end(), r.experts.begin(), r.experts.end());
+  } else {
+    nn::moe_forward(ctx, cfg_.moe(), b.moe, xa, T, xb, counts, nullptr, fs ? &fs->moe : nullptr);
   }
   return nn::residual_add(ctx, h, xb, T * D);
 }
@@ -344,7 +348,11 @@ void DeepseekV3::forward_hidden_ctx(nn::Context& ctx, std::span<const int32_t> t
   R1_CHECK(T >= 1 && p0 + T <= s.n_ctx_, "{} tokens at position {} exceed the context {}", T, p0,
            s.n_ctx_);
   R1_CHECK(s.caches_.size() == layers_.size(), "session from another model");
-  std::vector<float> hv, xa, xb;  // inference buffers (training uses tape buffers)
+  // Inference buffers: the session's (small T) or this call's; training uses tape buffers.
+  ForwardScratch local;
+  ForwardScratch* fs = ctx.tape == nullptr && T <= ForwardScratch::kScratchMaxTokens ? &s.scratch_
+                                                                                       : &local;
+  std::vector<float>&hv = fs->h, &xa = fs->xa, &xb = fs->xb;
   if (ctx.tape == nullptr) {
     hv.resize(size_t(T * D));
     xa.resize(size_t(T * D));
@@ -352,11 +360,13 @@ void DeepseekV3::forward_hidden_ctx(nn::Context& ctx, std::span<const int32_t> t
   }
   float* h = nn::activation_buffer(ctx, T * D, hv.data());
   embed_.forward(ctx, tokens.data(), h, T);
-  std::vector<std::vector<int64_t>> counts(layers_.size());
+  auto& counts = fs->counts;
+  counts.resize(layers_.size());
   for (size_t l = 0; l < layers_.size(); ++l) {
     counts[l].assign(size_t(cfg_.n_routed_experts), 0);
     h = block_forward(ctx, layers_[l], h, T, p0, s.caches_[l], counts[l].data(),
-                      s.record_routing_ ? &s.routing_[l] : nullptr, xa.data(), xb.data());
+                      s.record_routing_ ? &s.routing_[l] : nullptr, xa.data(), xb.data(),
+                      ctx.tape == nullptr ? fs : nullptr);
   }
   if (counts_out != nullptr) {
     counts_out->resize(layers_.size());
@@ -429,7 +439,9 @@ void DeepseekV3::mtp_forward_ctx(nn::Context& ctx, const float* hidden,
   nn::copy_rows(ctx, hn, D, cat + D, 2 * D, D, T);
   float* h = nn::activation_buffer(ctx, T * D, hv.data());
   m.eh_proj.forward(ctx, cat, h, T);
-  h = block_forward(ctx, m.block, h, T, p0, s.mtp_cache_, nullptr, nullptr, xa.data(), xb.data());
+  h = block_forward(ctx, m.block, h, T, p0, s.mtp_cache_, nullptr, nullptr, xa.data(), xb.data(),
+                    ctx.tape == nullptr && T <= ForwardScratch::kScratchMaxTokens ? &s.scratch_
+                                                                                   : nullptr);
   s.mtp_n_past_ = p0 + T;
   float* xn = nn::activation_buffer(ctx, T * D, xa.data());
   m.shared_head_norm.forward(ctx, h, xn, T);

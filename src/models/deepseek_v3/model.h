@@ -45,6 +45,17 @@ struct MtpModule {
 /// a 512 MiB budget, else absorbed (always for T == 1, decode).
 enum class MlaMode { Auto, Naive, Absorbed };
 
+/// Reusable inference buffers of one session, used for forwards of up to kScratchMaxTokens
+/// tokens (decode, speculative verification): once grown, decode allocates nothing per token.
+/// Larger forwards (prefill) allocate per call, so their big buffers are not kept.
+struct ForwardScratch {
+  static constexpr int64_t kScratchMaxTokens = 64;
+  nn::MlaScratch mla;
+  nn::MoeScratch moe;
+  std::vector<float> h, xa, xb, mlp;                // [T, D] x3, dense SwiGLU scratch
+  std::vector<std::vector<int64_t>> counts;         // [layers][E] routed tokens of this call
+};
+
 /// KV caches (compressed latent only) and per-sequence statistics.
 class DeepseekV3Session : public Session {
  public:
@@ -73,6 +84,7 @@ class DeepseekV3Session : public Session {
   std::vector<std::vector<int64_t>> expert_counts_;
   bool record_routing_ = false;
   std::vector<std::vector<int32_t>> routing_;
+  ForwardScratch scratch_;
 };
 
 class DeepseekV3 : public CausalLM {
@@ -139,7 +151,7 @@ class DeepseekV3 : public CausalLM {
   /// inference, a new tape buffer when training).
   float* block_forward(nn::Context& ctx, const Block& b, float* h, int64_t T, int64_t p0,
                        nn::MlaCache& cache, int64_t* counts, std::vector<int32_t>* routing,
-                       float* scratch_a, float* scratch_b);
+                       float* scratch_a, float* scratch_b, ForwardScratch* fs);
   void forward_hidden_ctx(nn::Context& ctx, std::span<const int32_t> tokens, DeepseekV3Session& s,
                           float* logits, bool all_logits, float* hidden, float** h_final,
                           std::vector<std::vector<int64_t>>* counts_out);
