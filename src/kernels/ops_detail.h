@@ -7,6 +7,9 @@ namespace r1::kernels::detail {
 
 /// out[i] = silu(gate[i]) * up[i]; up == nullptr means plain silu(gate[i]).
 void swiglu_simd(const float* gate, const float* up, float* out, int64_t n);
+/// Backward of out = silu(gate) * up, accumulated into dg and du (both non-null).
+void swiglu_backward_simd(const float* gate, const float* up, const float* dout, float* dg,
+                          float* du, int64_t n);
 /// Stable softmax of x[n] in place.
 void softmax_simd(float* x, int64_t n);
 /// RMSNorm of T rows of D.

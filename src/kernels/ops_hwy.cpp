@@ -35,6 +35,33 @@ void SwigluImpl(const float* gate, const float* up, float* out, int64_t n) {
   }
 }
 
+// Backward of out = silu(g) * u, accumulated: du += dout * silu(g),
+// dg += dout * u * s * (1 + g * (1 - s)) with s = sigmoid(g) (e^-g capped as in SwigluImpl).
+void SwigluBackwardImpl(const float* gate, const float* up, const float* dout, float* dg,
+                        float* du, int64_t n) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = int64_t(hn::Lanes(df));
+  const auto one = hn::Set(df, 1.0f), cap = hn::Set(df, 88.0f);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto g = hn::LoadU(df, gate + i);
+    const auto d = hn::LoadU(df, dout + i);
+    const auto s = hn::Div(one, hn::Add(one, hn::Exp(df, hn::Min(hn::Neg(g), cap))));
+    const auto gs = hn::Mul(g, s);
+    hn::StoreU(hn::MulAdd(d, gs, hn::LoadU(df, du + i)), df, du + i);
+    // s * (1 + g * (1 - s)) = s + g*s - g*s*s
+    const auto dsilu = hn::Add(s, hn::NegMulAdd(gs, s, gs));
+    const auto t = hn::Mul(hn::Mul(d, hn::LoadU(df, up + i)), dsilu);
+    hn::StoreU(hn::Add(hn::LoadU(df, dg + i), t), df, dg + i);
+  }
+  for (; i < n; ++i) {
+    const float g = gate[i];
+    const float s = 1.0f / (1.0f + std::exp(std::fmin(-g, 88.0f)));
+    du[i] += dout[i] * g * s;
+    dg[i] += dout[i] * up[i] * s * (1.0f + g * (1.0f - s));
+  }
+}
+
 HWY_INLINE float MaxOf(const float* x, int64_t n) {
   const hn::ScalableTag<float> df;
   const int64_t N = int64_t(hn::Lanes(df));
@@ -138,12 +165,17 @@ HWY_AFTER_NAMESPACE();
 namespace r1::kernels::detail {
 
 HWY_EXPORT(SwigluImpl);
+HWY_EXPORT(SwigluBackwardImpl);
 HWY_EXPORT(SoftmaxImpl);
 HWY_EXPORT(RmsnormImpl);
 HWY_EXPORT(AttentionRowImpl);
 
 void swiglu_simd(const float* gate, const float* up, float* out, int64_t n) {
   HWY_DYNAMIC_DISPATCH(SwigluImpl)(gate, up, out, n);
+}
+void swiglu_backward_simd(const float* gate, const float* up, const float* dout, float* dg,
+                          float* du, int64_t n) {
+  HWY_DYNAMIC_DISPATCH(SwigluBackwardImpl)(gate, up, dout, dg, du, n);
 }
 void softmax_simd(float* x, int64_t n) { HWY_DYNAMIC_DISPATCH(SoftmaxImpl)(x, n); }
 void rmsnorm_simd(const float* x, const float* weight, float eps, float* out, int64_t T, int64_t D) {

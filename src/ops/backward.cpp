@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/check.h"
+#include "kernels/ops_detail.h"
 
 namespace r1::ops {
 
@@ -116,6 +117,10 @@ void attention_backward(const kernels::AttentionParams& p, const float* q, const
 
 void swiglu_backward(const float* g, const float* u, const float* dout, float* dg, float* du,
                      int64_t n) {
+  if (dg != nullptr && du != nullptr) {  // the training case: SIMD (Highway exp)
+    kernels::detail::swiglu_backward_simd(g, u, dout, dg, du, n);
+    return;
+  }
   for (int64_t i = 0; i < n; ++i) {
     const float s = 1.0f / (1.0f + std::exp(-g[i]));
     if (du != nullptr) du[i] += dout[i] * g[i] * s;
