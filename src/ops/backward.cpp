@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/check.h"
+#include "kernels/ops.h"
 #include "kernels/ops_detail.h"
 
 namespace r1::ops {
@@ -83,12 +84,7 @@ void attention_backward(const kernels::AttentionParams& p, const float* q, const
     for (int64_t t = 0; t < T; ++t) {
       float* row = P.data() + t * S;
       const int64_t n = p.p0 + t + 1;
-      float mx = -std::numeric_limits<float>::infinity();
-      for (int64_t j = 0; j < n; ++j) mx = std::max(mx, row[j]);
-      double sum = 0;
-      for (int64_t j = 0; j < n; ++j) sum += (row[j] = std::exp(row[j] - mx));
-      const float inv = float(1.0 / sum);
-      for (int64_t j = 0; j < n; ++j) row[j] *= inv;
+      kernels::softmax(row, n);  // SIMD, as the forward's attention rows
       for (int64_t j = n; j < S; ++j) row[j] = 0.0f;
     }
     // O = P v (recomputed; needed for rowsum(dO * O)), dP = dO v^T.
