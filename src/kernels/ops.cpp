@@ -75,8 +75,10 @@ inline bool ranks_before(float va, int64_t ia, float vb, int64_t ib) {
 
 void top_k(const float* x, int64_t n, int64_t k, int32_t* idx, float* val) {
   R1_CHECK(k >= 1 && k <= n, "top_k with k={} of n={}", k, n);
-  // A min-heap of the best k seen so far (the heap top is the worst of them).
-  std::vector<int32_t> heap;
+  // A min-heap of the best k seen so far (the heap top is the worst of them). Per thread and
+  // reused: MoE routing calls this per layer per decoded token (decode must not allocate).
+  thread_local std::vector<int32_t> heap;
+  heap.clear();
   heap.reserve(size_t(k));
   auto worse = [&](int32_t a, int32_t b) { return ranks_before(x[a], a, x[b], b); };
   for (int64_t i = 0; i < n; ++i) {
