@@ -42,14 +42,25 @@ void BM_TrainStepLlama14M(benchmark::State& state) {
   std::vector<std::vector<int32_t>> data(size_t(B), std::vector<int32_t>(size_t(T + 1)));
   for (auto& s : data)
     for (auto& t : s) t = int32_t(rng() % uint32_t(V));
+  std::vector<int32_t> bin, btgt;
+  for (const auto& s : data) {
+    bin.insert(bin.end(), s.begin(), s.begin() + T);
+    btgt.insert(btgt.end(), s.begin() + 1, s.end());
+  }
+  const bool batched = state.range(0) != 0;
   double loss = 0;
   for (auto _ : state) {
     (*m)->zero_grad();
     loss = 0;
-    for (const auto& s : data) {
-      std::span<const int32_t> in(s.data(), size_t(T)), tgt(s.data() + 1, size_t(T));
+    if (batched) {  // the B rows through one forward (what r1 pretrain runs)
       int64_t n = 0;
-      loss += (*m)->forward_backward(in, tgt, 1.0f / float(B * T), &n);
+      loss += (*m)->forward_backward_batch(bin, btgt, B, 1.0f / float(B * T), &n);
+    } else {
+      for (const auto& s : data) {
+        std::span<const int32_t> in(s.data(), size_t(T)), tgt(s.data() + 1, size_t(T));
+        int64_t n = 0;
+        loss += (*m)->forward_backward(in, tgt, 1.0f / float(B * T), &n);
+      }
     }
     r1::train::clip_grad_norm((*m)->params(), 1.0);
     opt.step((*m)->params(), 3e-4);
@@ -61,7 +72,13 @@ void BM_TrainStepLlama14M(benchmark::State& state) {
   state.counters["params_M"] = double((*m)->n_params()) / 1e6;
   state.counters["loss"] = loss / double(B * T);
 }
-BENCHMARK(BM_TrainStepLlama14M)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(4);
+// Arg 0: one forward_backward per sequence; arg 1: forward_backward_batch over the B rows.
+BENCHMARK(BM_TrainStepLlama14M)
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(4);
 
 }  // namespace
 
