@@ -6,7 +6,7 @@
 # and prints the table. Not part of `make test` (minutes of CPU; run on an idle machine).
 #
 # Usage: scripts/grpo_experiment.sh [OUT]     (default OUT=grpo-exp)
-# Env: BUILD (default build), THREADS (2), LEVEL (1), BASE_STEPS (3000), GRPO_SECONDS (180),
+# Env: BUILD (default build), THREADS (2), LEVEL (1), BASE_STEPS (6000), GRPO_SECONDS (180),
 #      EVAL_N (200), EVAL_K (8)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,7 +14,7 @@ R1=${BUILD:-$ROOT/build}/r1
 OUT=${1:-grpo-exp}
 T=${THREADS:-2}
 LEVEL=${LEVEL:-1}
-BASE_STEPS=${BASE_STEPS:-3000}
+BASE_STEPS=${BASE_STEPS:-6000}
 GRPO_SECONDS=${GRPO_SECONDS:-180}
 EVAL_N=${EVAL_N:-200}
 EVAL_K=${EVAL_K:-8}

@@ -104,6 +104,39 @@ TEST_F(PretrainCli, KillNineThenResumeGivesIdenticalLossSequence) {
       << slurp(dir_.file("run.log"));
 }
 
+TEST_F(PretrainCli, DeepSeekV3FromConfigTrainsAndLoads) {
+  // A tiny DeepSeek-V3 (MLA without q-LoRA, 1 dense + 1 MoE layer with a shared expert, MTP):
+  // --model-config writes its random init to OUT/init, trains, and the checkpoint runs.
+  std::ofstream(dir_.file("ds.json")) << nlohmann::json{
+      {"model_type", "deepseek_v3"}, {"vocab_size", 320}, {"hidden_size", 32},
+      {"num_attention_heads", 2}, {"num_key_value_heads", 2}, {"num_hidden_layers", 2},
+      {"first_k_dense_replace", 1}, {"intermediate_size", 64}, {"moe_intermediate_size", 16},
+      {"n_routed_experts", 4}, {"n_shared_experts", 1}, {"num_experts_per_tok", 2},
+      {"n_group", 1}, {"topk_group", 1}, {"routed_scaling_factor", 1.0}, {"norm_topk_prob", true},
+      {"scoring_func", "sigmoid"}, {"topk_method", "noaux_tc"}, {"q_lora_rank", nullptr},
+      {"kv_lora_rank", 16}, {"qk_nope_head_dim", 16}, {"qk_rope_head_dim", 8},
+      {"v_head_dim", 16}, {"rope_theta", 10000.0}, {"rms_norm_eps", 1e-6},
+      {"max_position_embeddings", 256}, {"bos_token_id", 0}, {"eos_token_id", 1},
+      {"num_nextn_predict_layers", 1}}.dump();
+  const std::string out = dir_.file("ds");
+  const std::string cmd = r1_bin() + " pretrain --model-config " + dir_.file("ds.json") +
+                          " --tokenizer " + dir_.file("tok/tokenizer.json") + " --data " +
+                          dir_.file("corpus.txt") + " --out " + out +
+                          " --steps 12 --batch 2 --seq-len 32 --save-every 12 --threads 1 --lr 3e-3" +
+                          " --warmup 2 --mtp-weight 0.3 -q > " + dir_.file("ds.log") + " 2>&1";
+  ASSERT_EQ(sh(cmd), 0) << slurp(dir_.file("ds.log"));
+  EXPECT_TRUE(std::filesystem::exists(out + "/init/model.safetensors"));
+  const auto l = losses(out + "/metrics.jsonl");
+  ASSERT_EQ(l.size(), 12u);
+  EXPECT_LT(std::stod(l.back()), std::stod(l.front()));
+  const auto cfg = nlohmann::json::parse(slurp(out + "/checkpoint-12/config.json"));
+  EXPECT_EQ(cfg.value("model_type", ""), "deepseek_v3");
+  EXPECT_EQ(sh(r1_bin() + " run " + out + "/checkpoint-12 -p 'Once upon' -n 4 --threads 1 > " +
+               dir_.file("dsrun.log") + " 2>&1"),
+            0)
+      << slurp(dir_.file("dsrun.log"));
+}
+
 TEST_F(PretrainCli, HelpAndBadInput) {
   ASSERT_EQ(sh(r1_bin() + " pretrain --help > " + dir_.file("h.txt")), 0);
   const std::string help = slurp(dir_.file("h.txt"));

@@ -231,60 +231,6 @@ std::optional<json> read_json_file(const std::string& path) {
   return j;
 }
 
-/// Writes a random-weight DeepSeek-V3 HF directory for `config` (the pretraining loop's own
-/// --model-config initialisation covers llama/qwen2 only): linears and embeddings N(0, 0.02),
-/// RMSNorm weights 1, the aux-loss-free routing bias (e_score_correction_bias) 0; optional MTP
-/// tensors shared with the main model (embed_tokens, shared_head.head) are left out. F32.
-Result<void> write_random_deepseek_v3(const json& config, const std::string& dir, uint64_t seed) {
-  const nlohmann::json cj = nlohmann::json::parse(config.dump());
-  R1_ASSIGN_OR_RETURN(cfg, models::deepseek_v3::parse_config(cj, dir + "/config.json"));
-  R1_TRY(cfg.validate(dir + "/config.json"));
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return make_error("{}: cannot create directory: {}", dir, ec.message());
-  const auto plan = models::deepseek_v3::tensor_plan(cfg);
-  nlohmann::json header = nlohmann::json::object();
-  uint64_t offset = 0;
-  std::vector<const models::deepseek_v3::TensorSpec*> kept;
-  for (const auto& t : plan) {
-    if (t.optional) continue;
-    int64_t numel = 1;
-    for (int64_t d : t.shape) numel *= d;
-    header[t.name] = {{"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + uint64_t(numel) * 4}}};
-    offset += uint64_t(numel) * 4;
-    kept.push_back(&t);
-  }
-  header["__metadata__"] = {{"format", "pt"}, {"r1_init_seed", std::to_string(seed)}};
-  std::string h = header.dump();
-  h.append((8 - h.size() % 8) % 8, ' ');
-  std::string bytes(8, '\0');
-  for (int i = 0; i < 8; ++i) bytes[size_t(i)] = char(uint8_t(uint64_t(h.size()) >> (8 * i)));
-  bytes += h;
-  // Data in plan order, matching the offsets above (the header's key order does not matter).
-  std::vector<float> buf;
-  uint64_t key = 0;
-  for (const auto* t : kept) {
-    const std::string& name = t->name;
-    int64_t numel = 1;
-    for (int64_t d : t->shape) numel *= d;
-    buf.assign(size_t(numel), 0.0f);
-    const bool norm = name.size() >= 11 && name.compare(name.size() - 11, 11, "norm.weight") == 0;
-    if (norm) {
-      std::fill(buf.begin(), buf.end(), 1.0f);
-    } else if (name.find("e_score_correction_bias") == std::string::npos) {
-      models::fill_normal(seed, key, 0, numel, 0.02f, buf.data());
-    }
-    ++key;
-    bytes.append(reinterpret_cast<const char*>(buf.data()), buf.size() * 4);
-  }
-  R1_TRY(write_file_atomic(dir + "/model.safetensors", bytes.data(), bytes.size()));
-  R1_TRY(write_json_file(dir + "/config.json", config));
-  R1_TRY(write_json_file(dir + "/generation_config.json",
-                         json{{"eos_token_id", 0}, {"do_sample", true},
-                              {"temperature", 0.6}, {"top_p", 0.95}}));
-  return {};
-}
-
 /// The newest OUT/checkpoint-STEP directory (by STEP), or "" when there is none.
 std::string latest_checkpoint_dir(const std::string& out) {
   std::error_code ec;
@@ -758,7 +704,8 @@ int cmd_zero(int argc, char** argv) {
     if (auto u = need("pretrain")) return *u;
     const std::string init = out + "/base/init";
     if (!fs::exists(init + "/model.safetensors")) {
-      if (auto w = write_random_deepseek_v3(base_config(P), init, 1); !w.ok()) return {1, w.message()};
+      const auto cfg = nlohmann::json::parse(base_config(P).dump());
+      if (auto w = models::write_random_deepseek_v3(cfg, init, 1); !w.ok()) return {1, w.message()};
       pl.say("base", "random DeepSeek-V3 init: " + init + "/config.json");
     }
     return train_and_export("base", pretrain_args({"pretrain", "--init-from", init, "--out", out + "/base/train",

@@ -10,6 +10,7 @@
 #include "core/dtype.h"
 #include "core/result.h"
 #include "core/thread_pool.h"
+#include <nlohmann/json.hpp>
 #include "models/decoder_config.h"
 
 namespace r1::models {
@@ -40,5 +41,13 @@ Result<void> write_random_model(const ModelPreset& preset, const std::string& ou
 /// (Box-Muller over a counter-based splitmix64 hash; element i's value depends only on
 /// seed, key, i).
 void fill_normal(uint64_t seed, uint64_t key, int64_t first, int64_t n, float std, float* out);
+
+/// Writes DIR/{config.json, generation_config.json, model.safetensors} for a DeepSeek-V3/V2 HF
+/// `config` (validated by deepseek_v3::parse_config): linears and embeddings N(0, 0.02), RMSNorm
+/// weights 1, e_score_correction_bias 0; the MTP module's optional tensors shared with the main
+/// model (embed_tokens, shared_head.head) are left out. F32, written atomically. Errors: invalid
+/// config fields (named), I/O failures naming the path.
+Result<void> write_random_deepseek_v3(const nlohmann::json& config, const std::string& dir,
+                                      uint64_t seed);
 
 }  // namespace r1::models
