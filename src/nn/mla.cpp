@@ -31,6 +31,25 @@ Tensor weight_to_f32(const Tensor& w, const Tensor* scale_inv, int64_t block_n, 
   return out;
 }
 
+void kv_b_f32_from_heads(const Tensor& w_uk, const Tensor& w_uv, float* out) {
+  R1_CHECK(w_uk.ndim() == 3 && w_uv.ndim() == 3 && w_uk.dim(0) == w_uv.dim(0) &&
+               w_uk.dim(1) == w_uv.dim(2),
+           "w_uk {} and w_uv {} are not [H, L, Dn] and [H, Dv, L]", w_uk.shape_str(),
+           w_uv.shape_str());
+  const int64_t H = w_uk.dim(0), L = w_uk.dim(1), Dn = w_uk.dim(2), Dv = w_uv.dim(1);
+  const Tensor uk = w_uk.reshape({H * L, Dn}), uv = w_uv.reshape({H * Dv, L});
+  std::vector<float> r(static_cast<size_t>(Dn));
+  for (int64_t h = 0; h < H; ++h) {
+    float* oh = out + h * (Dn + Dv) * L;
+    for (int64_t l = 0; l < L; ++l) {  // W_UK_h transposed back: row l of w_uk[h] is column l
+      convert_row_to_f32(uk.dtype(), uk.row(h * L + l), r.data(), Dn);
+      for (int64_t j = 0; j < Dn; ++j) oh[j * L + l] = r[size_t(j)];
+    }
+    for (int64_t j = 0; j < Dv; ++j)
+      convert_row_to_f32(uv.dtype(), uv.row(h * Dv + j), oh + (Dn + j) * L, L);
+  }
+}
+
 void mla_forward(Context& ctx, const MlaConfig& cfg, const MlaWeights& w,
                  const kernels::RopeTable& rope, const float* x, int64_t T, int64_t p0,
                  MlaCache& cache, MlaPath path, float* out, MlaScratch* scratch) {
@@ -108,7 +127,23 @@ void mla_forward(Context& ctx, const MlaConfig& cfg, const MlaWeights& w,
     float* k = buffer(k_local, S * H * Dqk);
     float* v = buffer(v_local, S * H * Dv);
     copy_rows(ctx, cache.rows.data(), row, c, L, L, S);
-    w.kv_b_proj.forward(ctx, c, kv, S);
+    if (w.kv_b_proj.weight().defined()) {
+      w.kv_b_proj.forward(ctx, c, kv, S);
+    } else {
+      // Per-head weights only (GGUF): an f32 kv_b_proj for this call (H*(Dn+Dv)*L floats, small
+      // next to the decompressed K/V of a prefill), freed on return.
+      R1_CHECK(tape == nullptr && w.w_uk.defined() && w.w_uv.defined(),
+               "naive MLA needs kv_b_proj (or w_uk/w_uv, inference only)");
+      std::vector<float> kvb(static_cast<size_t>(H * (Dn + Dv) * L));
+      kv_b_f32_from_heads(w.w_uk, w.w_uv, kvb.data());
+      kernels::WeightView v;
+      v.dtype = DType::F32;
+      v.data = kvb.data();
+      v.n = H * (Dn + Dv);
+      v.k = L;
+      v.row_bytes = size_t(L) * sizeof(float);
+      kernels::matmul(v, c, kv, S, ctx.pool);
+    }
     // k [S, H, Dn + R] = [k_nope_h | k_pe] (eq. 17), v [S, H, Dv].
     for (int64_t h = 0; h < H; ++h) {
       copy_rows(ctx, kv + h * (Dn + Dv), H * (Dn + Dv), k + h * Dqk, H * Dqk, Dn, S);
@@ -121,37 +156,68 @@ void mla_forward(Context& ctx, const MlaConfig& cfg, const MlaWeights& w,
     kernels::attention(ap, q, k, v, o_heads, ctx.pool);
     if (tape != nullptr) record_attention(ctx, ap, q, k, v, o_heads);
   } else {
-    R1_CHECK(w.kv_b_f32.defined() && w.kv_b_f32.numel() == H * (Dn + Dv) * L,
-             "absorbed MLA needs kv_b_f32 [H*(Dn+Dv), L]");
-    const float* wkv = w.kv_b_f32.data<float>();  // [H, Dn + Dv, L]
+    const bool per_head = w.w_uk.defined();
+    kernels::WeightView uk, uv;  // per_head: all heads, [H*L, Dn] and [H*Dv, L]
+    const float* wkv = nullptr;  // else: kv_b_f32 [H, Dn + Dv, L]
+    if (per_head) {
+      R1_CHECK(w.w_uk.ndim() == 3 && w.w_uk.dim(0) == H && w.w_uk.dim(1) == L &&
+                   w.w_uk.dim(2) == Dn && w.w_uv.ndim() == 3 && w.w_uv.dim(0) == H &&
+                   w.w_uv.dim(1) == Dv && w.w_uv.dim(2) == L,
+               "absorbed MLA: w_uk {} / w_uv {}, expected [{}, {}, {}] / [{}, {}, {}]",
+               w.w_uk.shape_str(), w.w_uv.shape_str(), H, L, Dn, H, Dv, L);
+      uk = kernels::weight_view(w.w_uk.reshape({H * L, Dn}));
+      uv = kernels::weight_view(w.w_uv.reshape({H * Dv, L}));
+    } else {
+      R1_CHECK(w.kv_b_f32.defined() && w.kv_b_f32.numel() == H * (Dn + Dv) * L,
+               "absorbed MLA needs kv_b_f32 [H*(Dn+Dv), L] or w_uk/w_uv");
+      wkv = w.kv_b_f32.data<float>();
+    }
     // q_abs [T, H, L + R]: q_nope_h . W_UK_h (latent side) then q_pe; K and V rows are the cache
     // rows themselves (K = [c_kv | k_pe], V = c_kv), one shared KV head (V2 report §2.1.2 end).
     std::vector<float>& qa = sc.q_abs;
     qa.resize(size_t(T * H * row));
-    // Each (token, head) item costs Dn*L (resp. Dv*L) multiply-adds; below ~64K in all a pool
-    // round-trip costs more than the work (tiny models, or an oversubscribed machine).
-    auto for_items = [&](int64_t per_item, const auto& fn) {
-      if (T * H * per_item < (1 << 16)) {
+    auto& jobs = sc.jobs;
+    if (per_head) {
+      // One matvec per (token, head): q_abs_h [L] = w_uk[h] [L, Dn] . q_nope_h, all in one
+      // matmul_batch loop over the stored (quantised) rows.
+      jobs.clear();
+      for (int64_t i = 0; i < T * H; ++i) {
+        kernels::MatmulJob j;
+        j.w = uk;
+        j.w.data = static_cast<const char*>(uk.data) + size_t(i % H) * size_t(L) * uk.row_bytes;
+        j.w.n = L;
+        j.x = q + i * Dqk;
+        j.y = qa.data() + i * row;
+        j.T = 1;
+        jobs.push_back(j);
+      }
+      kernels::matmul_batch(jobs, ctx.pool);
+      for (int64_t i = 0; i < T * H; ++i)
+        std::memcpy(qa.data() + i * row + L, q + i * Dqk + Dn, size_t(R) * sizeof(float));
+    } else {
+      // Each (token, head) item costs Dn*L multiply-adds; below ~64K in all a pool round-trip
+      // costs more than the work (tiny models, or an oversubscribed machine).
+      auto fn = [&](int64_t b, int64_t e, int) {
+        for (int64_t i = b; i < e; ++i) {
+          const int64_t h = i % H;
+          const float* qn = q + i * Dqk;
+          float* dst = qa.data() + i * row;
+          std::memset(dst, 0, size_t(L) * sizeof(float));
+          const float* wuk = wkv + h * (Dn + Dv) * L;  // [Dn, L]
+          for (int64_t j = 0; j < Dn; ++j) {
+            const float a = qn[j];
+            const float* wr = wuk + j * L;
+            for (int64_t l = 0; l < L; ++l) dst[l] += a * wr[l];
+          }
+          std::memcpy(dst + L, qn + Dn, size_t(R) * sizeof(float));
+        }
+      };
+      if (T * H * Dn * L < (1 << 16)) {
         fn(0, T * H, 0);
       } else {
         ctx.pool.parallel_for(T * H, 1, fn);
       }
-    };
-    for_items(Dn * L, [&](int64_t b, int64_t e, int) {
-      for (int64_t i = b; i < e; ++i) {
-        const int64_t h = i % H;
-        const float* qn = q + i * Dqk;
-        float* dst = qa.data() + i * row;
-        std::memset(dst, 0, size_t(L) * sizeof(float));
-        const float* wuk = wkv + h * (Dn + Dv) * L;  // [Dn, L]
-        for (int64_t j = 0; j < Dn; ++j) {
-          const float a = qn[j];
-          const float* wr = wuk + j * L;
-          for (int64_t l = 0; l < L; ++l) dst[l] += a * wr[l];
-        }
-        std::memcpy(dst + L, qn + Dn, size_t(R) * sizeof(float));
-      }
-    });
+    }
     std::vector<float>& o_lat = sc.o_lat;  // [T, H, L]
     o_lat.resize(size_t(T * H * L));
     ap.Hkv = 1;
@@ -162,15 +228,19 @@ void mla_forward(Context& ctx, const MlaConfig& cfg, const MlaWeights& w,
     kernels::attention(ap, qa.data(), cache.rows.data(), cache.rows.data(), o_lat.data(), ctx.pool);
     // o_h [Dv] = W_UV_h [Dv, L] . o_lat_h: one f32 matvec per (token, head), all in one
     // kernels::matmul_batch loop (SIMD dot products; a scalar loop here was 10% of V2-Lite decode).
-    auto& jobs = sc.jobs;
     jobs.clear();
     for (int64_t i = 0; i < T * H; ++i) {
       kernels::MatmulJob j;
-      j.w.dtype = DType::F32;
-      j.w.data = wkv + ((i % H) * (Dn + Dv) + Dn) * L;  // W_UV_h [Dv, L]
+      if (per_head) {
+        j.w = uv;
+        j.w.data = static_cast<const char*>(uv.data) + size_t(i % H) * size_t(Dv) * uv.row_bytes;
+      } else {
+        j.w.dtype = DType::F32;
+        j.w.data = wkv + ((i % H) * (Dn + Dv) + Dn) * L;  // W_UV_h [Dv, L]
+        j.w.k = L;
+        j.w.row_bytes = size_t(L) * sizeof(float);
+      }
       j.w.n = Dv;
-      j.w.k = L;
-      j.w.row_bytes = size_t(L) * sizeof(float);
       j.x = o_lat.data() + i * L;
       j.y = o_heads + i * Dv;
       j.T = 1;

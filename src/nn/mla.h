@@ -47,6 +47,12 @@ struct MlaWeights {
   /// kv_b_proj dequantised to f32 [H, Hd_nope + Hd_v, L]: per head W_UK [Hd_nope, L] then
   /// W_UV [Hd_v, L]. Used by the absorbed path; built by the loader (weight_to_f32).
   Tensor kv_b_f32;
+  /// Alternatively (llama.cpp deepseek2 GGUF attn_k_b / attn_v_b, any matmul dtype, views):
+  /// w_uk [H, L, Hd_nope] (W_UK_h transposed: L rows of Hd_nope) and w_uv [H, Hd_v, L]. When
+  /// defined, the absorbed path runs kernels::matmul_batch over them directly (no f32 copy: at
+  /// Q4_0 about 1/7 of the bytes), and kv_b_proj / kv_b_f32 may be left undefined (the naive
+  /// path then decompresses from them; training needs kv_b_proj).
+  Tensor w_uk, w_uv;
   Linear o_proj;                   // [D, H*Hd_v]
 };
 
@@ -70,7 +76,7 @@ struct MlaCache {
 struct MlaScratch {
   std::vector<int32_t> pos;
   std::vector<float> q, cq, o_heads, q_abs, o_lat;
-  std::vector<kernels::MatmulJob> jobs;  // absorbed path: one W_UV matvec per (token, head)
+  std::vector<kernels::MatmulJob> jobs;  // absorbed path: one matvec per (token, head)
 };
 inline constexpr int64_t kMlaScratchMaxTokens = 64;
 
@@ -83,6 +89,11 @@ enum class MlaPath {
 /// For F8_E4M3 pass its F32 block scales [ceil(N/block_n), ceil(K/block_k)]: w = fp8 * scale.
 Tensor weight_to_f32(const Tensor& w, const Tensor* scale_inv = nullptr, int64_t block_n = 128,
                      int64_t block_k = 128);
+
+/// kv_b_proj as f32 [H*(Dn+Dv), L] (per head W_UK_h [Dn, L] then W_UV_h [Dv, L]) from the
+/// per-head weights w_uk [H, L, Dn] and w_uv [H, Dv, L] of any dtype convert_row_to_f32 reads.
+/// out: H*(Dn+Dv)*L floats. Checks the shapes agree.
+void kv_b_f32_from_heads(const Tensor& w_uk, const Tensor& w_uv, float* out);
 
 /// One MLA layer forward for tokens at positions p0 .. p0+T-1.
 ///  x:   [T, D] f32 (the input_layernorm output)

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "models/model_info.h"
+#include "nn/mla.h"
 
 namespace r1::models::deepseek_v3 {
 
@@ -165,6 +166,9 @@ std::string Deepseek2GgufSource::map_name(const std::string& hf, int64_t& expert
       {"embed_tokens.weight", "embed_tokens.weight"},
   };
   if (auto it = kLayer.find(rest); it != kLayer.end()) return blk + it->second;
+  // The per-head absorbed weights as stored (nn::MlaWeights::w_uk / w_uv; no HF equivalent).
+  if (rest == "self_attn.k_b_proj.weight") return blk + "attn_k_b.weight";
+  if (rest == "self_attn.v_b_proj.weight") return blk + "attn_v_b.weight";
   if (rest == "self_attn.kv_b_proj.weight") {
     is_kv_b = true;
     return blk + "attn_k_b.weight";
@@ -225,17 +229,8 @@ Result<Tensor> Deepseek2GgufSource::get(const std::string& name) const {
   if (!same(vb, {H, Dv, L}))
     return make_error("{}: tensor {} is {}, expected [{}, {}, {}]", label_, vname, vb.shape_str(),
                       H, Dv, L);
-  const Tensor k32 = kb.to_f32(), v32 = vb.to_f32();
   Tensor kv = Tensor::zeros(DType::F32, {H * (Dn + Dv), L});  // [H, Dn + Dv, L]
-  float* o = kv.data<float>();
-  const float* k = k32.data<float>();
-  const float* v = v32.data<float>();
-  for (int64_t h = 0; h < H; ++h) {
-    float* oh = o + h * (Dn + Dv) * L;
-    for (int64_t j = 0; j < Dn; ++j)
-      for (int64_t l = 0; l < L; ++l) oh[j * L + l] = k[(h * L + l) * Dn + j];  // k_b[h] transposed
-    std::memcpy(oh + Dn * L, v + h * Dv * L, size_t(Dv * L) * sizeof(float));
-  }
+  nn::kv_b_f32_from_heads(kb, vb, kv.data<float>());
   built_[name] = kv;
   return kv;
 }

@@ -22,7 +22,9 @@ Result<Config> config_from_gguf(const io::GgufFile& f);
 
 /// A llama.cpp deepseek2 GGUF file seen through HF tensor names:
 ///  - blk.N.attn_k_b [H, L, nope] + attn_v_b [H, v, L] become an f32 kv_b_proj [H*(nope+v), L]
-///    (k part transposed back per head), built once on first use;
+///    (k part transposed back per head), built once on first use; they are also offered as
+///    they are under self_attn.k_b_proj.weight / v_b_proj.weight (the loader takes these:
+///    nn::MlaWeights::w_uk / w_uv, read directly by decode);
 ///  - ffn_{gate,up,down}_exps [E, F, D] / [E, D, F] become per-expert 2-d views (no copy);
 ///  - exp_probs_b.bias is mlp.gate.e_score_correction_bias; other names map one to one.
 class Deepseek2GgufSource : public TensorSource {

@@ -107,11 +107,20 @@ class Loader {
     }
     R1_ASSIGN_OR_RETURN(kva, linear(at + "kv_a_proj_with_mqa.weight", {L + R, D}));
     R1_ASSIGN_OR_RETURN(kvn, norm(at + "kv_a_layernorm.weight", L));
-    R1_ASSIGN_OR_RETURN(kvb, linear(at + "kv_b_proj.weight", {H * (Dn + Dv), L}, &a.kv_b_f32));
+    if (src_.has(at + "k_b_proj.weight") && src_.has(at + "v_b_proj.weight")) {
+      // Per-head absorbed weights in their stored dtype (llama.cpp GGUF attn_k_b / attn_v_b):
+      // decode reads them directly, the naive path decompresses from them (nn/mla.h).
+      R1_ASSIGN_OR_RETURN(uk, tensor(at + "k_b_proj.weight", {H, L, Dn}));
+      R1_ASSIGN_OR_RETURN(uv, tensor(at + "v_b_proj.weight", {H, Dv, L}));
+      a.w_uk = std::move(uk);
+      a.w_uv = std::move(uv);
+    } else {
+      R1_ASSIGN_OR_RETURN(kvb, linear(at + "kv_b_proj.weight", {H * (Dn + Dv), L}, &a.kv_b_f32));
+      a.kv_b_proj = std::move(kvb);
+    }
     R1_ASSIGN_OR_RETURN(o, linear(at + "o_proj.weight", {D, H * Dv}));
     a.kv_a_proj_with_mqa = std::move(kva);
     a.kv_a_layernorm = std::move(kvn);
-    a.kv_b_proj = std::move(kvb);
     a.o_proj = std::move(o);
     b.is_moe = c.is_moe_layer(l);
     if (!b.is_moe) {
@@ -223,6 +232,7 @@ Result<std::unique_ptr<DeepseekV3>> DeepseekV3::load(const Config& cfg, const Te
     const auto& a = b.attn;
     bytes += a.q_proj.weight_bytes() + a.q_a_proj.weight_bytes() + a.q_b_proj.weight_bytes() +
              a.kv_a_proj_with_mqa.weight_bytes() + a.kv_b_proj.weight_bytes() +
+             int64_t(a.w_uk.defined() ? a.w_uk.nbytes() + a.w_uv.nbytes() : 0) +
              a.o_proj.weight_bytes();
     if (!b.is_moe) {
       bytes += b.mlp.weight_bytes();
