@@ -17,9 +17,10 @@ namespace {
 constexpr int64_t kBlasMinTokens = 8;
 // Rows converted per sgemm call for BF16/F16/F8 weights (bounds the f32 scratch to 256*K floats).
 constexpr int64_t kConvertRows = 256;
-// Tokens per pass of the VNNI prefill kernel: their Q8_0 activations (about 2 bytes per element
-// with the scale vectors) stay in L2 while every weight row tile is swept over them.
-constexpr int64_t kVnniTokenChunk = 32;
+// Tokens per pass of the VNNI prefill kernel: each 16-row group is repacked once per pass (and
+// the weights streamed from memory once per pass) while the pass's Q8_0 activations (about
+// 1 byte per element) are swept from L2/L3 for every group.
+constexpr int64_t kVnniTokenChunk = 128;
 
 int64_t row_grain(int64_t n, const ThreadPool& pool, int64_t tile) {
   // Chunks of whole tiles, about 8 per thread, never below one tile.
@@ -87,9 +88,8 @@ void quantize_acts(const float* x, int64_t T, int64_t K, QuantizedActs& a, Threa
   a.kp = nbp * 32;
   a.qs.resize(size_t(T * a.kp));
   a.d.resize(size_t(T * nbp));
-  a.dexp.resize(size_t(T * nbp * 8));
-  a.q8init.resize(size_t(T * nbp * 8));
-  a.q4init.resize(size_t(T * nbp * 8));
+  a.q8off.resize(size_t(T * nbp));
+  a.q4off.resize(size_t(T * nbp));
   a.xsd.resize(size_t(T * nbp));
   pool.parallel_for(T, 4, [&](int64_t b, int64_t e, int) {
     thread_local std::vector<int32_t> sums;
@@ -100,18 +100,12 @@ void quantize_acts(const float* x, int64_t T, int64_t K, QuantizedActs& a, Threa
       quantize_row_q8_acts(x + t * K, K, qs, d, sums.data());
       std::fill(qs + K, qs + a.kp, int8_t(0));
       std::fill(d + a.nb, d + nbp, 0.0f);
-      float* de = a.dexp.data() + t * nbp * 8;
-      int32_t* q8 = a.q8init.data() + t * nbp * 8;
-      int32_t* q4 = a.q4init.data() + t * nbp * 8;
       for (int64_t blk = 0; blk < nbp; ++blk) {
-        for (int l = 0; l < 8; ++l) {
-          de[blk * 8 + l] = d[blk];
-          q8[blk * 8 + l] = q4[blk * 8 + l] = 0;
-        }
         const int32_t sum = blk < a.nb ? sums[size_t(blk)] : 0;
-        a.xsd[size_t(t * nbp + blk)] = d[blk] * float(sum);
-        q8[blk * 8] = -128 * sum;
-        q4[blk * 8] = -8 * sum;
+        const size_t i = size_t(t * nbp + blk);
+        a.xsd[i] = d[blk] * float(sum);
+        a.q8off[i] = -128 * sum;
+        a.q4off[i] = -8 * sum;
       }
     }
   });
@@ -133,11 +127,12 @@ void matmul_path(const WeightView& w, const float* x, float* y, int64_t T, Threa
       const bool vnni = path == MatmulPath::Vnni || (path == MatmulPath::Auto && vnni_available());
       if (vnni) {
         R1_CHECK(vnni_available(), "the AVX512-VNNI path is not available on this CPU");
-        const int64_t tiles = (w.n + 3) / 4;
         for (int64_t t0 = 0; t0 < T; t0 += kVnniTokenChunk) {
           const int64_t t1 = std::min(T, t0 + kVnniTokenChunk);
+          const int64_t unit = vnni_row_unit(t1 - t0);
+          const int64_t tiles = (w.n + unit - 1) / unit;
           pool.parallel_for(tiles, row_grain(tiles, pool, 1), [&](int64_t b, int64_t e, int) {
-            matmul_rows_vnni(w, qa, y, t0, t1, b * 4, std::min(w.n, e * 4));
+            matmul_rows_vnni(w, qa, y, t0, t1, b * unit, std::min(w.n, e * unit));
           });
         }
       } else {

@@ -1,4 +1,5 @@
-// matmul_batch: the rows of many small matmuls as one flat range of 4-row units.
+// matmul_batch: the rows of many small matmuls as one flat range of row units (4 rows, or the
+// VNNI kernel's unit for the job's token count).
 #include "kernels/matmul_batch.h"
 
 #include <algorithm>
@@ -12,7 +13,7 @@ namespace {
 
 constexpr int64_t kQuantMaxTokens = 32;  // one pass of the VNNI kernel (its token chunk)
 constexpr int64_t kFloatMaxTokens = 8;   // at and above, float weights go to sgemm
-constexpr int64_t kUnitRows = 4;         // rows per unit: one VNNI tile
+constexpr int64_t kUnitRows = 4;         // rows per unit (generic kernels, VNNI decode tiles)
 
 bool quantized(DType t) { return t == DType::Q8_0 || t == DType::Q4_0; }
 
@@ -20,6 +21,7 @@ struct Slot {
   int64_t job = 0;
   int64_t unit0 = 0;  // first unit of this job in the flat range
   int qa = -1;        // index into the quantised activations, -1 for float weights
+  int64_t unit = kUnitRows;  // rows per unit of this job
 };
 
 struct Buffers {
@@ -64,8 +66,9 @@ void matmul_batch(std::span<const MatmulJob> jobs, ThreadPool& pool) {
       }
       prev_q = &job;
     }
+    if (q && vnni) s.unit = detail::vnni_row_unit(job.T);
     b.slots.push_back(s);
-    units += (job.w.n + kUnitRows - 1) / kUnitRows;
+    units += (job.w.n + s.unit - 1) / s.unit;
   }
   if (units == 0) return;
   // About 8 chunks per thread (as kernels::matmul) over all jobs' rows.
@@ -76,10 +79,10 @@ void matmul_batch(std::span<const MatmulJob> jobs, ThreadPool& pool) {
                                [](int64_t u, const Slot& s) { return u < s.unit0; });
     for (--it; it != b.slots.end() && it->unit0 < u1; ++it) {
       const MatmulJob& job = jobs[size_t(it->job)];
-      const int64_t job_units = (job.w.n + kUnitRows - 1) / kUnitRows;
+      const int64_t job_units = (job.w.n + it->unit - 1) / it->unit;
       const int64_t a = std::max(u0, it->unit0) - it->unit0;
       const int64_t e = std::min(u1, it->unit0 + job_units) - it->unit0;
-      const int64_t n0 = a * kUnitRows, n1 = std::min(job.w.n, e * kUnitRows);
+      const int64_t n0 = a * it->unit, n1 = std::min(job.w.n, e * it->unit);
       if (it->qa < 0) {
         detail::matmul_rows_generic(job.w, job.x, nullptr, job.y, job.T, n0, n1);
       } else if (vnni) {

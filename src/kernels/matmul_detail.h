@@ -11,14 +11,13 @@ namespace r1::kernels::detail {
 
 /// Activations x[T, K] quantised to Q8_0 for the integer dot products (as llama.cpp does).
 /// Blocks are 32 elements; K is padded to `kp` = an even number of blocks (pad values are 0),
-/// so the AVX-512 path can take two blocks per 64-byte register.
+/// as the Highway path expects.
 struct QuantizedActs {
   int64_t T = 0, K = 0, nb = 0, kp = 0;  // nb = K / 32 blocks; kp = padded K
   std::vector<int8_t> qs;                // [T, kp]  q = rint(x / d), bit-identical to Q8_0 ref
   std::vector<float> d;                  // [T, kp/32] block scale (f16-rounded, as stored)
-  std::vector<float> dexp;               // [T, kp/32, 8] d repeated per 8 int32 lanes
-  std::vector<int32_t> q8init;           // [T, kp/32, 8] lane 0: -128 * sum(q), others 0
-  std::vector<int32_t> q4init;           // [T, kp/32, 8] lane 0: -8 * sum(q), others 0
+  std::vector<int32_t> q8off;            // [T, kp/32] -128 * sum(q) (Q8_0 unsigned offset)
+  std::vector<int32_t> q4off;            // [T, kp/32] -8 * sum(q) (Q4_0 nibble offset)
   std::vector<float> xsd;                // [T, kp/32] d * sum(q) (decode tiles' offset term)
 };
 
@@ -44,6 +43,9 @@ void quantize_row_q8_acts(const float* x, int64_t K, int8_t* qs, float* d, int32
 
 /// True when the CPU has AVX512F/BW/VL + AVX512-VNNI (x86-64 only).
 bool vnni_available();
+/// Rows per work unit of matmul_rows_vnni for a pass of `tokens` tokens: callers split rows at
+/// multiples of it (4 for the decode tiles, 16 for the interleaved prefill tiles).
+int64_t vnni_row_unit(int64_t tokens);
 /// Rows [n0, n1), tokens [t0, t1) of y by the AVX512-VNNI kernels (Q8_0/Q4_0 weights).
 void matmul_rows_vnni(const WeightView& w, const QuantizedActs& qa, float* y, int64_t t0,
                       int64_t t1, int64_t n0, int64_t n1);

@@ -183,6 +183,22 @@ TEST(Matmul, QuantizedDecodeTiles) {
       for (int64_t T : {1, 2, 3}) check_case(dt, N, 352, T, MatmulPath::Auto, one, rng);
 }
 
+TEST(Matmul, QuantizedInterleavedPrefillTiles) {
+  // The VNNI prefill path (T >= 4) takes 16-row groups (one row per lane) with 8-token tiles and
+  // 1..7-token tails, 4-row tiles for the rows past the last group, one block at a time (odd
+  // block counts). N = 16, 35 (two groups + 3), 48; T crosses 8-token tiles and token chunks.
+  ThreadPool pool(2), one(1);
+  std::mt19937 rng(9);
+  for (DType dt : {DType::Q8_0, DType::Q4_0})
+    for (MatmulPath p : paths()) {
+      for (int64_t K : {32, 96, 352})
+        for (int64_t N : {16, 35, 48})
+          for (int64_t T : {4, 7, 8, 13}) check_case(dt, N, K, T, p, pool, rng);
+      check_case(dt, 35, 1536, 77, p, pool, rng);
+      check_case(dt, 51, 224, 21, p, one, rng);
+    }
+}
+
 TEST(Matmul, ActivationQuantizerMatchesReferenceCodec) {
   std::mt19937 rng(5);
   std::normal_distribution<float> nd;

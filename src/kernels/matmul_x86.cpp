@@ -3,17 +3,16 @@
 // is int16 only). Compiled with a target attribute and used only when the CPU reports
 // AVX512F/BW/VL + AVX512-VNNI at run time; everything else falls back to matmul_hwy.cpp.
 //
-// Two 32-element blocks fill one 512-bit register. vpdpbusd multiplies unsigned by signed bytes,
-// so the weights are made the unsigned operand and the Q8_0 activations x the signed one:
+// vpdpbusd multiplies unsigned by signed bytes, so the weights are made the unsigned operand and
+// the Q8_0 activations x the signed one:
 //  - Q8_0 weights w (signed): u = w ^ 0x80 = w + 128, and sum(u * x) = sum(w * x) + 128 * sum(x);
 //  - Q4_0 weights (nibbles n in 0..15, value n - 8): sum(n * x) = sum((n - 8) * x) + 8 * sum(x).
-// The correction -128 * sum(x) or -8 * sum(x) depends on the activations only; it is precomputed
-// per block (QuantizedActs::q8init / q4init, in lane 0 of the block's 8 lanes) and is the start
-// value of the accumulator, so each (row, token, 2 blocks) costs one vpdpbusd.
-// A tile of R weight rows x TT tokens shares each weight load across TT tokens (prefill is
-// matrix-matrix) and each activation load across R rows.
-// Decode (1..3 tokens) takes separate 256-bit tiles (decode_tile below) with less work per block.
+// The correction -128 * sum(x) or -8 * sum(x) depends on the activations only.
+// Prefill (4+ tokens) takes 512-bit tiles of 16 row-interleaved weight rows (il_tile below; the
+// correction, QuantizedActs::q8off / q4off, is the start value of each block's integer dot);
+// decode (1..3 tokens) takes 256-bit tiles (decode_tile) with less work per block.
 #include <cstring>
+#include <vector>
 
 #include "core/check.h"
 #include "kernels/matmul_detail.h"
@@ -52,91 +51,6 @@ template <bool kQ4>
 constexpr int kDecodeRows1 = kQ4 ? 8 : 4;
 // Up to this many tokens the decode tiles run; more take the 512-bit prefill tiles.
 constexpr int64_t kDecodeMaxTokens = 3;
-
-// f16 scales of blocks A and B -> [dA x 8, dB x 8] as f32.
-R1_VNNI_INLINE __m512 scale_pair(const uint8_t* a, const uint8_t* b) {
-  uint16_t ha, hb;
-  std::memcpy(&ha, a, 2);
-  std::memcpy(&hb, b, 2);
-  const __m256i h = _mm256_mask_blend_epi16(__mmask16(0xFF00), _mm256_set1_epi16(short(ha)),
-                                            _mm256_set1_epi16(short(hb)));
-  return _mm512_cvtph_ps(h);
-}
-
-template <bool kQ4>
-R1_VNNI_INLINE __m512i load_weights(const uint8_t* a, const uint8_t* b) {
-  if constexpr (!kQ4) {
-    const __m256i qa = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + 2));
-    const __m256i qb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 2));
-    return _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(qa), qb, 1),
-                            _mm512_set1_epi8(char(0x80)));
-  } else {
-    const __m128i qa = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + 2));
-    const __m128i qb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2));
-    const __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(qa), qb, 1);
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const __m256i lo = _mm256_and_si256(q, m4);                         // [A 0..15 | B 0..15]
-    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);  // [A 16..31 | B 16..31]
-    const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-    return _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));  // [A lo, A hi, B lo, B hi]
-  }
-}
-
-// One step of a tile: blocks b and b+1 (at pa[r], pb[r]) of R rows against TT tokens.
-template <bool kQ4, int R, int TT>
-R1_VNNI_INLINE void tile_step(__m512 (&acc)[R][TT], const uint8_t* const* pa,
-                              const uint8_t* const* pb, const QuantizedActs& a, int64_t t0,
-                              int64_t b, int64_t nbp) {
-  __m512i w[R];
-  __m512 dw[R];
-  for (int r = 0; r < R; ++r) {
-    w[r] = load_weights<kQ4>(pa[r], pb[r]);
-    dw[r] = scale_pair(pa[r], pb[r]);
-  }
-  for (int t = 0; t < TT; ++t) {
-    const int64_t tok = t0 + t;
-    const __m512 dx = _mm512_loadu_ps(a.dexp.data() + (tok * nbp + b) * 8);
-    const __m512i xs = _mm512_loadu_si512(a.qs.data() + tok * a.kp + b * 32);
-    const int32_t* init = (kQ4 ? a.q4init : a.q8init).data() + (tok * nbp + b) * 8;
-    const __m512i i0 = _mm512_loadu_si512(init);
-    for (int r = 0; r < R; ++r) {
-      const __m512i dot = _mm512_dpbusd_epi32(i0, w[r], xs);
-      acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw[r], dx), acc[r][t]);
-    }
-  }
-}
-
-template <bool kQ4, int R, int TT>
-R1_VNNI_TARGET void tile(const uint8_t* const* rows, int64_t nb, const QuantizedActs& a,
-                         int64_t t0, float* out) {
-  constexpr int64_t kBS = kQ4 ? int64_t(sizeof(BlockQ4_0)) : int64_t(sizeof(BlockQ8_0));
-  const int64_t nbp = a.kp / 32;
-  __m512 acc[R][TT];
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_setzero_ps();
-  const uint8_t* pa[R];
-  const uint8_t* pb[R];
-  int64_t b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    for (int r = 0; r < R; ++r) {
-      pa[r] = rows[r] + b * kBS;
-      pb[r] = pa[r] + kBS;
-    }
-    tile_step<kQ4, R, TT>(acc, pa, pb, a, t0, b, nbp);
-  }
-  if (b < nb) {  // an odd last block: pair it with a zero block (scale 0), never read past the row
-    alignas(64) uint8_t pad[R][2 * kBS];
-    for (int r = 0; r < R; ++r) {
-      std::memcpy(pad[r], rows[r] + b * kBS, kBS);
-      std::memset(pad[r] + kBS, 0, kBS);
-      pa[r] = pad[r];
-      pb[r] = pad[r] + kBS;
-    }
-    tile_step<kQ4, R, TT>(acc, pa, pb, a, t0, b, nbp);
-  }
-  for (int t = 0; t < TT; ++t)
-    for (int r = 0; r < R; ++r) out[t * R + r] = _mm512_reduce_add_ps(acc[r][t]);
-}
 
 // The f16 scales of 8 consecutive blocks at p (a row's block b) as f32, by byte permutes of
 // the block bytes (a gather is far slower on Zen4). Reads only inside the 8 blocks.
@@ -270,14 +184,121 @@ R1_DECODE_TARGET void decode_tile(const uint8_t* const* rows, int64_t nb, const 
     }
 }
 
-template <bool kQ4, int R>
-void row_tile(const uint8_t* const* rows, int64_t nb, const QuantizedActs& a, int64_t t0,
-              int64_t tt, float* out) {
-  switch (tt) {
-    case 4: tile<kQ4, R, 4>(rows, nb, a, t0, out); break;
-    case 3: tile<kQ4, R, 3>(rows, nb, a, t0, out); break;
-    case 2: tile<kQ4, R, 2>(rows, nb, a, t0, out); break;
-    default: tile<kQ4, R, 1>(rows, nb, a, t0, out); break;
+// ---- Prefill tiles (4+ tokens): 16 weight rows interleaved, one row per 32-bit lane ----
+// The 2-block tiles above reduce each (row, token) inside a register, so every block costs a
+// convert, a scale multiply and an FMA per (row, token). Here a register holds dword j of one
+// block for 16 rows (lane i = row i), as llama.cpp's repacked Q4_0 GEMM does: a block of a
+// token is 8 vpdpbusd against broadcast activation dwords, then one convert + multiply + FMA for
+// all 16 rows. The rows are repacked once per token chunk into a per-thread buffer (unsigned
+// bytes: Q4_0 nibbles unpacked, Q8_0 as w ^ 0x80), so the unpacking is shared by every token.
+constexpr int kIlRows = 16;
+constexpr int kIlTokens = 8;
+
+struct alignas(64) Line64 {
+  uint8_t b[64];
+};
+
+// Blocks [0, nb) of 16 rows -> w[b * 8 + j] (lane i = bytes 4j..4j+3 of row i's 32 unsigned
+// values in element order) and ds[b * 16 + i] (row i's scale as f32).
+template <bool kQ4>
+R1_VNNI_TARGET void il_repack(const uint8_t* const* rows, int64_t nb, Line64* w, float* ds) {
+  constexpr int kBS = kQ4 ? int(sizeof(BlockQ4_0)) : int(sizeof(BlockQ8_0));
+  constexpr int kWords = kQ4 ? 4 : 8;  // packed dwords per block
+  alignas(64) uint32_t p[kWords][kIlRows];
+  for (int64_t b = 0; b < nb; ++b) {
+    for (int i = 0; i < kIlRows; ++i) {
+      const uint8_t* blk = rows[i] + b * kBS;
+      uint16_t h;
+      std::memcpy(&h, blk, 2);
+      ds[b * kIlRows + i] = _cvtsh_ss(h);
+      for (int m = 0; m < kWords; ++m) std::memcpy(&p[m][i], blk + 2 + 4 * m, 4);
+    }
+    for (int m = 0; m < kWords; ++m) {
+      const __m512i v = _mm512_load_si512(p[m]);
+      if constexpr (kQ4) {  // low nibbles: elements 4m..4m+3; high nibbles: 16 + 4m..
+        const __m512i m4 = _mm512_set1_epi8(0x0F);
+        _mm512_store_si512(w[b * 8 + m].b, _mm512_and_si512(v, m4));
+        _mm512_store_si512(w[b * 8 + m + 4].b, _mm512_and_si512(_mm512_srli_epi32(v, 4), m4));
+      } else {
+        _mm512_store_si512(w[b * 8 + m].b, _mm512_xor_si512(v, _mm512_set1_epi8(char(0x80))));
+      }
+    }
+  }
+}
+
+// y[t0 + t][0..15] (row stride ldy) for TT tokens from the repacked 16 rows.
+template <bool kQ4, int TT>
+R1_VNNI_TARGET void il_tile(const Line64* w, const float* ds, int64_t nb, const QuantizedActs& a,
+                            int64_t t0, float* y, int64_t ldy) {
+  const int64_t nbp = a.kp / 32;
+  __m512 acc[TT];
+  const int8_t* xq[TT];
+  const float* xd[TT];
+  const int32_t* xi[TT];
+  for (int t = 0; t < TT; ++t) {
+    acc[t] = _mm512_setzero_ps();
+    xq[t] = a.qs.data() + (t0 + t) * a.kp;
+    xd[t] = a.d.data() + (t0 + t) * nbp;
+    xi[t] = (kQ4 ? a.q4off : a.q8off).data() + (t0 + t) * nbp;
+  }
+  for (int64_t b = 0; b < nb; ++b) {
+    __m512i wr[8];
+    for (int j = 0; j < 8; ++j) wr[j] = _mm512_load_si512(w[b * 8 + j].b);
+    const __m512 dw = _mm512_loadu_ps(ds + b * kIlRows);
+    for (int t = 0; t < TT; ++t) {
+      int32_t xw[8];
+      std::memcpy(xw, xq[t] + b * 32, 32);
+      __m512i dot = _mm512_set1_epi32(xi[t][b]);  // -8 or -128 * sum(x): the offset term
+      for (int j = 0; j < 8; ++j) dot = _mm512_dpbusd_epi32(dot, wr[j], _mm512_set1_epi32(xw[j]));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, _mm512_set1_ps(xd[t][b])),
+                               acc[t]);
+    }
+  }
+  for (int t = 0; t < TT; ++t) _mm512_storeu_ps(y + (t0 + t) * ldy, acc[t]);
+}
+
+template <bool kQ4>
+void il_tokens(const Line64* w, const float* ds, int64_t nb, const QuantizedActs& a, int64_t t0,
+               int64_t t1, float* y, int64_t ldy) {
+  int64_t t = t0;
+  for (; t + kIlTokens <= t1; t += kIlTokens) il_tile<kQ4, kIlTokens>(w, ds, nb, a, t, y, ldy);
+  switch (t1 - t) {
+    case 7: il_tile<kQ4, 7>(w, ds, nb, a, t, y, ldy); break;
+    case 6: il_tile<kQ4, 6>(w, ds, nb, a, t, y, ldy); break;
+    case 5: il_tile<kQ4, 5>(w, ds, nb, a, t, y, ldy); break;
+    case 4: il_tile<kQ4, 4>(w, ds, nb, a, t, y, ldy); break;
+    case 3: il_tile<kQ4, 3>(w, ds, nb, a, t, y, ldy); break;
+    case 2: il_tile<kQ4, 2>(w, ds, nb, a, t, y, ldy); break;
+    case 1: il_tile<kQ4, 1>(w, ds, nb, a, t, y, ldy); break;
+    default: break;
+  }
+}
+
+// Rows [n0, n1) by the interleaved tiles. A last group of fewer than 16 rows repeats its last
+// row in the missing lanes and stores only the valid lanes.
+template <bool kQ4>
+void rows_interleaved(const WeightView& w, const QuantizedActs& a, float* y, int64_t t0,
+                      int64_t t1, int64_t n0, int64_t n1) {
+  const int64_t nb = w.k / 32;
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  thread_local std::vector<Line64> wbuf;
+  thread_local std::vector<float> dbuf, ybuf;
+  wbuf.resize(size_t(nb * 8));
+  dbuf.resize(size_t(nb * kIlRows));
+  const uint8_t* rows[kIlRows];
+  for (int64_t n = n0; n < n1; n += kIlRows) {
+    const int64_t r = std::min<int64_t>(kIlRows, n1 - n);
+    for (int64_t i = 0; i < kIlRows; ++i)
+      rows[i] = base + size_t(n + std::min(i, r - 1)) * w.row_bytes;
+    il_repack<kQ4>(rows, nb, wbuf.data(), dbuf.data());
+    if (r == kIlRows) {
+      il_tokens<kQ4>(wbuf.data(), dbuf.data(), nb, a, t0, t1, y + n, w.n);
+    } else {  // into a [T, 16] scratch, then the valid columns
+      ybuf.resize(size_t(t1 * kIlRows));
+      il_tokens<kQ4>(wbuf.data(), dbuf.data(), nb, a, t0, t1, ybuf.data(), kIlRows);
+      for (int64_t t = t0; t < t1; ++t)
+        std::memcpy(y + t * w.n + n, ybuf.data() + t * kIlRows, size_t(r) * sizeof(float));
+    }
   }
 }
 
@@ -325,36 +346,16 @@ void rows_decode(const WeightView& w, const QuantizedActs& a, float* y, int64_t 
 template <bool kQ4>
 void rows_vnni(const WeightView& w, const QuantizedActs& a, float* y, int64_t t0, int64_t t1,
                int64_t n0, int64_t n1) {
-  constexpr int kR = 4, kTT = 4;
-  const int64_t nb = w.k / 32;
-  const auto* base = static_cast<const uint8_t*>(w.data);
-  float out[kR * kTT];
   static const bool vbmi = __builtin_cpu_supports("avx512vbmi");
-  if (t1 - t0 <= kDecodeMaxTokens && vbmi) {
+  if (t1 - t0 <= kDecodeMaxTokens && vbmi)
     rows_decode<kQ4>(w, a, y, t0, t1, n0, n1);
-    return;
-  }
-  for (int64_t n = n0; n < n1; n += kR) {
-    const int64_t r = std::min<int64_t>(kR, n1 - n);
-    const uint8_t* rows[kR];
-    for (int64_t i = 0; i < r; ++i) rows[i] = base + size_t(n + i) * w.row_bytes;
-    for (int64_t t = t0; t < t1; t += kTT) {
-      const int64_t tt = std::min<int64_t>(kTT, t1 - t);
-      if (r == kR) {
-        row_tile<kQ4, kR>(rows, nb, a, t, tt, out);
-        for (int64_t j = 0; j < tt; ++j)
-          for (int64_t i = 0; i < kR; ++i) y[(t + j) * w.n + n + i] = out[j * kR + i];
-      } else {
-        for (int64_t i = 0; i < r; ++i) {
-          row_tile<kQ4, 1>(rows + i, nb, a, t, tt, out);
-          for (int64_t j = 0; j < tt; ++j) y[(t + j) * w.n + n + i] = out[j];
-        }
-      }
-    }
-  }
+  else
+    rows_interleaved<kQ4>(w, a, y, t0, t1, n0, n1);
 }
 
 }  // namespace
+
+int64_t vnni_row_unit(int64_t tokens) { return tokens <= kDecodeMaxTokens ? 4 : kIlRows; }
 
 void matmul_rows_vnni(const WeightView& w, const QuantizedActs& qa, float* y, int64_t t0,
                       int64_t t1, int64_t n0, int64_t n1) {
@@ -374,6 +375,7 @@ void matmul_rows_vnni(const WeightView& w, const QuantizedActs& qa, float* y, in
 
 namespace r1::kernels::detail {
 bool vnni_available() { return false; }
+int64_t vnni_row_unit(int64_t) { return 4; }
 void matmul_rows_vnni(const WeightView&, const QuantizedActs&, float*, int64_t, int64_t, int64_t,
                       int64_t) {
   R1_CHECK(false, "the AVX512-VNNI path exists only on x86-64");
