@@ -166,6 +166,20 @@ Result<std::unique_ptr<DeepseekV3>> DeepseekV3::load(const Config& cfg, const Te
   R1_TRY(check_shapes(
       plan,
       [&](const std::string& name, std::vector<int64_t>& shape) {
+        // A source offering the per-head absorbed weights (GGUF) would build an f32 kv_b_proj
+        // just to show its shape: take [H*(Dn+Dv), L] from k_b_proj [H, L, Dn] and v_b_proj
+        // [H, Dv, L] instead (block() checks their full shapes).
+        const std::string kvb = "kv_b_proj.weight";
+        if (name.size() > kvb.size() && name.ends_with(kvb)) {
+          const std::string at = name.substr(0, name.size() - kvb.size());
+          if (src.has(at + "k_b_proj.weight") && src.has(at + "v_b_proj.weight")) {
+            auto k = src.get(at + "k_b_proj.weight");
+            auto v = src.get(at + "v_b_proj.weight");
+            if (!k.ok() || !v.ok() || k->ndim() != 3 || v->ndim() != 3) return false;
+            shape = {k->dim(0) * (k->dim(2) + v->dim(1)), k->dim(1)};
+            return true;
+          }
+        }
         if (!src.has(name)) return false;
         auto t = src.get(name);
         if (!t.ok()) return false;
