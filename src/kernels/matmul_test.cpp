@@ -196,6 +196,7 @@ TEST(Matmul, QuantizedInterleavedPrefillTiles) {
           for (int64_t T : {4, 7, 8, 13}) check_case(dt, N, K, T, p, pool, rng);
       check_case(dt, 35, 1536, 77, p, pool, rng);
       check_case(dt, 51, 224, 21, p, one, rng);
+      check_case(dt, 17, 64, 530, p, pool, rng);  // crosses the 512-token pass
     }
 }
 
