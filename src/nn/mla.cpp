@@ -79,17 +79,33 @@ void mla_forward(Context& ctx, const MlaConfig& cfg, const MlaWeights& w,
   };
   if (tape != nullptr) tape->grad(cache.rows.data(), int64_t(cache.rows.size()));  // one region
 
-  // Queries q [T, H, Dn + R] (eq. 12-13 / V3 eq. 6-8).
+  // Queries q [T, H, Dn + R] (eq. 12-13 / V3 eq. 6-8), latent and shared rope key kv_a
+  // [T, L + R] = [c_kv | k_pe] (eq. 9, 14). kv_a goes straight into the cache rows p0 .. p0+T-1
+  // (the cache row layout is the projection's output layout); when training, into a tape buffer
+  // first, then normed / copied into the cache rows.
   std::vector<float> cqn_local, kva_local;
   float* q = buffer(sc.q, T * H * Dqk);
+  float* cq = cfg.q_lora_rank > 0 ? buffer(sc.cq, T * cfg.q_lora_rank) : nullptr;  // c_q
+  const Linear& q_in = cfg.q_lora_rank > 0 ? w.q_a_proj : w.q_proj;  // the projection of x
+  float* q_in_out = cq != nullptr ? cq : q;
+  float* crow = cache.rows.data() + p0 * row;
+  float* kva = tape != nullptr ? buffer(kva_local, T * row) : crow;
+  // Inference: both projections of x in one kernels::matmul_batch (same results as two
+  // Linear::forward calls: one pool round-trip and one Q8_0 rounding of x instead of two).
+  const bool fused = tape == nullptr && !q_in.has_bias() && !w.kv_a_proj_with_mqa.has_bias();
+  if (fused) {
+    auto& jobs = sc.jobs;
+    jobs.clear();
+    jobs.push_back({q_in.view(), x, q_in_out, T});
+    jobs.push_back({w.kv_a_proj_with_mqa.view(), x, kva, T});
+    kernels::matmul_batch(jobs, ctx.pool);
+  } else {
+    q_in.forward(ctx, x, q_in_out, T);
+  }
   if (cfg.q_lora_rank > 0) {
-    float* cq = buffer(sc.cq, T * cfg.q_lora_rank);  // c_q [T, q_lora_rank]
-    w.q_a_proj.forward(ctx, x, cq, T);
     float* cqn = tape != nullptr ? buffer(cqn_local, T * cfg.q_lora_rank) : cq;
     w.q_a_layernorm.forward(ctx, cq, cqn, T);
     w.q_b_proj.forward(ctx, cqn, q, T);
-  } else {
-    w.q_proj.forward(ctx, x, q, T);
   }
   // q_pe is the last R dims of each head.
   kernels::rope_apply(rope, kernels::RopeLayout::Interleaved, q + Dn, T, H, H * Dqk, Dqk,
@@ -98,12 +114,7 @@ void mla_forward(Context& ctx, const MlaConfig& cfg, const MlaWeights& w,
     record_rope(ctx, &rope, kernels::RopeLayout::Interleaved, q + Dn, T, H, H * Dqk, Dqk,
                 pos.data());
 
-  // Latent and shared rope key: kv_a [T, L + R] = [c_kv | k_pe] (eq. 9, 14), written straight
-  // into the cache rows p0 .. p0+T-1 (the cache row layout is the projection's output layout);
-  // when training, into a tape buffer first, then normed / copied into the cache rows.
-  float* crow = cache.rows.data() + p0 * row;
-  float* kva = tape != nullptr ? buffer(kva_local, T * row) : crow;
-  w.kv_a_proj_with_mqa.forward(ctx, x, kva, T);
+  if (!fused) w.kv_a_proj_with_mqa.forward(ctx, x, kva, T);
   for (int64_t t = 0; t < T; ++t)
     w.kv_a_layernorm.forward(ctx, kva + t * row, crow + t * row, 1);  // norm on c_kv [L] only
   if (tape != nullptr) copy_rows(ctx, kva + L, row, crow + L, row, R, T);
