@@ -212,8 +212,9 @@ TEST_P(MlaTest, NaiveMatchesReferenceAndAbsorbedMatchesNaive) {
 
 INSTANTIATE_TEST_SUITE_P(QLora, MlaTest, ::testing::Values(int64_t(0), int64_t(10)));
 
-// Per-head absorbed weights (GGUF attn_k_b [H, L, Dn] / attn_v_b [H, Dv, L]) in F32, Q8_0 and
-// Q4_0, against the same (dequantised) weights as an f32 kv_b_proj.
+// Per-head absorbed weights (GGUF attn_k_b [H, L, Dn] / attn_v_b [H, Dv, L]; HF float kv_b_proj
+// split by the loader) in F32, BF16, Q8_0 and Q4_0, against the same (dequantised) weights as an
+// f32 kv_b_proj.
 class MlaPerHeadTest : public ::testing::TestWithParam<DType> {};
 
 TEST_P(MlaPerHeadTest, MatchesF32KvB) {
@@ -252,6 +253,10 @@ TEST_P(MlaPerHeadTest, MatchesF32KvB) {
   auto store = [&](const Tensor& f) {
     if (dt == DType::F32) return f;
     Tensor t = Tensor::zeros(dt, {f.dim(0), f.dim(1), f.dim(2)});
+    if (dt == DType::BF16) {
+      for (int64_t i = 0; i < f.numel(); ++i) t.data<uint16_t>()[i] = f32_to_bf16(f.data<float>()[i]);
+      return t;
+    }
     const int64_t rows = f.dim(0) * f.dim(1), K = f.dim(2);
     for (int64_t r = 0; r < rows; ++r)
       quant::quantize_row(dt, f.data<float>() + r * K, t.data<uint8_t>() + size_t(r) * t.row_bytes(), K);
@@ -290,16 +295,16 @@ TEST_P(MlaPerHeadTest, MatchesF32KvB) {
   EXPECT_LT(rel_err(run(per_head, MlaPath::Naive, MlaPath::Naive), expect), 1e-6);
   // The f32 absorbed path (kv_b_f32) is exact up to f32 rounding.
   EXPECT_LT(rel_err(run(ref, MlaPath::Naive, MlaPath::Absorbed), expect), 1e-5);
-  // Per-head absorbed: F32 weights go through f32 dot products; Q8_0/Q4_0 ones quantise q_nope
-  // and the latent output to Q8_0 blocks (as llama.cpp does): rounding up to 1/254 of each
+  // Per-head absorbed: F32/BF16 weights go through f32 dot products; Q8_0/Q4_0 ones quantise
+  // q_nope and the latent output to Q8_0 blocks (as llama.cpp does): rounding up to 1/254 of each
   // block's max|x|, ~0.5% RMS of a Gaussian block, twice; measured 0.6-0.7% here: allow 2%.
-  const double tol = dt == DType::F32 ? 1e-5 : 2e-2;
+  const double tol = dt == DType::F32 || dt == DType::BF16 ? 1e-5 : 2e-2;
   EXPECT_LT(rel_err(run(per_head, MlaPath::Naive, MlaPath::Absorbed), expect), tol);
   EXPECT_LT(rel_err(run(per_head, MlaPath::Absorbed, MlaPath::Absorbed), expect), tol);
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, MlaPerHeadTest,
-                         ::testing::Values(DType::F32, DType::Q8_0, DType::Q4_0));
+                         ::testing::Values(DType::F32, DType::BF16, DType::Q8_0, DType::Q4_0));
 
 TEST(Mla, WeightToF32AppliesFp8BlockScales) {
   // 3x5 FP8 weight with 2x2 blocks: scale of block (n/2, k/2).

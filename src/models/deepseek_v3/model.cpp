@@ -37,6 +37,25 @@ int64_t DeepseekV3Session::kv_bytes_per_token() const {
 
 namespace {
 
+// kv_b_proj [H*(Dn+Dv), L] (per head W_UK_h [Dn, L] then W_UV_h [Dv, L]) of a float dtype as
+// w_uk [H, L, Dn] (W_UK_h transposed) and w_uv [H, Dv, L], same dtype, element by element.
+void split_kv_b(const Tensor& w, int64_t H, int64_t L, int64_t Dn, int64_t Dv, Tensor& w_uk,
+                Tensor& w_uv) {
+  const size_t e = size_t(dtype_bytes(w.dtype(), 1));
+  w_uk = Tensor::zeros(w.dtype(), {H, L, Dn});
+  w_uv = Tensor::zeros(w.dtype(), {H, Dv, L});
+  const uint8_t* src = w.bytes();
+  uint8_t* uk = w_uk.data<uint8_t>();
+  uint8_t* uv = w_uv.data<uint8_t>();
+  for (int64_t h = 0; h < H; ++h) {
+    const uint8_t* wh = src + size_t(h * (Dn + Dv) * L) * e;
+    for (int64_t j = 0; j < Dn; ++j)
+      for (int64_t l = 0; l < L; ++l)
+        std::memcpy(uk + size_t((h * L + l) * Dn + j) * e, wh + size_t(j * L + l) * e, e);
+    std::memcpy(uv + size_t(h * Dv * L) * e, wh + size_t(Dn * L) * e, size_t(Dv * L) * e);
+  }
+}
+
 class Loader {
  public:
   Loader(const Config& c, const TensorSource& src, const LoadOptions& opts)
@@ -115,8 +134,16 @@ class Loader {
       a.w_uk = std::move(uk);
       a.w_uv = std::move(uv);
     } else {
-      R1_ASSIGN_OR_RETURN(kvb, linear(at + "kv_b_proj.weight", {H * (Dn + Dv), L}, &a.kv_b_f32));
-      a.kv_b_proj = std::move(kvb);
+      R1_ASSIGN_OR_RETURN(w, src_.get(at + "kv_b_proj.weight", {H * (Dn + Dv), L}));
+      if (w.dtype() == DType::BF16 || w.dtype() == DType::F16 || w.dtype() == DType::F32) {
+        // The absorbed path's per-head weights as copies in the checkpoint's own dtype (half
+        // the bytes of an f32 copy for BF16; element copies, exact); naive uses kv_b_proj.
+        split_kv_b(w, H, L, Dn, Dv, a.w_uk, a.w_uv);
+        a.kv_b_proj = nn::Linear(w);
+      } else {
+        R1_ASSIGN_OR_RETURN(kvb, linear(at + "kv_b_proj.weight", {H * (Dn + Dv), L}, &a.kv_b_f32));
+        a.kv_b_proj = std::move(kvb);
+      }
     }
     R1_ASSIGN_OR_RETURN(o, linear(at + "o_proj.weight", {D, H * Dv}));
     a.kv_a_proj_with_mqa = std::move(kva);
@@ -245,8 +272,8 @@ Result<std::unique_ptr<DeepseekV3>> DeepseekV3::load(const Config& cfg, const Te
   for (const auto& b : m->layers_) {
     const auto& a = b.attn;
     bytes += a.q_proj.weight_bytes() + a.q_a_proj.weight_bytes() + a.q_b_proj.weight_bytes() +
-             a.kv_a_proj_with_mqa.weight_bytes() + a.kv_b_proj.weight_bytes() +
-             int64_t(a.w_uk.defined() ? a.w_uk.nbytes() + a.w_uv.nbytes() : 0) +
+             a.kv_a_proj_with_mqa.weight_bytes() + (a.w_uk.defined() ? int64_t(a.w_uk.nbytes() + a.w_uv.nbytes())
+                                : a.kv_b_proj.weight_bytes()) +
              a.o_proj.weight_bytes();
     if (!b.is_moe) {
       bytes += b.mlp.weight_bytes();

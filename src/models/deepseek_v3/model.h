@@ -92,7 +92,9 @@ class DeepseekV3 : public CausalLM {
   /// Builds the model from `src` (HF names), running the shape checker over tensor_plan(cfg)
   /// first. FP8 weights stay FP8 (kernels::matmul uses the block scales) unless
   /// opts.dequantize_fp8 or a block size other than 128x128 asks for F32 copies.
-  /// kv_b_proj is also kept as an f32 copy for the absorbed decode path.
+  /// The absorbed decode path reads per-head W_UK/W_UV (nn::MlaWeights::w_uk / w_uv): a GGUF's
+  /// attn_k_b / attn_v_b as stored, or copies of a float kv_b_proj in its own dtype; FP8
+  /// kv_b_proj is kept as an f32 copy (kv_b_f32) instead.
   /// Errors: missing/mis-shaped tensors or scales (one line naming the tensor).
   static Result<std::unique_ptr<DeepseekV3>> load(const Config& cfg, const TensorSource& src,
                                                   const LoadOptions& opts, ModelInfo info,
