@@ -326,10 +326,14 @@ float* DeepseekV3::block_forward(nn::Context& ctx, const Block& b, float* h, int
   const int64_t naive_bytes =
       (p0 + T) * mc.n_head * (mc.qk_head_dim() + mc.v_head_dim + mc.qk_nope_head_dim + mc.v_head_dim) *
       int64_t(sizeof(float));
+  // Without kv_b_proj (GGUF per-head weights) naive first decompresses an f32 kv_b_proj
+  // (H*(Dn+Dv)*L conversions): worth it for a prefill, not for a few verified draft tokens.
+  const int64_t min_naive_t = b.attn.kv_b_proj.weight().defined() ? 2 : 32;
   const nn::MlaPath path = mla_mode_ == MlaMode::Naive      ? nn::MlaPath::Naive
                            : mla_mode_ == MlaMode::Absorbed ? nn::MlaPath::Absorbed
-                           : T > 1 && naive_bytes <= kNaiveKvBudgetBytes ? nn::MlaPath::Naive
-                                                                         : nn::MlaPath::Absorbed;
+                           : T >= min_naive_t && naive_bytes <= kNaiveKvBudgetBytes
+                               ? nn::MlaPath::Naive
+                               : nn::MlaPath::Absorbed;
   // Inference reuses the two scratch buffers and updates h in place; training takes fresh tape
   // buffers (nn::activation_buffer / nn::residual_add) and always the naive MLA path.
   float* xa = nn::activation_buffer(ctx, T * D, xa_scratch);
