@@ -73,6 +73,15 @@ TEST(Attention, UnequalHeadDimsAndSharedRows) {
   p.Hd_v = 32;
   p.k_pos_stride = p.v_pos_stride = 40;
   check_against_ref(p, 8, pool, 5);
+  // V heads of 8 SIMD vectors plus a rest (AVX-512: 128 + 16, AVX2: 2 x 64 + 16): the
+  // register-blocked weighted sum and its load/store tail.
+  p.Hkv = 2;
+  p.Hd_k = 64;
+  p.Hd_v = 144;
+  p.k_pos_stride = p.v_pos_stride = 0;
+  p.T = 5;
+  p.p0 = 30;
+  check_against_ref(p, 35, pool, 10);
 }
 
 TEST(Attention, CausalMaskIgnoresFuturePositions) {

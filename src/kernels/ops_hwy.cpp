@@ -145,12 +145,40 @@ void AttentionRowImpl(const float* q, const float* k, int64_t ks, const float* v
   SoftmaxImpl(scores, n);
   const hn::ScalableTag<float> df;
   const int64_t N = int64_t(hn::Lanes(df));
-  for (int64_t i = 0; i < hd_v; ++i) out[i] = 0.0f;
+  // out = sum_s p_s v_s: 8 vectors of out stay in registers over all keys (a sweep per 8
+  // vectors loads only v), the rest (hd_v not a multiple of 8 lanes) by load/FMA/store.
+  int64_t i0 = 0;
+  for (; i0 + 8 * N <= hd_v; i0 += 8 * N) {
+    auto a0 = hn::Zero(df), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    for (int64_t s = 0; s < n; ++s) {
+      const auto vp = hn::Set(df, scores[s]);
+      const float* vr = v + s * vs + i0;
+      a0 = hn::MulAdd(vp, hn::LoadU(df, vr), a0);
+      a1 = hn::MulAdd(vp, hn::LoadU(df, vr + N), a1);
+      a2 = hn::MulAdd(vp, hn::LoadU(df, vr + 2 * N), a2);
+      a3 = hn::MulAdd(vp, hn::LoadU(df, vr + 3 * N), a3);
+      a4 = hn::MulAdd(vp, hn::LoadU(df, vr + 4 * N), a4);
+      a5 = hn::MulAdd(vp, hn::LoadU(df, vr + 5 * N), a5);
+      a6 = hn::MulAdd(vp, hn::LoadU(df, vr + 6 * N), a6);
+      a7 = hn::MulAdd(vp, hn::LoadU(df, vr + 7 * N), a7);
+    }
+    float* o = out + i0;
+    hn::StoreU(a0, df, o);
+    hn::StoreU(a1, df, o + N);
+    hn::StoreU(a2, df, o + 2 * N);
+    hn::StoreU(a3, df, o + 3 * N);
+    hn::StoreU(a4, df, o + 4 * N);
+    hn::StoreU(a5, df, o + 5 * N);
+    hn::StoreU(a6, df, o + 6 * N);
+    hn::StoreU(a7, df, o + 7 * N);
+  }
+  if (i0 == hd_v) return;
+  for (int64_t i = i0; i < hd_v; ++i) out[i] = 0.0f;
   for (int64_t s = 0; s < n; ++s) {
     const float p = scores[s];
     const float* vr = v + s * vs;
     const auto vp = hn::Set(df, p);
-    int64_t i = 0;
+    int64_t i = i0;
     for (; i + N <= hd_v; i += N)
       hn::StoreU(hn::MulAdd(vp, hn::LoadU(df, vr + i), hn::LoadU(df, out + i)), df, out + i);
     for (; i < hd_v; ++i) out[i] += p * vr[i];
