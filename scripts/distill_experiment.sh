@@ -25,7 +25,7 @@ TEACHER=$(newest grpo)
 echo "== load average $(cut -d' ' -f1-3 /proc/loadavg); teacher $TEACHER; $T threads"
 
 cat > student_config.json <<'EOF'
-{"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "vocab_size": 259, "hidden_size": 64,
+{"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "vocab_size": 257, "hidden_size": 64,
  "intermediate_size": 192, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
  "max_position_embeddings": 256, "rope_theta": 10000.0, "rms_norm_eps": 1e-6, "hidden_act": "silu",
  "tie_word_embeddings": true, "eos_token_id": 0, "torch_dtype": "float32"}

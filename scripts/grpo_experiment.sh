@@ -23,13 +23,14 @@ mkdir -p "$OUT"
 cd "$OUT"
 echo "== load average $(cut -d' ' -f1-3 /proc/loadavg); $T threads; level $LEVEL"
 
-# 1. Base corpus and a byte-level vocabulary (specials + 256 bytes, no merges).
+# 1. Base corpus and a byte-level vocabulary (EOS + 256 bytes, no merges; <think> tags are plain
+#    text, so pretraining, sampling and SFT all see the same ids).
 [ -f corpus.jsonl ] || "$R1" task corpus --name arith --level "$LEVEL" --n 60000 --seed 1 --out corpus.jsonl
 mkdir -p tok
-[ -f tok/tokenizer.json ] || "$R1" tokenizer train --data corpus.jsonl --vocab-size 259 --out tok/tokenizer.json \
-  --special '<|eos|>,<think>,</think>' --eos '<|eos|>'
+[ -f tok/tokenizer.json ] || "$R1" tokenizer train --data corpus.jsonl --vocab-size 257 --out tok/tokenizer.json \
+  --special '<|eos|>' --eos '<|eos|>'
 cat > config.json <<'EOF'
-{"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "vocab_size": 259, "hidden_size": 96,
+{"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "vocab_size": 257, "hidden_size": 96,
  "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
  "max_position_embeddings": 256, "rope_theta": 10000.0, "rms_norm_eps": 1e-6, "hidden_act": "silu",
  "tie_word_embeddings": true, "eos_token_id": 0, "torch_dtype": "float32"}
