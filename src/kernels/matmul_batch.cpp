@@ -11,7 +11,7 @@ namespace r1::kernels {
 
 namespace {
 
-constexpr int64_t kQuantMaxTokens = 32;  // one pass of the VNNI kernel (its token chunk)
+constexpr int64_t kQuantMaxTokens = 32;  // larger quantised jobs run alone through matmul
 constexpr int64_t kFloatMaxTokens = 8;   // at and above, float weights go to sgemm
 constexpr int64_t kUnitRows = 4;         // rows per unit (generic kernels, VNNI decode tiles)
 
