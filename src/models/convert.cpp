@@ -26,7 +26,9 @@ Tensor permute_qk_rows(const Tensor& t, int64_t n_head, int64_t head_dim) {
   return out;
 }
 
-uint32_t file_type_of(DType t) {
+}  // namespace
+
+uint32_t gguf_file_type_of(DType t) {
   switch (t) {
     case DType::F32: return 0;    // LLAMA_FTYPE_ALL_F32
     case DType::F16: return 1;    // MOSTLY_F16
@@ -37,16 +39,15 @@ uint32_t file_type_of(DType t) {
   }
 }
 
-// tokenizer.json (byte-level BPE) -> llama.cpp's gpt2 vocabulary keys. Returns false when there
-// is no usable tokenizer.json.
-Result<bool> add_tokenizer(io::GgufWriter& w, const std::string& dir, const DecoderConfig& cfg) {
+Result<bool> add_gguf_tokenizer(io::GgufWriter& w, const std::string& dir, int64_t vocab_size,
+                                const std::string& pre, bool default_add_bos) {
   const std::string path = dir + "/tokenizer.json";
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return false;
   R1_ASSIGN_OR_RETURN(tj, io::read_json_file(path));
   auto model = tj.find("model");
   if (model == tj.end() || !model->is_object() || model->value("type", "") != "BPE") return false;
-  const int64_t V = cfg.vocab_size;
+  const int64_t V = vocab_size;
   std::vector<std::string> tokens(static_cast<size_t>(V));
   std::vector<int32_t> types(size_t(V), 5);  // UNUSED
   auto put = [&](int64_t id, const std::string& s, int32_t type) {
@@ -71,11 +72,11 @@ Result<bool> add_tokenizer(io::GgufWriter& w, const std::string& dir, const Deco
         merges.push_back(x[0].get<std::string>() + " " + x[1].get<std::string>());
     }
   w.set_string("tokenizer.ggml.model", "gpt2");
-  w.set_string("tokenizer.ggml.pre", cfg.model_type == "qwen2" ? "qwen2" : "llama-bpe");
+  w.set_string("tokenizer.ggml.pre", pre);
   w.set_string_array("tokenizer.ggml.tokens", std::move(tokens));
   w.set_i32_array("tokenizer.ggml.token_type", types);
   w.set_string_array("tokenizer.ggml.merges", std::move(merges));
-  bool add_bos = cfg.model_type == "llama";
+  bool add_bos = default_add_bos;
   const std::string tc_path = dir + "/tokenizer_config.json";
   if (std::filesystem::exists(tc_path, ec)) {
     auto tc = io::read_json_file(tc_path);
@@ -90,8 +91,6 @@ Result<bool> add_tokenizer(io::GgufWriter& w, const std::string& dir, const Deco
   return true;
 }
 
-}  // namespace
-
 Result<void> write_decoder_gguf(const io::HfModelDir& dir, const DecoderConfig& cfg,
                                 bool permute_qk, DType type, const std::string& out_path) {
   if (type != DType::F32 && type != DType::F16 && type != DType::BF16 && type != DType::Q8_0 &&
@@ -104,7 +103,7 @@ Result<void> write_decoder_gguf(const io::HfModelDir& dir, const DecoderConfig& 
   std::filesystem::path p(dir.dir());
   w.set_string("general.name", p.filename().empty() ? p.parent_path().filename().string()
                                                     : p.filename().string());
-  w.set_u32("general.file_type", file_type_of(type));
+  w.set_u32("general.file_type", gguf_file_type_of(type));
   if (type == DType::Q8_0 || type == DType::Q4_0) w.set_u32("general.quantization_version", 2);
   w.set_u32(A + ".vocab_size", uint32_t(cfg.vocab_size));
   w.set_u32(A + ".context_length", uint32_t(cfg.max_position_embeddings));
@@ -139,7 +138,9 @@ Result<void> write_decoder_gguf(const io::HfModelDir& dir, const DecoderConfig& 
   if (cfg.bos_token_id >= 0) w.set_u32("tokenizer.ggml.bos_token_id", uint32_t(cfg.bos_token_id));
   if (!cfg.eos_token_ids.empty())
     w.set_u32("tokenizer.ggml.eos_token_id", uint32_t(cfg.eos_token_ids[0]));
-  R1_ASSIGN_OR_RETURN(has_tok, add_tokenizer(w, dir.dir(), cfg));
+  R1_ASSIGN_OR_RETURN(has_tok,
+                      add_gguf_tokenizer(w, dir.dir(), cfg.vocab_size,
+                                         A == "qwen2" ? "qwen2" : "llama-bpe", A == "llama"));
   if (!has_tok) w.set_string("tokenizer.ggml.model", "no_vocab");
 
   for (const auto& spec : decoder_tensor_plan(cfg, NameStyle::HF)) {

@@ -1,5 +1,6 @@
 // r1 convert (HF -> GGUF) and init-model (random checkpoints): the same model as safetensors and
 // as our GGUF gives the same logits; random models load, run, and are reproducible.
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <iterator>
@@ -13,6 +14,7 @@
 #include "models/convert.h"
 #include "models/init_model.h"
 #include "models/model.h"
+#include "models/npy.h"
 
 namespace r1::models {
 namespace {
@@ -122,6 +124,80 @@ TEST(Convert, WritesLlamaCppMetadata) {
   EXPECT_EQ(f->tensor("output.weight")->dtype(), DType::Q8_0);
   EXPECT_FALSE(convert_to_gguf("/nonexistent", out, DType::F32).ok());
   EXPECT_FALSE(convert_to_gguf(test::shared_path("fixtures/llama_f32"), out, DType::I32).ok());
+}
+
+// DeepSeek-V3 fixtures (with and without q LoRA, YaRN, MTP layer in ds_qlora) -> deepseek2 GGUF:
+// r1's logits from the GGUF equal those from the HF directory (F32 within the fixtures' 1e-4
+// tolerance, also against the fixture's reference logits) and greedy decoding gives the fixture's
+// tokens; Q8_0 loads and runs with finite logits close to the float model.
+TEST(Convert, Deepseek2GgufGivesSameLogitsAsSafetensors) {
+  if (!test::has_shared()) GTEST_SKIP() << "shared data not found (set R1_SHARED)";
+  test::TempDir tmp;
+  ThreadPool pool(2);
+  for (const char* name : {"ds_qlora_f32", "ds_noqlora_f32"}) {
+    const std::string dir = test::shared_path(std::string("fixtures/") + name);
+    auto hf = load_model(dir, {}, pool);
+    ASSERT_TRUE(hf.ok()) << hf.message();
+    std::ifstream ef(dir + "/expected.json");
+    const auto ex = nlohmann::json::parse(ef);
+    const auto ids = ex["prompt"].get<std::vector<int32_t>>();
+    const auto greedy = ex["greedy"].get<std::vector<int32_t>>();
+    const auto ref = all_logits(**hf, ids);
+    for (DType type : {DType::F32, DType::Q8_0}) {
+      const std::string out = tmp.file(std::string(name) + "." + std::string(dtype_name(type)) +
+                                       ".gguf");
+      std::vector<std::string> notes;
+      auto c = convert_to_gguf(dir, out, type, &notes);
+      ASSERT_TRUE(c.ok()) << c.message();
+      auto f = io::GgufFile::open(out);
+      ASSERT_TRUE(f.ok()) << f.message();
+      EXPECT_EQ(f->get_string("general.architecture").value(), "deepseek2");
+      EXPECT_EQ(f->get_i64("deepseek2.attention.head_count_kv").value(), 1);
+      EXPECT_FALSE(f->has_tensor("blk.0.attn_kv_b.weight"));
+      EXPECT_EQ(f->tensor("blk.2.ffn_gate_inp.weight")->dtype(), DType::F32);
+      // MTP layer (ds_qlora: num_nextn_predict_layers 1) left out, with a note.
+      EXPECT_FALSE(f->has_tensor("blk.3.attn_norm.weight")) << name;
+      EXPECT_EQ(notes.size(), std::string(name) == "ds_qlora_f32" ? 1u : 0u) << name;
+      auto g = load_model(out, {}, pool);
+      ASSERT_TRUE(g.ok()) << g.message();
+      EXPECT_EQ((*g)->info().arch, (*hf)->info().arch);
+      EXPECT_EQ((*g)->info().vocab_size, (*hf)->info().vocab_size);
+      const auto got = all_logits(**g, ids);
+      const Diff d = compare(got, ref);
+      std::printf("[ %s -> GGUF %s ] max |logit diff| %.3g (max |logit| %.3g)\n", name,
+                  std::string(dtype_name(type)).c_str(), d.max_diff, d.max_abs);
+      if (type != DType::F32) {
+        for (float v : got) ASSERT_TRUE(std::isfinite(v));
+        const std::string deq = out + ".f32.gguf";
+        write_dequantized_copy(out, deq);
+        auto gd = load_model(deq, {}, pool);
+        ASSERT_TRUE(gd.ok()) << gd.message();
+        const auto deq_logits = all_logits(**gd, ids);
+        const Diff dq = compare(got, deq_logits);
+        std::printf("[ %s GGUF %s vs its dequantised weights ] max |logit diff| %.3g; "
+                    "dequantised vs float %.3g\n", name, std::string(dtype_name(type)).c_str(),
+                    dq.max_diff, compare(deq_logits, ref).max_diff);
+        EXPECT_LE(dq.max_diff, 0.1 * dq.max_abs) << name;
+        continue;
+      }
+      EXPECT_LE(d.max_diff, 1e-4) << name;
+      auto npy = read_npy_f32(dir + "/logits.npy");
+      ASSERT_TRUE(npy.ok()) << npy.message();
+      ASSERT_EQ(npy->data.size(), got.size());
+      EXPECT_LE(compare(got, npy->data).max_diff, 1e-4) << name << " vs fixture logits.npy";
+      // Greedy continuation from the GGUF model, token by token through its KV cache.
+      auto s = (*g)->new_session(int64_t(ids.size() + greedy.size()));
+      std::vector<float> last(size_t((*g)->info().vocab_size));
+      (*g)->forward(ids, *s, last.data(), false);
+      std::vector<int32_t> toks;
+      for (size_t i = 0; i < greedy.size(); ++i) {
+        const int32_t t = int32_t(std::max_element(last.begin(), last.end()) - last.begin());
+        toks.push_back(t);
+        (*g)->forward(std::span<const int32_t>(&t, 1), *s, last.data(), false);
+      }
+      EXPECT_EQ(toks, greedy) << name;
+    }
+  }
 }
 
 TEST(InitModel, FillNormalIsReproducibleAndNormal) {

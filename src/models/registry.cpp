@@ -104,7 +104,7 @@ Result<std::unique_ptr<CausalLM>> load_model(const std::string& path, const Load
 }
 
 Result<void> convert_to_gguf(const std::string& model_dir, const std::string& out_path,
-                             DType type) {
+                             DType type, std::vector<std::string>* notes) {
   R1_ASSIGN_OR_RETURN(dir, io::HfModelDir::open(model_dir));
   const std::string label = model_dir + "/config.json";
   const auto& cj = dir.config();
@@ -118,9 +118,11 @@ Result<void> convert_to_gguf(const std::string& model_dir, const std::string& ou
     permute_qk = true;
   } else if (arch == "qwen2") {
     variant.qkv_bias_always = true;
+  } else if (arch == "deepseek_v3" || arch == "deepseek_v2") {
+    return write_deepseek2_gguf(dir, type, out_path, notes);
   } else {
-    return make_error("{}: converting model_type '{}' is not supported (llama, qwen2)", label,
-                      arch);
+    return make_error("{}: converting model_type '{}' is not supported (llama, qwen2, "
+                      "deepseek_v2, deepseek_v3)", label, arch);
   }
   R1_ASSIGN_OR_RETURN(cfg, parse_decoder_config(cj, label, variant));
   if (auto gen_eos = parse_token_id_list(dir.generation_config(), model_dir, "eos_token_id");
