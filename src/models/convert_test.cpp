@@ -126,17 +126,24 @@ TEST(Convert, WritesLlamaCppMetadata) {
   EXPECT_FALSE(convert_to_gguf(test::shared_path("fixtures/llama_f32"), out, DType::I32).ok());
 }
 
-// DeepSeek-V3 fixtures (with and without q LoRA, YaRN, MTP layer in ds_qlora) -> deepseek2 GGUF:
-// r1's logits from the GGUF equal those from the HF directory (F32 within the fixtures' 1e-4
-// tolerance, also against the fixture's reference logits) and greedy decoding gives the fixture's
-// tokens; Q8_0 loads and runs with finite logits close to the float model.
+// DeepSeek-V3 fixtures (with and without q LoRA, YaRN, MTP layer in ds_qlora; F32, FP8 block
+// weights, BF16) -> deepseek2 GGUF: r1's logits from the F32 GGUF equal those from the HF
+// directory (FP8 dequantised at load) within the fixtures' 1e-4 tolerance; for the F32 fixtures
+// also against the fixture's reference logits.npy, and greedy decoding from the GGUF gives the
+// fixture's tokens. Q8_0 loads and runs: finite logits, within 10% of max|logit| of the same
+// weights dequantised to F32 (only activation rounding differs; measured <= 3.6%). Against the
+// float model Q8_0 differs by up to 20% on ds_qlora (weight rounding flips MoE routing on this
+// tiny random model), so that is printed, not asserted.
 TEST(Convert, Deepseek2GgufGivesSameLogitsAsSafetensors) {
   if (!test::has_shared()) GTEST_SKIP() << "shared data not found (set R1_SHARED)";
   test::TempDir tmp;
   ThreadPool pool(2);
-  for (const char* name : {"ds_qlora_f32", "ds_noqlora_f32"}) {
+  for (const char* name : {"ds_qlora_f32", "ds_noqlora_f32", "ds_qlora_fp8", "ds_noqlora_bf16"}) {
     const std::string dir = test::shared_path(std::string("fixtures/") + name);
-    auto hf = load_model(dir, {}, pool);
+    const bool exact = std::string(name).ends_with("_f32");
+    LoadOptions lo;
+    lo.dequantize_fp8 = true;
+    auto hf = load_model(dir, lo, pool);
     ASSERT_TRUE(hf.ok()) << hf.message();
     std::ifstream ef(dir + "/expected.json");
     const auto ex = nlohmann::json::parse(ef);
@@ -157,7 +164,7 @@ TEST(Convert, Deepseek2GgufGivesSameLogitsAsSafetensors) {
       EXPECT_EQ(f->tensor("blk.2.ffn_gate_inp.weight")->dtype(), DType::F32);
       // MTP layer (ds_qlora: num_nextn_predict_layers 1) left out, with a note.
       EXPECT_FALSE(f->has_tensor("blk.3.attn_norm.weight")) << name;
-      EXPECT_EQ(notes.size(), std::string(name) == "ds_qlora_f32" ? 1u : 0u) << name;
+      EXPECT_EQ(notes.size(), std::string(name).starts_with("ds_qlora") ? 1u : 0u) << name;
       auto g = load_model(out, {}, pool);
       ASSERT_TRUE(g.ok()) << g.message();
       EXPECT_EQ((*g)->info().arch, (*hf)->info().arch);
@@ -181,6 +188,7 @@ TEST(Convert, Deepseek2GgufGivesSameLogitsAsSafetensors) {
         continue;
       }
       EXPECT_LE(d.max_diff, 1e-4) << name;
+      if (!exact) continue;
       auto npy = read_npy_f32(dir + "/logits.npy");
       ASSERT_TRUE(npy.ok()) << npy.message();
       ASSERT_EQ(npy->data.size(), got.size());
