@@ -41,7 +41,9 @@ void GqaAttention::forward(Context& ctx, const float* x, int64_t T, int64_t p0,
   float* attn = scratch + T * H_ * Hd_;  // [T, H, Hd]
   float* k_new = k_cache + p0 * kvw;     // [T, Hkv, Hd] rows of the cache
   float* v_new = v_cache + p0 * kvw;
-  forward_shared(ctx, x, T, {{&q_, q}, {&k_, k_new}, {&v_, v_new}});
+  q_.forward(ctx, x, q, T);
+  k_.forward(ctx, x, k_new, T);
+  v_.forward(ctx, x, v_new, T);
   rope_->apply(q, T, H_, H_ * Hd_, Hd_, positions);
   rope_->apply(k_new, T, Hkv_, kvw, Hd_, positions);
   if (ctx.tape != nullptr) {
@@ -63,7 +65,9 @@ void GqaAttention::forward_rows(Context& ctx, const float* x, int64_t B, int64_t
   float* attn = q + n * qw;     // [B*T, H, Hd]
   float* k = attn + n * qw;     // [B*T, Hkv, Hd]: sequence b's cache is rows b*T .. b*T+T-1
   float* v = k + n * kvw;       // [B*T, Hkv, Hd]
-  forward_shared(ctx, x, n, {{&q_, q}, {&k_, k}, {&v_, v}});
+  q_.forward(ctx, x, q, n);
+  k_.forward(ctx, x, k, n);
+  v_.forward(ctx, x, v, n);
   rope_->apply(q, n, H_, qw, Hd_, positions);
   rope_->apply(k, n, Hkv_, kvw, Hd_, positions);
   if (ctx.tape != nullptr) {
@@ -103,7 +107,9 @@ void GqaAttention::forward_decode_batch(Context& ctx, const float* x, int64_t B,
   float* attn = q + B * qw;        // [B, H, Hd]
   float* k_new = attn + B * qw;    // [B, Hkv, Hd]
   float* v_new = k_new + B * kvw;  // [B, Hkv, Hd]
-  forward_shared(ctx, x, B, {{&q_, q}, {&k_, k_new}, {&v_, v_new}});
+  q_.forward(ctx, x, q, B);
+  k_.forward(ctx, x, k_new, B);
+  v_.forward(ctx, x, v_new, B);
   rope_->apply(q, B, H_, qw, Hd_, positions);
   rope_->apply(k_new, B, Hkv_, kvw, Hd_, positions);
   for (int64_t b = 0; b < B; ++b) {

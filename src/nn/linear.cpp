@@ -1,8 +1,5 @@
 #include "nn/linear.h"
 
-#include <array>
-
-#include "kernels/matmul_batch.h"
 #include "nn/grad.h"
 
 namespace r1::nn {
@@ -42,10 +39,6 @@ int64_t Linear::n_params() const {
 void Linear::forward(Context& ctx, const float* x, float* y, int64_t T) const {
   if (ctx.tape != nullptr) record_linear(ctx, *this, x, y, T);
   kernels::matmul(view_, x, y, T, ctx.pool);
-  add_bias(y, T);
-}
-
-void Linear::add_bias(float* y, int64_t T) const {
   if (!bias_.defined()) return;
   const float* b = bias_.data<float>();
   const int64_t N = view_.n;
@@ -53,20 +46,6 @@ void Linear::add_bias(float* y, int64_t T) const {
     float* yt = y + t * N;
     for (int64_t i = 0; i < N; ++i) yt[i] += b[i];
   }
-}
-
-void forward_shared(Context& ctx, const float* x, int64_t T,
-                    std::initializer_list<LinearOut> outs) {
-  constexpr size_t kMax = 8;
-  if (ctx.tape != nullptr || outs.size() > kMax) {
-    for (const LinearOut& o : outs) o.linear->forward(ctx, x, o.y, T);
-    return;
-  }
-  std::array<kernels::MatmulJob, kMax> jobs;
-  size_t n = 0;
-  for (const LinearOut& o : outs) jobs[n++] = kernels::MatmulJob{o.linear->view(), x, o.y, T};
-  kernels::matmul_batch(std::span<const kernels::MatmulJob>(jobs.data(), n), ctx.pool);
-  for (const LinearOut& o : outs) o.linear->add_bias(o.y, T);
 }
 
 }  // namespace r1::nn

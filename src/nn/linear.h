@@ -2,7 +2,6 @@
 // its block scales), computed by kernels::matmul. The weight is a view (usually memory-mapped).
 #pragma once
 #include <cstdint>
-#include <initializer_list>
 
 #include "core/tensor.h"
 #include "kernels/matmul.h"
@@ -32,23 +31,10 @@ class Linear {
 
   /// y[T, N] = x[T, K] W^T + b. x, y: contiguous f32, must not alias. Cost: one pass over W.
   void forward(Context& ctx, const float* x, float* y, int64_t T) const;
-  /// y[T, N] += b (no-op without a bias).
-  void add_bias(float* y, int64_t T) const;
 
  private:
   Tensor weight_, bias_, scale_inv_;
   kernels::WeightView view_;
 };
-
-/// One output of forward_shared: y[T, N] = x W^T + b of `linear`.
-struct LinearOut {
-  const Linear* linear;
-  float* y;
-};
-
-/// Several Linear::forward calls on the same input x[T, K] (q/k/v, gate/up). Without a tape
-/// they run as one kernels::matmul_batch: at decode, one pool loop for all (x quantised once)
-/// instead of one per product. With a tape (training), one forward each. No y may alias x.
-void forward_shared(Context& ctx, const float* x, int64_t T, std::initializer_list<LinearOut> outs);
 
 }  // namespace r1::nn

@@ -26,7 +26,8 @@ void SwiGluMlp::forward(Context& ctx, const float* x, float* out, int64_t T,
   if (ctx.tape != nullptr) scratch = ctx.tape->alloc(scratch_floats(T));  // keep g and u
   float* g = scratch;          // [T, F]
   float* u = scratch + T * F;  // [T, F]
-  forward_shared(ctx, x, T, {{&gate_, g}, {&up_, u}});
+  gate_.forward(ctx, x, g, T);
+  up_.forward(ctx, x, u, T);
   const int64_t n = T * F;
   float* a = activation_buffer(ctx, n, g);  // silu(g) * u; in place unless training
   if (ctx.tape != nullptr) record_swiglu(ctx, g, u, a, n);
