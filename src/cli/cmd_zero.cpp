@@ -824,7 +824,7 @@ int cmd_zero(int argc, char** argv) {
       fs::create_directories(out + "/gguf", ec);
       const int rc = pl.run_child(id, {"convert", M + "/" + row.name, "--out", out + "/gguf/" + row.name + ".gguf",
                                        "--type", "f32"});
-      if (rc != 0) {  // e.g. an architecture the converter does not support (deepseek_v3 so far)
+      if (rc != 0) {  // e.g. a model the converter refuses: reported, the pipeline goes on
         std::ifstream lf(out + "/logs/" + id + ".log");
         std::string line, last;
         while (std::getline(lf, line))
