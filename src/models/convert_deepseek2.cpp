@@ -8,38 +8,10 @@
 
 #include "models/convert.h"
 #include "models/deepseek_v3/config.h"
+#include "models/deepseek_v3/gguf.h"
 #include "nn/mla.h"
 
 namespace r1::models {
-namespace {
-
-// HF per-layer name (after "model.layers.N.") -> llama.cpp name (after "blk.N.").
-const char* layer_gguf_name(const std::string& rest) {
-  static const std::pair<const char*, const char*> kMap[] = {
-      {"input_layernorm.weight", "attn_norm.weight"},
-      {"post_attention_layernorm.weight", "ffn_norm.weight"},
-      {"self_attn.q_proj.weight", "attn_q.weight"},
-      {"self_attn.q_a_proj.weight", "attn_q_a.weight"},
-      {"self_attn.q_a_layernorm.weight", "attn_q_a_norm.weight"},
-      {"self_attn.q_b_proj.weight", "attn_q_b.weight"},
-      {"self_attn.kv_a_proj_with_mqa.weight", "attn_kv_a_mqa.weight"},
-      {"self_attn.kv_a_layernorm.weight", "attn_kv_a_norm.weight"},
-      {"self_attn.o_proj.weight", "attn_output.weight"},
-      {"mlp.gate_proj.weight", "ffn_gate.weight"},
-      {"mlp.up_proj.weight", "ffn_up.weight"},
-      {"mlp.down_proj.weight", "ffn_down.weight"},
-      {"mlp.gate.weight", "ffn_gate_inp.weight"},
-      {"mlp.gate.e_score_correction_bias", "exp_probs_b.bias"},
-      {"mlp.shared_experts.gate_proj.weight", "ffn_gate_shexp.weight"},
-      {"mlp.shared_experts.up_proj.weight", "ffn_up_shexp.weight"},
-      {"mlp.shared_experts.down_proj.weight", "ffn_down_shexp.weight"},
-  };
-  for (const auto& [hf, gg] : kMap)
-    if (rest == hf) return gg;
-  return nullptr;
-}
-
-}  // namespace
 
 Result<void> write_deepseek2_gguf(const io::HfModelDir& dir, DType type,
                                   const std::string& out_path, std::vector<std::string>* notes) {
@@ -157,7 +129,7 @@ Result<void> write_deepseek2_gguf(const io::HfModelDir& dir, DType type,
     const int64_t layer = std::stoll(s.name.substr(13, d - 13));
     if (layer >= c.num_hidden_layers) continue;  // MTP module: skipped as llama.cpp does
     const std::string rest = s.name.substr(d + 1), blk = fmt::format("blk.{}.", layer);
-    if (const char* g = layer_gguf_name(rest)) {
+    if (const char* g = deepseek_v3::deepseek2_layer_tensor_name(rest)) {
       R1_ASSIGN_OR_RETURN(t, load(s));
       R1_TRY(add(blk + g, t));
     } else if (rest == "self_attn.kv_b_proj.weight") {

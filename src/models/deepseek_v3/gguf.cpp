@@ -123,23 +123,7 @@ Result<Config> config_from_gguf(const io::GgufFile& f) {
 Deepseek2GgufSource::Deepseek2GgufSource(const io::GgufFile* file, const Config& cfg)
     : file_(file), cfg_(cfg), label_(file->path()) {}
 
-std::string Deepseek2GgufSource::map_name(const std::string& hf, int64_t& expert,
-                                          bool& is_kv_b) const {
-  expert = -1;
-  is_kv_b = false;
-  static const std::map<std::string, std::string> kTop = {
-      {"model.embed_tokens.weight", "token_embd.weight"},
-      {"model.norm.weight", "output_norm.weight"},
-      {"lm_head.weight", "output.weight"},
-  };
-  if (auto it = kTop.find(hf); it != kTop.end()) return it->second;
-  const std::string pre = "model.layers.";
-  if (hf.rfind(pre, 0) != 0) return "";
-  size_t dot = hf.find('.', pre.size());
-  if (dot == std::string::npos) return "";
-  const std::string layer = hf.substr(pre.size(), dot - pre.size());
-  std::string rest = hf.substr(dot + 1);
-  const std::string blk = "blk." + layer + ".";
+const char* deepseek2_layer_tensor_name(const std::string& rest) {
   static const std::map<std::string, std::string> kLayer = {
       {"input_layernorm.weight", "attn_norm.weight"},
       {"post_attention_layernorm.weight", "ffn_norm.weight"},
@@ -164,8 +148,29 @@ std::string Deepseek2GgufSource::map_name(const std::string& hf, int64_t& expert
       {"shared_head.norm.weight", "shared_head_norm.weight"},
       {"shared_head.head.weight", "shared_head_head.weight"},
       {"embed_tokens.weight", "embed_tokens.weight"},
+  };  const auto it = kLayer.find(rest);
+  return it == kLayer.end() ? nullptr : it->second.c_str();
+}
+
+std::string Deepseek2GgufSource::map_name(const std::string& hf, int64_t& expert,
+                                          bool& is_kv_b) const {
+  expert = -1;
+  is_kv_b = false;
+  static const std::map<std::string, std::string> kTop = {
+      {"model.embed_tokens.weight", "token_embd.weight"},
+      {"model.norm.weight", "output_norm.weight"},
+      {"lm_head.weight", "output.weight"},
   };
-  if (auto it = kLayer.find(rest); it != kLayer.end()) return blk + it->second;
+  if (auto it = kTop.find(hf); it != kTop.end()) return it->second;
+  const std::string pre = "model.layers.";
+  if (hf.rfind(pre, 0) != 0) return "";
+  size_t dot = hf.find('.', pre.size());
+  if (dot == std::string::npos) return "";
+  const std::string layer = hf.substr(pre.size(), dot - pre.size());
+  std::string rest = hf.substr(dot + 1);
+  const std::string blk = "blk." + layer + ".";
+
+  if (const char* g = deepseek2_layer_tensor_name(rest)) return blk + g;
   // The per-head absorbed weights as stored (nn::MlaWeights::w_uk / w_uv; no HF equivalent).
   if (rest == "self_attn.k_b_proj.weight") return blk + "attn_k_b.weight";
   if (rest == "self_attn.v_b_proj.weight") return blk + "attn_v_b.weight";

@@ -14,6 +14,12 @@
 
 namespace r1::models::deepseek_v3 {
 
+/// llama.cpp's `deepseek2` name (after "blk.N.") of a per-layer HF tensor (after
+/// "model.layers.N."): norms, MLA projections, dense and shared-expert MLPs, router and
+/// e_score_correction_bias (exp_probs_b), MTP tensors; nullptr for the rest (kv_b_proj and the
+/// routed experts, which are split or stacked). The one table for reading and writing GGUF.
+const char* deepseek2_layer_tensor_name(const std::string& rest);
+
 /// Reads the HF-equivalent config from `deepseek2.*` keys (llama.cpp convention: MLA stored as one
 /// KV head, key_length_mla/value_length_mla the per-head dims, expert_gating_func 1 softmax /
 /// 2 sigmoid, rope.scaling.yarn_log_multiplier = 0.1 * mscale_all_dim).
