@@ -20,6 +20,8 @@ command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || skip "node 
 major=$(node -p 'process.versions.node.split(".")[0]')
 [ "$major" -ge 18 ] || skip "node $(node --version) is too old (need >= 18 for fetch and node:test)"
 [ -x "$R1_BIN" ] || skip "no r1 binary at $R1_BIN"
+# The tests run from tests/node: a relative path must not silently turn into "binary not found".
+R1_BIN=$(realpath "$R1_BIN"); export R1_BIN
 [ -f "$R1_SHARED/tokenizers/r1_distill_qwen/tokenizer.json" ] || skip "no shared tokenizer under $R1_SHARED (set R1_SHARED)"
 
 cd "$ROOT/tests/node" || exit 1

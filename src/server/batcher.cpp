@@ -5,6 +5,17 @@
 #include <exception>
 
 namespace r1::server {
+namespace {
+
+// Whether text pushed into `p` now would land in reasoning_content: a finished copy of the parser
+// still has its think block open. (The parser's state is private; a copy is a few short strings.)
+bool reasoning_open(const tok::ReasoningParser& p) {
+  tok::ReasoningParser probe = p;
+  probe.finish();
+  return probe.reasoning_unclosed();
+}
+
+}  // namespace
 
 Batcher::Batcher(Backend& backend, AdmissionQueue& queue, Metrics& metrics, int parallel)
     : backend_(backend), queue_(queue), metrics_(metrics), parallel_(std::max(1, parallel)) {}
@@ -109,6 +120,7 @@ void Batcher::run() {
     }
     ++steps_;
     max_batch_ = std::max(max_batch_.load(), static_cast<int>(seqs.size()));
+    metrics_.on_step(static_cast<int64_t>(seqs.size()));
     metrics_.on_tokens(static_cast<int64_t>(seqs.size()), Clock::now());
 
     std::vector<bool> done(slots_.size(), false);
@@ -128,7 +140,9 @@ bool Batcher::on_token(Slot& s, int32_t id) {
     st.first_token = true;
     metrics_.on_first_token(std::chrono::duration<double>(Clock::now() - s.job->enqueued_at).count());
   }
-  if (chat && s.think.in_think()) ++st.usage.reasoning_tokens;
+  // A token is reasoning when the think block was open before it (the one completing </think>
+  // included), as the <think> split sees the text so far.
+  if (chat && s.in_reasoning) ++st.usage.reasoning_tokens;
   if (backend_.is_eos(id)) {
     finish(s, FinishReason::Stop, "", "", false);
     return true;
@@ -140,6 +154,7 @@ bool Batcher::on_token(Slot& s, int32_t id) {
     auto parts = s.think.push(text);
     d.reasoning_content = std::move(parts.reasoning);
     d.content = std::move(parts.content);
+    if (!text.empty()) s.in_reasoning = reasoning_open(s.think);
   } else {
     d.content = std::move(text);
   }
@@ -179,7 +194,7 @@ void Batcher::finish(Slot& s, FinishReason why, std::string tail_reasoning,
   }
   if (chat) {
     auto a = s.think.push(tail);
-    auto b = s.think.flush();
+    auto b = s.think.finish();
     d.reasoning_content += a.reasoning + b.reasoning;
     d.content += a.content + b.content;
   } else {

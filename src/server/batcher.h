@@ -1,7 +1,8 @@
 // The engine adapter: continuous batching. One scheduler thread owns up to `parallel` decode
 // slots; each step it drops cancelled jobs (freeing their slots at once), admits waiting jobs into
 // free slots, advances every active sequence by one token through Backend::step, and turns the
-// tokens into text events (detokenize -> stop strings -> <think> split) for each job's waiter.
+// tokens into text events (detokenize -> stop strings -> <think> split by tok::ReasoningParser)
+// for each job's waiter.
 // Requests join and leave between steps; none waits for another to finish.
 #pragma once
 #include <atomic>
@@ -15,7 +16,7 @@
 #include "server/backend.h"
 #include "server/metrics.h"
 #include "server/queue.h"
-#include "server/text_stream.h"
+#include "tokenizer/reasoning.h"
 
 namespace r1::server {
 
@@ -51,11 +52,15 @@ class Batcher {
     std::unique_ptr<Sequence> seq;
     std::unique_ptr<Detokenizer> detok;
     engine::StopMatcher stop;
-    ThinkSplitter think;
+    // DeepSeek-API style split: newlines around the tags stripped; a prompt that ends in <think>
+    // starts the output inside the block.
+    tok::ReasoningParser think;
+    bool in_reasoning;      // text pushed now would be reasoning (counts reasoning_tokens)
     int64_t generated = 0;  // tokens sampled for this choice
     bool sent_role = false;
     Slot(std::shared_ptr<Job> j, int i, engine::StopMatcher s, bool opens_think)
-        : job(std::move(j)), index(i), stop(std::move(s)), think(opens_think) {}
+        : job(std::move(j)), index(i), stop(std::move(s)), think(opens_think),
+          in_reasoning(opens_think) {}
   };
   // Per-job bookkeeping shared by its choices.
   struct JobState {

@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "tokenizer/reasoning.h"
+
 namespace r1::server {
 namespace {
 
@@ -259,9 +261,7 @@ void HttpServer::handle_generation(const httplib::Request& req, httplib::Respons
     const std::string& prompt = std::get<std::string>(rendered);
     job->prompt_tokens = backend_.tokenize(prompt, false);
     // The R1 templates open the reasoning block in the prompt ("...<｜Assistant｜><think>\n").
-    const size_t end = prompt.find_last_not_of(" \t\r\n");
-    job->prompt_opens_think = end != std::string::npos && end + 1 >= ThinkSplitter::kOpen.size() &&
-                              std::string_view(prompt).substr(0, end + 1).ends_with(ThinkSplitter::kOpen);
+    job->prompt_opens_think = tok::prompt_ends_in_reasoning(prompt);
   } else if (r.prompt_is_tokens) {
     for (size_t i = 0; i < r.prompt_tokens.size(); ++i) {
       if (r.prompt_tokens[i] >= backend_.vocab_size()) {
@@ -366,17 +366,26 @@ void HttpServer::handle_generation(const httplib::Request& req, httplib::Respons
 
   auto collected = std::make_shared<Collected>();
   collected->choices.resize(static_cast<size_t>(r.n));
+  auto last_write = std::make_shared<Clock::time_point>(Clock::now());
   res.set_chunked_content_provider(
       kJson,
-      [job, meta, chat, probe, collected](size_t, httplib::DataSink& sink) {
+      [job, meta, chat, probe, collected, last_write](size_t, httplib::DataSink& sink) {
         std::vector<JobEvent> events;
-        if (!job->wait_events(events, probe)) {
-          // JSON allows leading whitespace: a space per idle interval finds departed clients.
-          if (!sink.write(" ", 1)) job->cancel();
+        job->wait_events(events, probe);
+        for (auto& ev : events) collect(*collected, ev);
+        if (!collected->done && !collected->failed) {
+          // JSON allows leading whitespace: a space per probe interval, whether tokens are coming
+          // or not, finds a departed client (writing to its closed socket fails) and frees its
+          // slots.
+          if (Clock::now() - *last_write >= probe) {
+            *last_write = Clock::now();
+            if (!sink.write(" ", 1)) {
+              job->cancel();
+              return false;
+            }
+          }
           return !job->cancelled();
         }
-        for (auto& ev : events) collect(*collected, ev);
-        if (!collected->done && !collected->failed) return true;
         // A failure after the 200 went out (shutdown, engine error) can only go in the body.
         const std::string body =
             collected->failed ? error_json(collected->error)

@@ -257,5 +257,27 @@ TEST(Http, DisconnectedClientFreesItsSlot) {
   EXPECT_EQ(json::parse(r->body)["choices"][0]["text"], "qqq");
 }
 
+TEST(Http, DisconnectedNonStreamingClientFreesItsSlot) {
+  // Tokens keep coming every 2 ms (faster than the 20 ms probe), so only the periodic probe
+  // write can find that the client left.
+  FakeBackend::Options o = fake(std::string(10000, 'q'));
+  o.n_ctx = 20000;
+  o.step_delay = 2ms;
+  Server s(o, {}, /*parallel=*/1);
+  {
+    // A non-streaming client that hangs up once the response has started (a client timeout).
+    httplib::Client c("127.0.0.1", s.port);
+    httplib::Request req;
+    req.method = "POST";
+    req.path = "/v1/chat/completions";
+    req.body = R"({"messages":[{"role":"user","content":"x"}]})";
+    req.set_header("Content-Type", "application/json");
+    req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return false; };
+    c.send(req);
+  }
+  EXPECT_TRUE(s.batcher.wait_idle(3000ms));  // the whole generation would take ~20 s
+  EXPECT_EQ(s.backend.live_sequences(), 0);
+}
+
 }  // namespace
 }  // namespace r1::server

@@ -57,6 +57,12 @@ std::string Metrics::render(int64_t slots) const {
   s += "# HELP r1_generation_tokens_total Tokens generated.\n";
   s += "# TYPE r1_generation_tokens_total counter\n";
   s += fmt::format("r1_generation_tokens_total {}\n", generation_tokens_.load());
+  s += "# HELP r1_decode_steps_total Decode steps run (one batched forward over the active sequences each).\n";
+  s += "# TYPE r1_decode_steps_total counter\n";
+  s += fmt::format("r1_decode_steps_total {}\n", decode_steps_.load());
+  s += "# HELP r1_decode_sequences_total Sequences advanced, summed over decode steps.\n";
+  s += "# TYPE r1_decode_sequences_total counter\n";
+  s += fmt::format("r1_decode_sequences_total {}\n", decode_sequences_.load());
   s += "# HELP r1_queue_length Requests waiting for a decode slot.\n";
   s += "# TYPE r1_queue_length gauge\n";
   s += fmt::format("r1_queue_length {}\n", queue_length_.load());

@@ -24,6 +24,12 @@ class Metrics {
   void on_prompt_tokens(int64_t n);
   /// One decode step produced `n` tokens at time `t` (tokens/s is measured over the last 10 s).
   void on_tokens(int64_t n, Clock::time_point t);
+  /// One decode step advanced `batch` sequences together (continuous batching: the ratio of
+  /// r1_decode_sequences_total to r1_decode_steps_total is the mean batch size).
+  void on_step(int64_t batch) {
+    ++decode_steps_;
+    decode_sequences_ += batch;
+  }
   /// Time from admission to the first generated token of a job, in seconds.
   void on_first_token(double seconds);
   /// Gauges, set by the scheduler each step.
@@ -47,6 +53,8 @@ class Metrics {
   std::map<std::pair<std::string, int>, int64_t> requests_;
   std::atomic<int64_t> prompt_tokens_{0};
   std::atomic<int64_t> generation_tokens_{0};
+  std::atomic<int64_t> decode_steps_{0};
+  std::atomic<int64_t> decode_sequences_{0};
   std::atomic<int64_t> queue_length_{0};
   std::atomic<int64_t> busy_slots_{0};
   std::deque<std::pair<Clock::time_point, int64_t>> recent_;  // (step time, tokens), guarded by mu_

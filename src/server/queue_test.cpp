@@ -6,6 +6,7 @@
 #include "server/batcher.h"
 #include "server/fake_backend.h"
 #include "server/queue.h"
+#include "tokenizer/reasoning.h"
 
 namespace r1::server {
 namespace {
@@ -140,6 +141,51 @@ TEST(Batcher, LengthLimitStopStringAndReasoning) {
   EXPECT_EQ(t.finish, FinishReason::Stop);
   // "reason" and the 8 bytes of "</think>" are reasoning tokens.
   EXPECT_EQ(b.back().usage.reasoning_tokens, 14);
+}
+
+// The server splits reasoning with the project's tok::ReasoningParser (DeepSeek-API newline
+// stripping, a template-opened <think>, a re-emitted leading <think> dropped): what a client gets,
+// streamed one token (byte) at a time, equals the parser's one-shot split of the whole output.
+// reasoning_tokens counts the tokens generated while the block was open, the one completing
+// </think> included (+ EOS when the block never closes).
+TEST(Batcher, ReasoningSplitIsTheReasoningParsers) {
+  struct Case {
+    std::string script;
+    bool opens;
+    std::string reasoning, content;
+    int64_t reasoning_tokens;
+  };
+  const Case cases[] = {
+      {"\nstep 1 < 2\n\n</think>\n\nAnswer: 3", true, "step 1 < 2", "Answer: 3", 21},
+      {"<think>\nre-emitted</think>ok", true, "re-emitted", "ok", 26},
+      {"\n<think>\nhmm\n</think>\n\nok\n", false, "hmm", "ok\n", 13},
+      {"plain <think> text", false, "", "plain <think> text", 0},
+      {"still thinking </thi", true, "still thinking </thi", "", 21},
+      {"a</think>b</think>", true, "a", "b</think>", 9},
+  };
+  for (const auto& c : cases) {
+    const auto want = tok::ReasoningParser::parse(c.script, c.opens);
+    ASSERT_EQ(want.reasoning, c.reasoning) << c.script;  // the parser's rules, spelled out
+    ASSERT_EQ(want.content, c.content) << c.script;
+    FakeBackend::Options o;
+    o.script = c.script;
+    Harness h(o, 1);
+    auto j = make_job();
+    j->prompt_opens_think = c.opens;
+    h.queue.submit(j);
+    auto evs = finish(*j);
+    Text t = text_of(evs);
+    EXPECT_EQ(t.reasoning, c.reasoning) << c.script;
+    EXPECT_EQ(t.content, c.content) << c.script;
+    EXPECT_EQ(evs.back().usage.reasoning_tokens, c.reasoning_tokens) << c.script;
+    // A reasoning delta never follows a content delta.
+    bool content_seen = false;
+    for (const auto& e : evs) {
+      if (e.kind != JobEvent::Kind::Delta) continue;
+      EXPECT_FALSE(content_seen && !e.delta.reasoning_content.empty()) << c.script;
+      content_seen |= !e.delta.content.empty();
+    }
+  }
 }
 
 TEST(Batcher, ConcurrentJobsShareDecodeSteps) {

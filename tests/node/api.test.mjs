@@ -139,3 +139,101 @@ test('concurrent requests all succeed and share decode steps', { skip: skip || f
   const r = await post(`${server.url}/v1/chat/completions`, { messages: user('x'), max_tokens: 2 });
   assert.equal(r.status, 200);
 });
+
+test('max_tokens and max_completion_tokens bound the completion (max_completion_tokens wins); length finish', { skip: skip || false }, async () => {
+  const base = { model: 'r1-tiny', messages: user('Write a long essay.'), temperature: 0 };
+  for (const [fields, limit] of [[{ max_tokens: 5 }, 5], [{ max_completion_tokens: 7 }, 7], [{ max_tokens: 30, max_completion_tokens: 3 }, 3]]) {
+    const r = await client.chat.completions.create({ ...base, ...fields });
+    assert.ok(r.usage.completion_tokens <= limit, JSON.stringify(fields));
+    // A random model almost never samples EOS in a few tokens: hitting the limit ends with "length".
+    if (r.usage.completion_tokens === limit) assert.equal(r.choices[0].finish_reason, 'length', JSON.stringify(fields));
+  }
+  const c = await client.completions.create({ model: 'r1-tiny', prompt: 'abc', max_tokens: 4, temperature: 0 });
+  assert.ok(c.usage.completion_tokens <= 4);
+  if (c.usage.completion_tokens === 4) assert.equal(c.choices[0].finish_reason, 'length');
+});
+
+test('seed: the same seed reproduces a sampled answer, streaming or not; other seeds differ', { skip: skip || false }, async () => {
+  const req = { model: 'r1-tiny', messages: user('Pick random words.'), max_tokens: 16, temperature: 1.0, top_p: 1.0 };
+  const a = await client.chat.completions.create({ ...req, seed: 1234 });
+  const b = await client.chat.completions.create({ ...req, seed: 1234 });
+  assert.equal(b.choices[0].message.reasoning_content, a.choices[0].message.reasoning_content);
+  assert.equal(b.choices[0].message.content, a.choices[0].message.content);
+  const s = await client.chat.completions.create({ ...req, seed: 1234, stream: true });
+  let reasoning = '';
+  for await (const chunk of s) reasoning += chunk.choices[0]?.delta?.reasoning_content ?? '';
+  assert.equal(reasoning, a.choices[0].message.reasoning_content ?? '');
+  const others = await Promise.all([1, 2, 3].map((seed) => client.chat.completions.create({ ...req, seed })));
+  assert.ok(others.some((o) => o.choices[0].message.reasoning_content !== a.choices[0].message.reasoning_content));
+});
+
+test('streaming with n = 2: both choice indices stream and finish; usage once at the end', { skip: skip || false }, async () => {
+  const s = await client.chat.completions.create({ model: 'r1-tiny', messages: user('Two answers.'), max_tokens: 6, n: 2, seed: 9, temperature: 0.8, stream: true, stream_options: { include_usage: true } });
+  const text = ['', ''], finish = [null, null];
+  let usage = null, afterUsage = false;
+  for await (const chunk of s) {
+    if (usage) afterUsage = true;
+    if (chunk.choices.length === 0) { usage = chunk.usage; continue; }
+    for (const c of chunk.choices) {
+      text[c.index] += (c.delta.reasoning_content ?? '') + (c.delta.content ?? '');
+      if (c.finish_reason) finish[c.index] = c.finish_reason;
+    }
+  }
+  assert.ok(finish.every((f) => f === 'stop' || f === 'length'), String(finish));
+  assert.ok(text.every((t) => t.length > 0));
+  assert.ok(usage && usage.completion_tokens >= 2 && usage.completion_tokens <= 12);
+  assert.ok(!afterUsage, 'chunks after the usage chunk');
+  // Choice i samples with seed + i: choice 1 equals a single request with seed 10.
+  const one = await client.chat.completions.create({ model: 'r1-tiny', messages: user('Two answers.'), max_tokens: 6, seed: 10, temperature: 0.8 });
+  assert.equal((one.choices[0].message.reasoning_content ?? '') + one.choices[0].message.content, text[1]);
+});
+
+test('stop strings also cut a stream (the stop text and what follows are never sent)', { skip: skip || false }, async () => {
+  const base = { messages: user('Tell me a story.'), max_tokens: 24, temperature: 0 };
+  const full = (await plainClient.chat.completions.create(base)).choices[0].message.content;
+  if (full.length < 8) return;
+  const stop = full.slice(3, 6);
+  const s = await plainClient.chat.completions.create({ ...base, stop, stream: true });
+  let content = '', finish = null;
+  for await (const chunk of s) {
+    content += chunk.choices[0]?.delta?.content ?? '';
+    finish = chunk.choices[0]?.finish_reason ?? finish;
+  }
+  assert.equal(content, full.slice(0, full.indexOf(stop)));
+  assert.equal(finish, 'stop');
+});
+
+test('continuous batching: concurrent greedy requests share decode steps and answer exactly as alone', { skip: skip || false }, async () => {
+  const prompts = ['alpha', 'beta gamma', 'delta epsilon zeta', 'eta'];
+  const req = (p) => ({ model: 'r1-tiny', messages: user(p), max_tokens: 24, temperature: 0 });
+  const alone = [];
+  for (const p of prompts) alone.push(await client.chat.completions.create(req(p)));
+  const before = await (await fetch(`${server.url}/metrics`)).text();
+  const batched = await Promise.all([...prompts, ...prompts].map((p) => client.chat.completions.create(req(p))));
+  const after = await (await fetch(`${server.url}/metrics`)).text();
+  const steps = metric(after, 'r1_decode_steps_total') - metric(before, 'r1_decode_steps_total');
+  const seqs = metric(after, 'r1_decode_sequences_total') - metric(before, 'r1_decode_sequences_total');
+  // 8 requests on 4 slots: one at a time would need one step per token (seqs / steps = 1).
+  assert.ok(seqs / steps > 2, `mean batch ${seqs / steps} (${seqs} sequence-steps in ${steps} steps)`);
+  batched.forEach((r, i) => {
+    const a = alone[i % prompts.length].choices[0];
+    assert.equal(r.choices[0].message.reasoning_content, a.message.reasoning_content, `request ${i}`);
+    assert.equal(r.choices[0].message.content, a.message.content, `request ${i}`);
+    assert.equal(r.choices[0].finish_reason, a.finish_reason, `request ${i}`);
+  });
+});
+
+test('binds 127.0.0.1 by default and honours --port', { skip: skip || false }, async () => {
+  assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+  const net = await import('node:net');
+  const port = await new Promise((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => { const p = srv.address().port; srv.close(() => resolve(p)); });
+  });
+  const s = await startServer(model, ['--chat-template', r1Template, '--ctx-size', '64', '--port', String(port)]);
+  try {
+    assert.equal(s.url, `http://127.0.0.1:${port}`);
+    assert.equal((await fetch(`http://127.0.0.1:${port}/health`)).status, 200);
+  } finally {
+    assert.equal((await s.stop()).code, 0);
+  }
+});

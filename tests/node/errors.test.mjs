@@ -112,24 +112,44 @@ test('unknown URL: 404 in the error shape', { skip }, async () => {
   assertError(await post(`${server.url}/v1/embeddings`, { input: 'x' }), 404, 'embeddings');
 });
 
-test('a client that disconnects mid-stream frees its slot', { skip }, async () => {
-  const ctl = new AbortController();
-  const res = await fetch(`${server.url}/v1/chat/completions`, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, signal: ctl.signal,
-    body: JSON.stringify({ messages: msgs, stream: true, max_tokens: 100 }),
-  });
-  const reader = res.body.getReader();
-  await reader.read();
-  ctl.abort();
-  const deadline = Date.now() + 3000;
-  let busy = NaN;
-  while (Date.now() < deadline) {
-    busy = metric(await (await fetch(`${server.url}/metrics`)).text(), 'r1_busy_slots');
-    if (busy === 0) break;
-    await new Promise((r) => setTimeout(r, 20));
+test('a client that disconnects mid-stream frees its slot at once', { skip }, async () => {
+  // One slot and a 4000-token generation (many seconds): the follow-up request can only run soon
+  // if the departed stream's slot was freed.
+  const s = await startServer(model, ['--chat-template', r1Template, '--ctx-size', '4096', '--parallel', '1']);
+  try {
+    for (const stream of [true, false]) {
+      const ctl = new AbortController();
+      const res = fetch(`${s.url}/v1/chat/completions`, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, signal: ctl.signal,
+        body: JSON.stringify({ messages: msgs, stream, max_tokens: 4000, temperature: 1 }),
+      });
+      if (stream) {
+        const reader = (await res).body.getReader();
+        await reader.read();  // the stream is under way
+      } else {
+        res.catch(() => {});
+        while (metric(await (await fetch(`${s.url}/metrics`)).text(), 'r1_busy_slots') !== 1) await new Promise((r) => setTimeout(r, 10));
+      }
+      const t0 = Date.now();
+      ctl.abort();
+      const deadline = Date.now() + 3000;
+      let m = '';
+      while (Date.now() < deadline) {
+        m = await (await fetch(`${s.url}/metrics`)).text();
+        if (metric(m, 'r1_busy_slots') === 0) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.equal(metric(m, 'r1_busy_slots'), 0, `stream=${stream}: slot still busy after 3 s`);
+      const r = await post(`${s.url}/v1/chat/completions`, { ...ok, max_tokens: 1 });
+      assert.equal(r.status, 200);
+      assert.ok(Date.now() - t0 < 3000, `stream=${stream}: follow-up took ${Date.now() - t0} ms`);
+    }
+    // Both 4000-token generations stopped early.
+    const gen = metric(await (await fetch(`${s.url}/metrics`)).text(), 'r1_generation_tokens_total');
+    assert.ok(gen < 4000, `${gen} tokens generated`);
+  } finally {
+    assert.equal((await s.stop()).code, 0);
   }
-  assert.equal(busy, 0);
-  assert.equal((await post(`${server.url}/v1/chat/completions`, ok)).status, 200);
 });
 
 test('API key: 401 without or with a wrong key, 200 with it; /health stays open', { skip }, async () => {
@@ -177,4 +197,29 @@ test('SIGTERM: in-flight requests finish, then the server exits 0', { skip }, as
   const { code } = await s.exited;
   assert.equal(code, 0, s.stderr());
   assert.match(s.stderr(), /SIGTERM/);
+});
+
+test('SIGTERM: an in-flight request that outlives --shutdown-timeout is cancelled; exit 0 promptly', { skip }, async () => {
+  const s = await startServer(model, ['--chat-template', r1Template, '--ctx-size', '8192', '--parallel', '2', '--shutdown-timeout', '0.5']);
+  const res = await fetch(`${s.url}/v1/chat/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ messages: msgs, stream: true, max_tokens: 8000, temperature: 1 }),
+  });
+  const reader = res.body.getReader();
+  await reader.read();
+  const t0 = Date.now();
+  s.proc.kill('SIGTERM');
+  let text = '';
+  const dec = new TextDecoder();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += dec.decode(value, { stream: true });
+  }
+  const { code } = await s.exited;
+  assert.equal(code, 0, s.stderr());
+  assert.ok(Date.now() - t0 < 5000, `exit took ${Date.now() - t0} ms`);
+  // The stream ends with an OpenAI error event, then [DONE].
+  assert.match(text, /data: \{"error":\{[^\n]*"code":"server_shutting_down"/);
+  assert.ok(text.trimEnd().endsWith('data: [DONE]'), text.slice(-200));
 });

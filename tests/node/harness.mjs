@@ -70,6 +70,9 @@ function widenVocab(modelDir) {
   lenBuf.writeBigUInt64LE(BigInt(hb.length));
   fs.writeFileSync(file, Buffer.concat([lenBuf, hb, ...parts]));
   cfg.vocab_size = kVocab;
+  // RoPE works at any position; a longer context lets tests run generations that take seconds
+  // (disconnects, shutdown) without the tiny preset's 256 positions ending them first.
+  cfg.max_position_embeddings = 8192;
   cfg.bos_token_id = kBos;
   cfg.eos_token_id = kEos;
   fs.writeFileSync(path.join(modelDir, 'config.json'), JSON.stringify(cfg, null, 2));
@@ -102,7 +105,8 @@ export function makeTinyModel() {
 /// prints its URL. Rejects if it exits first or takes more than 60 s.
 export function startServer(model, args = []) {
   const threads = args.includes('--threads') ? [] : ['--threads', '1'];
-  const proc = spawn(r1Bin, ['serve', model, '--port', '0', ...threads, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const port = args.includes('--port') ? [] : ['--port', '0'];
+  const proc = spawn(r1Bin, ['serve', model, ...port, ...threads, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`server did not start:\n${err}`)); }, 60000);
