@@ -184,6 +184,7 @@ void HttpServer::install_routes() {
       res.status = 503;
       res.set_content(R"({"status":"shutting down"})", kJson);
     } else {
+      res.status = 200;  // httplib fills in 200 only after the handler, too late for the count
       res.set_content(R"({"status":"ok"})", kJson);
     }
     metrics_.on_request("health", res.status);

@@ -130,6 +130,19 @@ test('models, health and metrics', { skip: skip || false }, async () => {
   }
   assert.ok(metric(m, 'r1_generation_tokens_total') > 0);
   assert.match(m, /r1_requests_total\{endpoint="chat_completions",status="200"\} \d+/);
+  assert.match(m, /r1_requests_total\{endpoint="health",status="200"\} [1-9]/);
+  // Prometheus text format 0.0.4: every sample is `name{labels} value` of a family with a TYPE,
+  // label values quoted, statuses real HTTP codes.
+  const typed = new Set([...m.matchAll(/^# TYPE (\w+) (counter|gauge|histogram)$/gm)].map((x) => x[1]));
+  for (const line of m.split('\n').filter((l) => l && !l.startsWith('#'))) {
+    const s = line.match(/^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_]\w*="[^"]*"(,[a-zA-Z_]\w*="[^"]*")*\})? (-?[0-9.eE+-]+|\+Inf|NaN)$/);
+    assert.ok(s, `bad sample line: ${line}`);
+    const family = s[1].replace(/_(bucket|sum|count)$/, '');
+    assert.ok(typed.has(s[1]) || typed.has(family), `no TYPE for ${s[1]}`);
+    const status = line.match(/status="(-?\d+)"/);
+    if (status) assert.ok(Number(status[1]) >= 100 && Number(status[1]) < 600, line);
+  }
+  for (const name of ['r1_decode_steps_total', 'r1_decode_sequences_total']) assert.ok(metric(m, name) > 0, name);
 });
 
 test('concurrent requests all succeed and share decode steps', { skip: skip || false }, async () => {

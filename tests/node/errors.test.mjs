@@ -211,11 +211,19 @@ test('SIGTERM: an in-flight request that outlives --shutdown-timeout is cancelle
   s.proc.kill('SIGTERM');
   let text = '';
   const dec = new TextDecoder();
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    text += dec.decode(value, { stream: true });
-  }
+  const drained = (async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += dec.decode(value, { stream: true });
+    }
+  })();
+  // During the grace period new generations are refused with 503; /health says so too.
+  await new Promise((r) => setTimeout(r, 100));
+  const refused = await post(`${s.url}/v1/chat/completions`, ok);
+  assert.equal(assertError(refused, 503, 'request during shutdown').code, 'server_shutting_down');
+  assert.equal((await fetch(`${s.url}/health`)).status, 503);
+  await drained;
   const { code } = await s.exited;
   assert.equal(code, 0, s.stderr());
   assert.ok(Date.now() - t0 < 5000, `exit took ${Date.now() - t0} ms`);
