@@ -168,15 +168,31 @@ TEST(TokenizeCliMisc, BadLinesFailWithLineNumber) {
   SKIP_UNLESS_READY();
   r1::test::TempDir dir;
   const std::string q = quote(shared_root() + "/tokenizers/qwen2_5");
-  const CliRun bad = run_r1("tokenize " + q + " --ids", "\"ok\"\nnot json\n", dir);
-  EXPECT_NE(bad.rc, 0);
+  // A bad line in the middle answers null and the batch goes on (output line k = input line k).
+  const CliRun bad = run_r1("tokenize " + q + " --ids", "\"ok\"\nnot json\n42\n\"after\"\n", dir);
+  EXPECT_EQ(bad.rc, 1);
   EXPECT_NE(bad.err.find("line 2"), std::string::npos) << bad.err;
-  EXPECT_EQ(lines(bad.out).size(), 1u);  // the good first line was answered
-  EXPECT_EQ(lines(bad.err).size(), 1u);
+  EXPECT_NE(bad.err.find("line 3"), std::string::npos) << bad.err;  // a non-string JSON value
+  const auto bad_out = lines(bad.out);
+  ASSERT_EQ(bad_out.size(), 4u) << bad.out;
+  EXPECT_EQ(bad_out[1], "null");
+  EXPECT_EQ(bad_out[2], "null");
+  EXPECT_EQ(bad_out[3], run_r1("tokenize " + q + " --ids", "\"after\"\n", dir).out.substr(0, bad_out[3].size()));
+  EXPECT_EQ(lines(bad.err).size(), 2u);
 
-  const CliRun bad_ids = run_r1("tokenize " + q + " --decode", "[1,2]\n[1,\"x\"]\n", dir);
-  EXPECT_NE(bad_ids.rc, 0);
+  const CliRun bad_ids = run_r1("tokenize " + q + " --decode", "[1,2]\n[1,\"x\"]\n\"str\"\n[3]\n", dir);
+  EXPECT_EQ(bad_ids.rc, 1);
   EXPECT_NE(bad_ids.err.find("line 2"), std::string::npos) << bad_ids.err;
+  EXPECT_NE(bad_ids.err.find("line 3"), std::string::npos) << bad_ids.err;
+  const auto bad_ids_out = lines(bad_ids.out);
+  ASSERT_EQ(bad_ids_out.size(), 4u) << bad_ids.out;
+  EXPECT_EQ(bad_ids_out[1], "null");
+  EXPECT_EQ(json::parse(bad_ids_out[3]), "$");  // qwen2.5 id 3 is the byte '$'
+
+  const CliRun kind = run_r1("tokenize " + quote(shared_root() + "/tokenizers/README.md"), "\"x\"\n", dir);
+  EXPECT_NE(kind.rc, 0);
+  EXPECT_EQ(lines(kind.err).size(), 1u) << kind.err;
+  EXPECT_TRUE(kind.out.empty());
   const CliRun range = run_r1("tokenize " + q + " --decode", "[99999999]\n", dir);
   EXPECT_NE(range.rc, 0);
   EXPECT_NE(range.err.find("line 1"), std::string::npos) << range.err;

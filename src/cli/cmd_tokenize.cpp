@@ -1,7 +1,8 @@
 // `r1 tokenize PATH [--ids|--decode]`: a line-oriented filter over a tokenizer (tokenizer.json,
 // HF model directory or GGUF). --ids (default): each stdin line is a JSON string, each output
 // line the JSON array of its ids. --decode: each line a JSON array of ids, each output a JSON
-// string. JSON lines let texts hold newlines and tabs.
+// string. JSON lines let texts hold newlines and tabs. A bad input line yields `null` (so output
+// line k still answers input line k) and an error naming the line on stderr; exit status 1.
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -133,7 +134,18 @@ Result<std::vector<int32_t>> parse_ids_line(const std::string& line, int32_t voc
 }  // namespace
 
 int cmd_tokenize(int argc, char** argv) {
-  CLI::App app{"Tokenize or detokenize stdin line by line (JSON lines).", "r1 tokenize"};
+  CLI::App app{
+      "Tokenize or detokenize stdin line by line (JSON lines).\n"
+      "--ids (default): each stdin line is one JSON string (escapes let a text hold newlines/tabs); each\n"
+      "stdout line is the JSON array of its ids, with no BOS unless --add-bos. Special-token text (e.g.\n"
+      "<|im_end|>) is matched as the special token unless --no-parse-special.\n"
+      "--decode: each stdin line is a JSON array of ids; each stdout line is the decoded JSON string\n"
+      "(invalid UTF-8 from partial byte tokens becomes U+FFFD, as Hugging Face tokenizers do).\n"
+      "One output line per non-blank input line, in order; blank lines are skipped. A line that is not\n"
+      "valid (bad JSON, not a string/array, an id outside the vocabulary) prints null, its error goes to\n"
+      "stderr as \"r1 tokenize: stdin line N: ...\", the remaining lines are still processed, and the exit\n"
+      "status is 1. A PATH that cannot be loaded exits 1 before reading stdin.",
+      "r1 tokenize"};
   std::string path;
   bool ids_mode = false, decode_mode = false, add_bos = false, no_special = false, skip_special = false;
   app.add_option("PATH", path, "tokenizer.json, a Hugging Face model directory or a .gguf file")->required();
@@ -159,22 +171,31 @@ int cmd_tokenize(int argc, char** argv) {
   std::ios::sync_with_stdio(false);
   std::string line, out;
   size_t line_no = 0;
+  int failures = 0;
+  auto fail = [&](const std::string& msg) {
+    std::fprintf(stderr, "r1 tokenize: stdin line %zu: %s\n", line_no, msg.c_str());
+    std::fputs("null\n", stdout);
+    std::fflush(stdout);
+    ++failures;
+  };
   while (std::getline(std::cin, line)) {
     ++line_no;
-    if (line.empty() || line == "\r") continue;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     out.clear();
     if (decode_mode) {
       auto ids = parse_ids_line(line, (*tok)->vocab_size());
       if (!ids.ok()) {
-        std::fprintf(stderr, "r1 tokenize: stdin line %zu: %s\n", line_no, ids.message().c_str());
-        return 1;
+        fail(ids.message());
+        continue;
       }
-      out = nlohmann::json((*tok)->decode(*ids, skip_special)).dump();
+      // decode() returns valid UTF-8 (lossy); replace keeps dump() from throwing regardless.
+      out = nlohmann::json((*tok)->decode(*ids, skip_special))
+                .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     } else {
       auto text = parse_json_string_line(line);
       if (!text.ok()) {
-        std::fprintf(stderr, "r1 tokenize: stdin line %zu: %s\n", line_no, text.message().c_str());
-        return 1;
+        fail(text.message());
+        continue;
       }
       const std::vector<int32_t> ids = (*tok)->encode(*text, add_bos, !no_special);
       out = "[";
@@ -188,7 +209,7 @@ int cmd_tokenize(int argc, char** argv) {
     std::fwrite(out.data(), 1, out.size(), stdout);
     std::fflush(stdout);  // interactive use through a pipe must not stall
   }
-  return 0;
+  return failures ? 1 : 0;
 }
 
 }  // namespace r1::cli

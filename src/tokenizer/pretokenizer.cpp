@@ -4,19 +4,115 @@
 
 #include <pcre2.h>
 
+#include <cstdio>
+#include <vector>
+
 #include "tokenizer/unicode.h"
 
 namespace r1::tok {
 
 namespace {
 
-// What \s matches. The reference ids (tokenizers/cases-sample) come from transformers.js, whose
-// JavaScript \s is Zs plus \t..\r, U+2028/2029 and U+FEFF. HF's Rust tokenizers use Oniguruma,
-// whose \s is Unicode White_Space: the same set except that it has U+0085 (NEL) instead of
-// U+FEFF (BOM). The two disagree only on texts holding those two characters; we follow the
-// reference data. PCRE2's own UCP \s (\p{Z} plus \t..\r) has neither.
+// What \s matches: Unicode White_Space, as in HF's Rust tokenizers (Oniguruma's \s) and in the
+// official JavaScript port (@huggingface/tokenizers rewrites \s to \p{White_Space}). It holds
+// U+0085 (NEL) and not U+FEFF (BOM). Plain JavaScript \s (used by the transformers.js-derived port
+// that produced tokenizers/cases-sample) is the reverse on exactly those two code points; the two
+// disagree only on texts where NEL or BOM sit next to whitespace or punctuation (held-out check
+// against @huggingface/tokenizers 0.2.0: "a \u0085 b", "</think> \ufeff;"). PCRE2's own UCP \s would
+// add U+180E.
 constexpr const char* kWhiteSpaceClassBody =
-    "\\t-\\r \\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}\\x{FEFF}";
+    "\\t-\\r \\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}";
+
+// Code points that PCRE2 10.42 (Debian 12; Unicode 14.0 tables) sees as unassigned (Cn) but that
+// newer Unicode assigns, by general category: computed from the Unicode 17.0 tables of Node.js 20
+// (V8/ICU, which the JavaScript tokenizer ports use) against Unicode 14.0 (Python 3.11's
+// unicodedata, = PCRE2 10.42). Current HF tokenizers builds use Oniguruma 6.9.9+ (Unicode 15.1/16.0)
+// and so also treat e.g. U+1FAE8 (an emoji of Unicode 15) as \p{So} and U+11F04 (Kawi, 15.0) as
+// \p{Lo}; without these ranges PCRE2 would split such text differently (e.g. " \U00011F04" in the
+// DeepSeek-V3 regex). Only code points new in Unicode 17.0 (2025) may differ from HF Rust builds on
+// Unicode 16.0. translate_hf_regex() adds them to \p{X} for each general category X.
+struct NewRanges {
+  const char* category;
+  std::vector<std::pair<uint32_t, uint32_t>> ranges;
+};
+const std::vector<NewRanges>& new_category_ranges() {
+  static const std::vector<NewRanges> k = {
+    {"Cf", {{0x13439, 0x1343F}}},
+    {"Ll", {{0x1C8A, 0x1C8A}, {0xA7CD, 0xA7CD}, {0xA7CF, 0xA7CF}, {0xA7DB, 0xA7DB}, {0x10D70, 0x10D85},
+               {0x16EBB, 0x16ED3}, {0x1DF25, 0x1DF2A}}},
+    {"Lm", {{0xA7F1, 0xA7F1}, {0x10D4E, 0x10D4E}, {0x10D6F, 0x10D6F}, {0x10EC5, 0x10EC5}, {0x11DD9, 0x11DD9},
+               {0x16D40, 0x16D42}, {0x16D6B, 0x16D6C}, {0x16FF2, 0x16FF3}, {0x1E030, 0x1E06D},
+               {0x1E4EB, 0x1E4EB}, {0x1E6FF, 0x1E6FF}}},
+    {"Lo", {{0x88F, 0x88F}, {0xC5C, 0xC5C}, {0xCDC, 0xCDC}, {0x105C0, 0x105F3}, {0x10940, 0x10959},
+               {0x10D4A, 0x10D4D}, {0x10D4F, 0x10D4F}, {0x10EC2, 0x10EC4}, {0x10EC6, 0x10EC7},
+               {0x1123F, 0x11240}, {0x11380, 0x11389}, {0x1138B, 0x1138B}, {0x1138E, 0x1138E},
+               {0x11390, 0x113B5}, {0x113B7, 0x113B7}, {0x113D1, 0x113D1}, {0x113D3, 0x113D3},
+               {0x11BC0, 0x11BE0}, {0x11DB0, 0x11DD8}, {0x11DDA, 0x11DDB}, {0x11F02, 0x11F02},
+               {0x11F04, 0x11F10}, {0x11F12, 0x11F33}, {0x1342F, 0x1342F}, {0x13441, 0x13446},
+               {0x13460, 0x143FA}, {0x16100, 0x1611D}, {0x16D43, 0x16D6A}, {0x187F8, 0x187FF},
+               {0x18CFF, 0x18CFF}, {0x18D09, 0x18D1E}, {0x18D80, 0x18DF2}, {0x1B132, 0x1B132},
+               {0x1B155, 0x1B155}, {0x1E4D0, 0x1E4EA}, {0x1E5D0, 0x1E5ED}, {0x1E5F0, 0x1E5F0},
+               {0x1E6C0, 0x1E6DE}, {0x1E6E0, 0x1E6E2}, {0x1E6E4, 0x1E6E5}, {0x1E6E7, 0x1E6ED},
+               {0x1E6F0, 0x1E6F4}, {0x1E6FE, 0x1E6FE}, {0x2B739, 0x2B73F}, {0x2CEA2, 0x2CEAD},
+               {0x2EBF0, 0x2EE5D}, {0x31350, 0x33479}}},
+    {"Lu", {{0x1C89, 0x1C89}, {0xA7CB, 0xA7CC}, {0xA7CE, 0xA7CE}, {0xA7D2, 0xA7D2}, {0xA7D4, 0xA7D4},
+               {0xA7DA, 0xA7DA}, {0xA7DC, 0xA7DC}, {0x10D50, 0x10D65}, {0x16EA0, 0x16EB8}}},
+    {"Mc", {{0xCF3, 0xCF3}, {0x113B8, 0x113BA}, {0x113C2, 0x113C2}, {0x113C5, 0x113C5}, {0x113C7, 0x113CA},
+               {0x113CC, 0x113CD}, {0x113CF, 0x113CF}, {0x11B61, 0x11B61}, {0x11B65, 0x11B65},
+               {0x11B67, 0x11B67}, {0x11F03, 0x11F03}, {0x11F34, 0x11F35}, {0x11F3E, 0x11F3F},
+               {0x11F41, 0x11F41}, {0x1612A, 0x1612C}}},
+    {"Mn", {{0x897, 0x897}, {0xECE, 0xECE}, {0x1ACF, 0x1ADD}, {0x1AE0, 0x1AEB}, {0x10D69, 0x10D6D},
+               {0x10EFA, 0x10EFF}, {0x11241, 0x11241}, {0x113BB, 0x113C0}, {0x113CE, 0x113CE},
+               {0x113D0, 0x113D0}, {0x113D2, 0x113D2}, {0x113E1, 0x113E2}, {0x11B60, 0x11B60},
+               {0x11B62, 0x11B64}, {0x11B66, 0x11B66}, {0x11F00, 0x11F01}, {0x11F36, 0x11F3A},
+               {0x11F40, 0x11F40}, {0x11F42, 0x11F42}, {0x11F5A, 0x11F5A}, {0x13440, 0x13440},
+               {0x13447, 0x13455}, {0x1611E, 0x16129}, {0x1612D, 0x1612F}, {0x1E08F, 0x1E08F},
+               {0x1E4EC, 0x1E4EF}, {0x1E5EE, 0x1E5EF}, {0x1E6E3, 0x1E6E3}, {0x1E6E6, 0x1E6E6},
+               {0x1E6EE, 0x1E6EF}, {0x1E6F5, 0x1E6F5}}},
+    {"Nd", {{0x10D40, 0x10D49}, {0x116D0, 0x116E3}, {0x11BF0, 0x11BF9}, {0x11DE0, 0x11DE9},
+               {0x11F50, 0x11F59}, {0x16130, 0x16139}, {0x16D70, 0x16D79}, {0x1CCF0, 0x1CCF9},
+               {0x1E4F0, 0x1E4F9}, {0x1E5F1, 0x1E5FA}}},
+    {"Nl", {{0x16FF4, 0x16FF6}}},
+    {"No", {{0x1D2C0, 0x1D2D3}}},
+    {"Pd", {{0x10D6E, 0x10D6E}}},
+    {"Po", {{0x1B4E, 0x1B4F}, {0x1B7F, 0x1B7F}, {0x10ED0, 0x10ED0}, {0x113D4, 0x113D5}, {0x113D7, 0x113D8},
+               {0x11B00, 0x11B09}, {0x11BE1, 0x11BE1}, {0x11F43, 0x11F4F}, {0x16D6D, 0x16D6F},
+               {0x1E5FF, 0x1E5FF}}},
+    {"Sc", {{0x20C1, 0x20C1}}},
+    {"Sm", {{0x10D8E, 0x10D8F}, {0x1CEF0, 0x1CEF0}, {0x1F8D0, 0x1F8D8}}},
+    {"So", {{0x2427, 0x2429}, {0x2B96, 0x2B96}, {0x2FFC, 0x2FFF}, {0x31E4, 0x31E5}, {0x31EF, 0x31EF},
+               {0xFBC3, 0xFBD2}, {0xFD90, 0xFD91}, {0xFDC8, 0xFDCE}, {0x10ED1, 0x10ED8}, {0x1CC00, 0x1CCEF},
+               {0x1CCFA, 0x1CCFC}, {0x1CD00, 0x1CEB3}, {0x1CEBA, 0x1CED0}, {0x1CEE0, 0x1CEEF},
+               {0x1F6D8, 0x1F6D8}, {0x1F6DC, 0x1F6DC}, {0x1F774, 0x1F77F}, {0x1F7D9, 0x1F7D9},
+               {0x1F8B2, 0x1F8BB}, {0x1F8C0, 0x1F8C1}, {0x1FA54, 0x1FA57}, {0x1FA75, 0x1FA77},
+               {0x1FA87, 0x1FA8A}, {0x1FA8E, 0x1FA8F}, {0x1FAAD, 0x1FAAF}, {0x1FABB, 0x1FABF},
+               {0x1FAC6, 0x1FAC6}, {0x1FAC8, 0x1FAC8}, {0x1FACD, 0x1FACF}, {0x1FADA, 0x1FADC},
+               {0x1FADF, 0x1FADF}, {0x1FAE8, 0x1FAEA}, {0x1FAEF, 0x1FAEF}, {0x1FAF7, 0x1FAF8},
+               {0x1FBCB, 0x1FBEF}, {0x1FBFA, 0x1FBFA}}},
+  };
+  return k;
+}
+
+// The extra ranges for a general-category name ("L", "Lo", ...) as PCRE2 class items; empty for
+// other property names (scripts, ...).
+std::string extra_class_items(std::string_view name) {
+  if (name.empty() || name.size() > 2) return {};
+  std::string out;
+  char buf[40];
+  for (const auto& nr : new_category_ranges()) {
+    const std::string_view cat = nr.category;
+    if (cat.substr(0, name.size()) != name) continue;
+    for (const auto& [a, b] : nr.ranges) {
+      if (a == b) {
+        std::snprintf(buf, sizeof buf, "\\x{%X}", a);
+      } else {
+        std::snprintf(buf, sizeof buf, "\\x{%X}-\\x{%X}", a, b);
+      }
+      out += buf;
+    }
+  }
+  return out;
+}
 
 // Per-thread PCRE2 scratch: match data (we only read the whole-match offsets) and a JIT stack
 // larger than the 32 KiB default so long pieces cannot exhaust it.
@@ -64,6 +160,29 @@ std::string translate_hf_regex(std::string_view p) {
           out += kWhiteSpaceClassBody;
           out += "]";
         }
+      } else if ((n == 'p' || n == 'P') && i + 2 < p.size()) {
+        // \pX or \p{Name}: add the code points newer Unicode assigns to a general category.
+        size_t end;  // one past the property escape
+        std::string_view name;
+        if (p[i + 2] == '{') {
+          const size_t close = p.find('}', i + 3);
+          end = close == std::string_view::npos ? p.size() : close + 1;
+          name = close == std::string_view::npos ? std::string_view() : p.substr(i + 3, close - i - 3);
+        } else {
+          end = i + 3;
+          name = p.substr(i + 2, 1);
+        }
+        const std::string_view esc = p.substr(i, end - i);
+        const std::string extra = extra_class_items(name);
+        if (extra.empty() || (in_class && n == 'P')) {
+          out.append(esc);  // (a complement inside a class cannot take the extra ranges out)
+        } else if (in_class) {
+          out.append("\\p{").append(name).append("}").append(extra);
+        } else {
+          out.append(n == 'p' ? "[\\p{" : "[^\\p{").append(name).append("}").append(extra).append("]");
+        }
+        i = end - 1;
+        continue;
       } else {
         out += c;
         out += n;

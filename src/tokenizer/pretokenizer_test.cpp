@@ -57,9 +57,11 @@ TEST(PreTokenizer, WhitespaceLookaheadAndUnicodeClasses) {
   EXPECT_EQ(run(p, "I'LL 42"), (V{"I", "'LL", " ", "4", "2"}));
   EXPECT_EQ(run(p, "x\u3000\u3000y"), (V{"x", "\u3000", "\u3000y"}));
   EXPECT_EQ(run(p, "日本語テキスト"), (V{"日本語テキスト"}));
-  // \s includes U+FEFF as in the reference (JavaScript); U+0085 is not whitespace there.
-  EXPECT_EQ(run(p, "a \uFEFF!"), (V{"a", " ", "\uFEFF", "!"}));
-  EXPECT_EQ(run(p, "a \u0085!"), (V{"a", " \u0085!"}));
+  // \s is Unicode White_Space as in HF's Rust tokenizers (Oniguruma): U+0085 is whitespace, U+FEFF
+  // is not (plain JavaScript \s is the reverse). Expected splits from @huggingface/tokenizers 0.2.0.
+  EXPECT_EQ(run(p, "a \uFEFF!"), (V{"a", " \uFEFF!"}));
+  EXPECT_EQ(run(p, "a \u0085!"), (V{"a", " ", "\u0085", "!"}));
+  EXPECT_EQ(run(p, "a \u0085 b"), (V{"a", " \u0085", " b"}));
 }
 
 TEST(PreTokenizer, InvalidUtf8NeverMatches) {
@@ -68,12 +70,31 @@ TEST(PreTokenizer, InvalidUtf8NeverMatches) {
 }
 
 TEST(PreTokenizer, RegexTranslation) {
-  EXPECT_EQ(translate_hf_regex("a\\sb"), "a[\\t-\\r \\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}"
-                                         "\\x{3000}\\x{FEFF}]b");
-  EXPECT_EQ(translate_hf_regex("[^\\s\\p{L}]"),
-            "[^\\t-\\r \\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}\\x{FEFF}\\p{L}]");
+  EXPECT_EQ(translate_hf_regex("a\\sb"),
+            "a[\\t-\\r \\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}]b");
+  EXPECT_EQ(translate_hf_regex("[^\\s!]"),
+            "[^\\t-\\r \\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}!]");
+  EXPECT_EQ(translate_hf_regex("\\p{Han}\\p{Greek}"), "\\p{Han}\\p{Greek}");  // scripts: unchanged
   EXPECT_EQ(translate_hf_regex("\\\\s"), "\\\\s");  // an escaped backslash followed by 's'
   EXPECT_FALSE(Regex::compile("(unclosed").ok());
+}
+
+// General categories follow current Unicode, not PCRE2 10.42's Unicode 14.0 tables. Expected
+// splits from @huggingface/tokenizers 0.2.0 (Node.js 20, Unicode 17.0): U+11F04 KAWI LETTER A (15.0)
+// is a letter, U+1FAE8 SHAKING FACE (15.0) a symbol, U+1E4F0 NAG MUNDARI DIGIT ZERO (15.0) a digit.
+TEST(PreTokenizer, NewerUnicodeCategories) {
+  const PreTokenizer ds = one_split(
+      "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| "
+      "?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
+      SplitBehavior::Isolated);
+  EXPECT_EQ(run(ds, " \U00011F04"), (V{" \U00011F04"}));
+  EXPECT_EQ(run(ds, "\U0001F9FF\U0001FAE8\U0001FAF8"), (V{"\U0001F9FF\U0001FAE8\U0001FAF8"}));
+  const PreTokenizer qwen = one_split("[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}|\\P{L}", SplitBehavior::Isolated);
+  EXPECT_EQ(run(qwen, "a\U00011F04b"), (V{"a\U00011F04b"}));
+  EXPECT_EQ(run(one_split("\\p{N}{1,3}", SplitBehavior::Isolated), "\U0001E4F0\U0001E4F1\U0001E4F2\U0001E4F3"),
+            (V{"\U0001E4F0\U0001E4F1\U0001E4F2", "\U0001E4F3"}));
+  EXPECT_EQ(run(qwen, "\U0001FAE8\U00011F04"), (V{"\U0001FAE8\U00011F04"}));
+  EXPECT_EQ(run(one_split("\\P{L}+", SplitBehavior::Isolated), "x\U00011F04!"), (V{"x\U00011F04", "!"}));
 }
 
 TEST(PreTokenizer, GgufPreNames) {
