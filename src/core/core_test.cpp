@@ -1,8 +1,12 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <mutex>
 #include <random>
+#include <utility>
+#include <vector>
 
 #include "core/dtype.h"
 #include "core/result.h"
@@ -41,6 +45,47 @@ TEST(DType, BF16AndFP8) {
     EXPECT_EQ(f32_to_fp8_e4m3(f), c);
   }
   EXPECT_EQ(f32_to_fp8_e4m3(1000.0f), 0x7e);
+}
+
+// Every FP8 E4M3 code against the OCP 8-bit floating point spec (E4M3FN, as torch.float8_e4m3fn
+// and DeepSeek-V3 use): bias 7, subnormals m/8 * 2^-6, S.1111.111 is NaN, no infinities.
+TEST(DType, FP8E4M3AllCodesMatchOcpFormula) {
+  for (int c = 0; c < 256; ++c) {
+    const int sign = c >> 7, e = (c >> 3) & 15, m = c & 7;
+    const float got = fp8_e4m3_to_f32(uint8_t(c));
+    if (e == 15 && m == 7) {
+      EXPECT_TRUE(std::isnan(got)) << c;
+      continue;
+    }
+    const double mag = e == 0 ? std::ldexp(m / 8.0, -6) : std::ldexp(1 + m / 8.0, e - 7);
+    EXPECT_EQ(double(got), sign ? -mag : mag) << c;
+    EXPECT_EQ(std::signbit(got), sign == 1) << c;
+  }
+}
+
+// Every BF16 code is the top half of an f32; f32 -> bf16 rounds to nearest even.
+TEST(DType, BF16AllCodesAndRounding) {
+  for (uint32_t c = 0; c < 65536; ++c) {
+    const uint32_t bits = c << 16;
+    float want;
+    std::memcpy(&want, &bits, 4);
+    const float got = bf16_to_f32(uint16_t(c));
+    if (std::isnan(want)) {
+      EXPECT_TRUE(std::isnan(got)) << c;
+      continue;
+    }
+    ASSERT_EQ(std::memcmp(&got, &want, 4), 0) << c;
+    ASSERT_EQ(f32_to_bf16(want), c) << c;
+  }
+  auto from_bits = [](uint32_t b) {
+    float f;
+    std::memcpy(&f, &b, 4);
+    return f;
+  };
+  EXPECT_EQ(f32_to_bf16(from_bits(0x3f808000u)), 0x3f80);  // tie, even below: down
+  EXPECT_EQ(f32_to_bf16(from_bits(0x3f818000u)), 0x3f82);  // tie, odd below: up
+  EXPECT_EQ(f32_to_bf16(from_bits(0x3f808001u)), 0x3f81);  // above the tie: up
+  EXPECT_EQ(f32_to_bf16(from_bits(0x3f807fffu)), 0x3f80);  // below the tie: down
 }
 
 TEST(DType, Names) {
@@ -119,6 +164,42 @@ TEST(ThreadPool, ManyTinyLoopsOversubscribed) {
     });
   }
   for (int h : hits) ASSERT_EQ(h, 300);
+}
+
+}  // namespace
+}  // namespace r1
+
+namespace r1 {
+namespace {
+
+TEST(ThreadPool, GuidedChunksRespectGrainAndShrink) {
+  // Guided scheduling: every chunk but the one ending at n holds at least `grain` items, chunks
+  // never grow as the loop drains past the first claims, and together they tile [0, n) once.
+  ThreadPool pool(2);
+  for (int64_t grain : {1, 5, 64}) {
+    std::mutex mu;
+    std::vector<std::pair<int64_t, int64_t>> chunks;
+    pool.parallel_for(1000, grain, [&](int64_t b, int64_t e, int) {
+      std::lock_guard<std::mutex> lk(mu);
+      chunks.emplace_back(b, e);
+    });
+    std::sort(chunks.begin(), chunks.end());
+    int64_t next = 0;
+    for (size_t i = 0; i < chunks.size(); ++i) {
+      ASSERT_EQ(chunks[i].first, next);
+      const int64_t size = chunks[i].second - chunks[i].first;
+      if (chunks[i].second != 1000) {
+        EXPECT_GE(size, grain);
+        if (i > 0) {
+          EXPECT_LE(size, chunks[i - 1].second - chunks[i - 1].first);
+        }
+      }
+      next = chunks[i].second;
+    }
+    EXPECT_EQ(next, 1000);
+    // A first claim takes a quarter of the loop (two threads), so there are several chunks.
+    EXPECT_GE(chunks.size(), grain == 64 ? 4u : 8u);
+  }
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 #include <string>
 #include <utility>
 
+#include "core/check.h"
+
 namespace r1 {
 
 namespace {
@@ -52,20 +54,24 @@ void ThreadPool::run_chunks(uint32_t gen, int thread_index) {
   for (;;) {
     uint64_t s = state_.load(std::memory_order_acquire);
     if (uint32_t(s >> 32) != gen) return;
-    const int64_t c = int64_t(s & 0xffffffffu);
-    if (c >= job.n_chunks.load(std::memory_order_relaxed)) return;
-    if (!state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel)) continue;
-    // Chunk c of `gen` is ours; the job's slot is stable until we mark it done.
-    const int64_t chunk = job.chunk.load(std::memory_order_relaxed);
+    const int64_t b = int64_t(s & 0xffffffffu);
+    // A stale generation fails the compare-and-swap below, so n and grain, read before it,
+    // are used only when they belong to `gen`.
     const int64_t n = job.n.load(std::memory_order_relaxed);
-    const int64_t b = c * chunk, e = std::min(n, b + chunk);
+    if (b >= n) return;
+    const int64_t grain = job.grain.load(std::memory_order_relaxed);
+    const int64_t left = n - b, share = (left + 2 * n_threads_ - 1) / (2 * n_threads_);
+    const int64_t e = std::min(n, b + std::max(grain, share));
+    if (!state_.compare_exchange_weak(s, (s & ~uint64_t(0xffffffffu)) | uint64_t(e),
+                                      std::memory_order_acq_rel))
+      continue;
     try {
       (*job.fn.load(std::memory_order_relaxed))(b, e, thread_index);
     } catch (...) {
       std::lock_guard<std::mutex> lk(error_mu_);
       if (!error_) error_ = std::current_exception();
     }
-    job.done.fetch_add(1, std::memory_order_acq_rel);
+    job.done.fetch_add(e - b, std::memory_order_acq_rel);
   }
 }
 
@@ -101,16 +107,12 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain,
     fn(0, n, 0);
     return;
   }
-  // About 4 chunks per thread balances uneven rows without much atomic traffic.
-  const int64_t target = int64_t(n_threads_) * 4;
-  const int64_t chunk = std::max(grain, (n + target - 1) / target);
-  const int64_t n_chunks = (n + chunk - 1) / chunk;
+  R1_CHECK(n < (int64_t(1) << 32), "parallel_for over {} items (limit 2^32)", n);
   const uint32_t gen = uint32_t(state_.load(std::memory_order_relaxed) >> 32) + 1;
   Job& job = jobs_[gen & 1];
   job.fn.store(&fn, std::memory_order_relaxed);
   job.n.store(n, std::memory_order_relaxed);
-  job.chunk.store(chunk, std::memory_order_relaxed);
-  job.n_chunks.store(n_chunks, std::memory_order_relaxed);
+  job.grain.store(grain, std::memory_order_relaxed);
   job.done.store(0, std::memory_order_relaxed);
   error_ = nullptr;
   state_.store(uint64_t(gen) << 32, std::memory_order_release);  // publishes the job
@@ -123,7 +125,7 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain,
   run_chunks(gen, 0);
   // Only chunks already claimed by workers remain; wait for them, yielding if they are slow
   // (a descheduled worker must not make us burn our time slice).
-  for (int spin = 0; job.done.load(std::memory_order_acquire) != n_chunks; ++spin) {
+  for (int spin = 0; job.done.load(std::memory_order_acquire) != n; ++spin) {
     if (spin < 2000) cpu_relax();
     else std::this_thread::yield();
   }

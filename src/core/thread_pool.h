@@ -32,9 +32,11 @@ class ThreadPool {
   int size() const { return n_threads_; }
 
   /// Calls fn(begin, end, thread_index) over [0, n) split into chunks of at least `grain`
-  /// items; returns when all are done. thread_index is in [0, size()) and unique among the
-  /// calls running at the same moment (use it to pick per-thread scratch). Exceptions from fn
-  /// are rethrown in the caller. Not reentrant: fn must not call parallel_for on this pool.
+  /// items (the last may be shorter). Chunks shrink as the loop drains (guided scheduling: a
+  /// claim takes 1/(2 x threads) of what is left), so threads finish together after few claims.
+  /// Returns when all are done; n must be below 2^32. thread_index is in [0, size()) and unique
+  /// among the calls running at the same moment (use it to pick per-thread scratch). Exceptions
+  /// from fn are rethrown in the caller. Not reentrant: fn must not call parallel_for on this pool.
   void parallel_for(int64_t n, int64_t grain,
                     const std::function<void(int64_t, int64_t, int)>& fn);
   /// The same for any callable (a lambda): wrapped by reference, so no std::function is built
@@ -56,8 +58,8 @@ class ThreadPool {
   // with another job's parameters.
   struct Job {
     std::atomic<const std::function<void(int64_t, int64_t, int)>*> fn{nullptr};
-    std::atomic<int64_t> n{0}, chunk{1}, n_chunks{0};
-    std::atomic<int64_t> done{0};
+    std::atomic<int64_t> n{0}, grain{1};
+    std::atomic<int64_t> done{0};  // items finished
   };
   void worker_main(int index);
   // Claims and runs chunks of generation `gen` until none are left.
@@ -66,7 +68,7 @@ class ThreadPool {
   int n_threads_;
   std::vector<std::thread> workers_;
   Job jobs_[2];
-  std::atomic<uint64_t> state_{0};     // generation << 32 | next chunk index
+  std::atomic<uint64_t> state_{0};     // generation << 32 | next item index
   std::atomic<uint32_t> wake_{0};      // bumped per job and at shutdown
   std::atomic<int> sleepers_{0};       // workers blocked on cv_ (notify only when > 0)
   std::atomic<bool> stop_{false};

@@ -29,6 +29,13 @@ int64_t row_grain(int64_t n, const ThreadPool& pool, int64_t tile) {
   return std::max<int64_t>(tile, (per + tile - 1) / tile * tile);
 }
 
+// Smallest chunk (in tiles) of a VNNI matmul: the pool's guided scheduling shrinks chunks
+// toward it as a loop drains, so threads finish together; 16 KiB of weights keeps a claim (one atomic on a
+// shared cache line) well under the time to stream the chunk.
+int64_t vnni_grain(int64_t unit_bytes) {
+  return std::max<int64_t>(1, (int64_t(16) << 10) / std::max<int64_t>(1, unit_bytes));
+}
+
 void sgemm_rows(const float* wf, int64_t ldw, const float* x, float* y, int64_t T, int64_t N,
                 int64_t K, int64_t n0, int64_t rows) {
   // y[T, n0:n0+rows] = x[T, K] . wf[rows, K]^T (row-major, ldc = N).
@@ -132,7 +139,7 @@ void matmul_path(const WeightView& w, const float* x, float* y, int64_t T, Threa
           const int64_t t1 = std::min(T, t0 + kVnniTokenChunk);
           const int64_t unit = vnni_row_unit(t1 - t0);
           const int64_t tiles = (w.n + unit - 1) / unit;
-          pool.parallel_for(tiles, row_grain(tiles, pool, 1), [&](int64_t b, int64_t e, int) {
+          pool.parallel_for(tiles, vnni_grain(unit * int64_t(w.row_bytes)), [&](int64_t b, int64_t e, int) {
             matmul_rows_vnni(w, qa, y, t0, t1, b * unit, std::min(w.n, e * unit));
           });
         }
