@@ -33,12 +33,18 @@ class Regex {
  private:
   Regex() = default;
   std::string pattern_;
-  void* code_ = nullptr;  // pcre2_code_8*
+  void* code_ = nullptr;        // pcre2_code_8*
+  void* plain_code_ = nullptr;  // the pattern without the newer-Unicode ranges (faster), or null
 };
 
 /// Translates an HF regex into PCRE2 syntax: \s and \S become the explicit whitespace set of
-/// the reference implementation (see kWhiteSpaceClassBody in pretokenizer.cpp).
-std::string translate_hf_regex(std::string_view pattern);
+/// the reference implementation (see kWhiteSpaceClassBody in pretokenizer.cpp); with
+/// `newer_unicode`, each general-category escape \p{X} also matches the code points that Unicode
+/// 15-17 assigned to X (PCRE2 10.42 has Unicode 14.0 tables).
+std::string translate_hf_regex(std::string_view pattern, bool newer_unicode = true);
+
+/// Whether `text` holds a code point that Unicode 15-17 assigned (unassigned in Unicode 14.0).
+bool has_newer_unicode(std::string_view text);
 
 /// How a Split pre-tokenizer treats the delimiters it finds (HF SplitDelimiterBehavior).
 enum class SplitBehavior { Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous };

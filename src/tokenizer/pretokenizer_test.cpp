@@ -95,6 +95,11 @@ TEST(PreTokenizer, NewerUnicodeCategories) {
             (V{"\U0001E4F0\U0001E4F1\U0001E4F2", "\U0001E4F3"}));
   EXPECT_EQ(run(qwen, "\U0001FAE8\U00011F04"), (V{"\U0001FAE8\U00011F04"}));
   EXPECT_EQ(run(one_split("\\P{L}+", SplitBehavior::Isolated), "x\U00011F04!"), (V{"x\U00011F04", "!"}));
+  // Texts without such code points take the plain (faster) pattern; mixed texts the full one.
+  EXPECT_FALSE(has_newer_unicode("abc \u4e2d\u6587 \U0001F600 \xff"));
+  EXPECT_TRUE(has_newer_unicode("abc \U00011F04"));
+  EXPECT_TRUE(has_newer_unicode("\U0001FAE8"));
+  EXPECT_EQ(run(qwen, "ab cd \U00011F04x"), (V{"ab", " cd", " \U00011F04x"}));
 }
 
 TEST(PreTokenizer, GgufPreNames) {
