@@ -25,15 +25,45 @@ bool is_letter(char32_t c) {
 char32_t to_upper(char32_t c) { return char32_t(utf8proc_toupper(utf8proc_int32_t(c))); }
 char32_t to_lower(char32_t c) { return char32_t(utf8proc_tolower(utf8proc_int32_t(c))); }
 
+// Python's str.upper()/lower() apply Unicode's full case mappings (SpecialCasing.txt), where one
+// code point may become several: 'ß'.upper() == 'SS'. These are the unconditional one-to-many
+// mappings outside Greek iota-subscript forms (which keep utf8proc's simple mapping).
+const std::u32string* special_upper(char32_t c) {
+  static const std::vector<std::pair<char32_t, std::u32string>> k = {
+      {0x00DF, U"SS"},           {0x0149, U"\u02BCN"},      {0x01F0, U"J\u030C"},      {0x0390, U"\u0399\u0308\u0301"},
+      {0x03B0, U"\u03A5\u0308\u0301"}, {0x0587, U"\u0535\u0552"}, {0x1E96, U"H\u0331"}, {0x1E97, U"T\u0308"},
+      {0x1E98, U"W\u030A"},      {0x1E99, U"Y\u030A"},      {0x1E9A, U"A\u02BE"},      {0xFB00, U"FF"},
+      {0xFB01, U"FI"},           {0xFB02, U"FL"},           {0xFB03, U"FFI"},          {0xFB04, U"FFL"},
+      {0xFB05, U"ST"},           {0xFB06, U"ST"},           {0xFB13, U"\u0544\u0546"}, {0xFB14, U"\u0544\u0535"},
+      {0xFB15, U"\u0544\u053B"}, {0xFB16, U"\u054E\u0546"}, {0xFB17, U"\u0544\u053D"}};
+  for (const auto& [from, to] : k) {
+    if (from == c) return &to;
+  }
+  return nullptr;
+}
+
 std::string str_upper(const std::string& s) {
-  auto cps = utf8_decode(s);
-  for (auto& c : cps) c = to_upper(c);
-  return utf8_encode(cps);
+  std::u32string out;
+  for (char32_t c : utf8_decode(s)) {
+    if (const std::u32string* m = c >= 0xDF ? special_upper(c) : nullptr) {
+      out += *m;
+    } else {
+      out += to_upper(c);
+    }
+  }
+  return utf8_encode(std::vector<char32_t>(out.begin(), out.end()));
 }
 std::string str_lower(const std::string& s) {
-  auto cps = utf8_decode(s);
-  for (auto& c : cps) c = to_lower(c);
-  return utf8_encode(cps);
+  std::vector<char32_t> out;
+  for (char32_t c : utf8_decode(s)) {
+    if (c == 0x130) {  // 'İ'.lower() == 'i̇' (SpecialCasing)
+      out.push_back('i');
+      out.push_back(0x307);
+    } else {
+      out.push_back(to_lower(c));
+    }
+  }
+  return utf8_encode(out);
 }
 std::string str_title(const std::string& s) {  // Python str.title()
   auto cps = utf8_decode(s);

@@ -606,27 +606,44 @@ class Parser {
     }
     return parse_compare();
   }
+  // The comparison operator at the cursor ("" if none), consuming it when `take`.
+  std::string compare_op(bool take) {
+    std::string op;
+    size_t n = 1;
+    if (cur().t == Tok::T::Op && (cur().s == "==" || cur().s == "!=" || cur().s == "<" || cur().s == ">" ||
+                                  cur().s == "<=" || cur().s == ">=")) {
+      op = cur().s;
+    } else if (is_name("in")) {
+      op = "in";
+    } else if (is_name("not") && peek().t == Tok::T::Name && peek().s == "in") {
+      op = "notin";
+      n = 2;
+    }
+    if (take && !op.empty()) i_ += n;
+    return op;
+  }
+  // Python chains comparisons: `a < b < c` is `a < b and b < c` (Jinja2 compiles to Python's own
+  // chain). The middle operand is parsed twice to give each comparison its own tree.
   ExprPtr parse_compare() {
     ExprPtr e = parse_math1();
+    ExprPtr chain;
     while (true) {
       const int line = cur().line;
-      std::string op;
-      if (cur().t == Tok::T::Op && (cur().s == "==" || cur().s == "!=" || cur().s == "<" || cur().s == ">" ||
-                                    cur().s == "<=" || cur().s == ">=")) {
-        op = cur().s;
-        ++i_;
-      } else if (is_name("in")) {
-        op = "in";
-        ++i_;
-      } else if (is_name("not") && peek().t == Tok::T::Name && peek().s == "in") {
-        op = "notin";
-        i_ += 2;
-      } else {
-        return e;
+      const std::string op = compare_op(/*take=*/true);
+      if (op.empty()) return chain ? binary("and", std::move(chain), std::move(e), line) : std::move(e);
+      const size_t start = i_;
+      ExprPtr rhs = parse_math1();
+      if (compare_op(/*take=*/false).empty()) {
+        e = binary(op, std::move(e), std::move(rhs), line);
+        continue;
       }
-      // Python chains comparisons (a < b < c == a < b and b < c); templates do not use that, so
-      // a chain is evaluated left to right like Jinja2 does for single comparisons.
-      e = binary(op, std::move(e), parse_math1(), line);
+      const size_t end = i_;
+      i_ = start;
+      ExprPtr rhs_again = parse_math1();
+      i_ = end;
+      ExprPtr cmp = binary(op, std::move(e), std::move(rhs), line);
+      chain = chain ? binary("and", std::move(chain), std::move(cmp), line) : std::move(cmp);
+      e = std::move(rhs_again);
     }
   }
   ExprPtr parse_math1() {
