@@ -4,9 +4,16 @@
 //    exceed the L3 cache, so each call streams from DRAM.
 //  - prefill (T = 512): GFLOP/s (2 * T * N * K per call).
 // Args: dtype, threads, [path]; path 0 = Auto, 1 = Generic (Highway), 2 = Vnni.
+// Memory bandwidth next to it: env R1_MEMBW_READ_GBPS="1=27.5,2=38.0" (threads=read GB/s, as
+// ../shared/bench/membw measures; scripts/bench.sh sets it) adds, to each DRAM-streaming matvec
+// row, membw_GB/s (the machine's read bandwidth at that thread count) and %membw (the weight
+// bytes read per second as a share of it).
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
+#include <map>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "kernels/matmul.h"
@@ -57,6 +64,32 @@ WeightSet make_set(DType dt, int64_t N, int64_t K, size_t min_total) {
   return s;
 }
 
+// Read bandwidth in GB/s by thread count, from R1_MEMBW_READ_GBPS ("1=27.5,2=38.0"); empty when
+// unset or unparsable.
+const std::map<int64_t, double>& membw_read_gbps() {
+  static const std::map<int64_t, double> table = [] {
+    std::map<int64_t, double> t;
+    const char* env = std::getenv("R1_MEMBW_READ_GBPS");
+    std::string s = env ? env : "";
+    size_t pos = 0;
+    while (pos < s.size()) {
+      size_t end = s.find(',', pos);
+      if (end == std::string::npos) end = s.size();
+      const std::string item = s.substr(pos, end - pos);
+      const size_t eq = item.find('=');
+      if (eq != std::string::npos) {
+        char* stop = nullptr;
+        const long th = std::strtol(item.c_str(), &stop, 10);
+        const double gbps = std::strtod(item.c_str() + eq + 1, nullptr);
+        if (stop == item.c_str() + eq && th > 0 && gbps > 0) t[th] = gbps;
+      }
+      pos = end + 1;
+    }
+    return t;
+  }();
+  return table;
+}
+
 r1::kernels::detail::MatmulPath path_arg(const benchmark::State& st) {
   return st.range(3) == 1   ? r1::kernels::detail::MatmulPath::Generic
          : st.range(3) == 2 ? r1::kernels::detail::MatmulPath::Vnni
@@ -88,6 +121,13 @@ void BM_Matvec(benchmark::State& st) {
   st.counters["GB/s"] = benchmark::Counter(double(set.bytes_each),
                                            benchmark::Counter::kIsIterationInvariantRate,
                                            benchmark::Counter::kIs1000);
+  const auto& bw = membw_read_gbps();
+  if (auto it = bw.find(st.range(1)); it != bw.end() && st.range(2) != 2) {
+    st.counters["membw_GB/s"] = it->second;
+    // Bytes per second * 100 / (GB/s * 1e9): the share of the DRAM read bandwidth, in percent.
+    st.counters["%membw"] = benchmark::Counter(double(set.bytes_each) * 100 / (it->second * 1e9),
+                                               benchmark::Counter::kIsIterationInvariantRate);
+  }
   st.SetLabel(std::string(r1::dtype_name(dt)));
 }
 

@@ -17,9 +17,16 @@ MEMBW_SRC="$SHARED/bench/membw/membw.c"
 if [ -f "$MEMBW_SRC" ] && command -v gcc >/dev/null; then
   gcc -O3 -march=native -fopenmp "$MEMBW_SRC" -o "$BUILD/membw"
   echo "== memory bandwidth (membw, 1 GiB arrays, best of 3; 'read' is the figure to compare)"
+  bw=()
   for th in 1 2; do
-    OMP_NUM_THREADS=$th "$BUILD/membw" 1024 3 | grep -E "threads=|read"
+    out=$(OMP_NUM_THREADS=$th OMP_PROC_BIND=true "$BUILD/membw" 1024 3 2>/dev/null)
+    printf '%s\n' "$out" | grep -E "threads=|read"
+    gbps=$(printf '%s\n' "$out" | awk '$1 == "read" {print $2}')
+    if [ -n "$gbps" ]; then bw+=("$th=$gbps"); fi
   done
+  # matvec_bench prints membw_GB/s and %membw next to each DRAM-streaming matvec's GB/s.
+  R1_MEMBW_READ_GBPS=$(IFS=,; echo "${bw[*]}")
+  export R1_MEMBW_READ_GBPS
 else
   echo "== memory bandwidth: skipped ($MEMBW_SRC not found; set R1_SHARED)"
 fi

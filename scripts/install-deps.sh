@@ -11,10 +11,23 @@ pkgs=(
   gnuplot-nox
   python3-numpy
 )
+# What needs what: the compilers/cmake/ninja/pkg-config build; the -dev libraries are the
+# find_package/pkg_check_modules of CMakeLists.txt; clang + libclang-rt-14-dev (libFuzzer) build
+# the fuzz harnesses of scripts/test.sh; gnuplot draws `r1 grpo` charts; python3-numpy runs the
+# independent GGUF writer/reader of ../shared/bench/gguf in the io and CLI tests.
 missing=()
 for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  # No pipe into `grep -q`: under pipefail an early-closing grep can fail the check at random.
+  [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" = "install ok installed" ] ||
+    missing+=("$p")
 done
+# Node.js + npm for the `r1 serve` tests through the openai npm client (tests/node). Only when
+# absent: a NodeSource nodejs (which bundles npm) conflicts with Debian's npm package.
+if ! command -v node >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+elif ! command -v npm >/dev/null 2>&1; then
+  missing+=(npm)
+fi
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
 echo "install-deps: installing ${missing[*]}" >&2
 SUDO=""

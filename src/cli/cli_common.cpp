@@ -19,6 +19,15 @@ namespace fs = std::filesystem;
 
 int default_threads() { return physical_cores(); }
 
+CLI::Option* add_threads_option_single(CLI::App& app, int& threads, const std::string& what) {
+  threads = default_threads();
+  return app
+      .add_option("--threads", threads,
+                  "threads (default: physical cores); " + what + " runs on one thread today")
+      ->capture_default_str()
+      ->check(number_at_least(1));
+}
+
 int parse_args(CLI::App& app, int argc, char** argv) {
   try {
     app.parse(argc, argv);

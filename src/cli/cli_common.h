@@ -21,6 +21,11 @@ namespace r1::cli {
 /// is bound by, so they do not help).
 int default_threads();
 
+/// Adds "--threads N" (default shown in --help: default_threads()) for a subcommand whose work is
+/// single-threaded, so that every subcommand accepts --threads (a script can pass it to all);
+/// `what` says what it would parallelise. Validated >= 1.
+CLI::Option* add_threads_option_single(CLI::App& app, int& threads, const std::string& what);
+
 /// Parses argv with CLI11. Returns -1 to go on, else the exit code to return: 0 after --help
 /// (printed to stdout), 2 after a parse error (printed as ONE line "r1 NAME: what" on stderr).
 int parse_args(CLI::App& app, int argc, char** argv);

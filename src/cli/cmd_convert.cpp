@@ -26,6 +26,8 @@ int cmd_convert(int argc, char** argv) {
   app.add_option("--type", type_name, "weight type: f32, f16, bf16, q8_0, q4_0")
       ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "q4_0"}))
       ->capture_default_str();
+  int threads = 0;
+  add_threads_option_single(app, threads, "converting");
   if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
   const DType type = type_name == "f32"    ? DType::F32
                      : type_name == "f16"  ? DType::F16

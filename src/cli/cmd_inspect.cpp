@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "io/gguf.h"
 #include "io/hf_model.h"
@@ -126,11 +127,9 @@ int cmd_inspect(int argc, char** argv) {
                "r1 inspect"};
   std::string path;
   app.add_option("path", path, "a .gguf file, a .safetensors file or a model directory")->required();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  int threads = 0;
+  add_threads_option_single(app, threads, "listing");
+  if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) return inspect_hf_dir(path);
   if (!std::filesystem::exists(path, ec)) {

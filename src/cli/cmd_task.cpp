@@ -38,7 +38,7 @@ int cmd_task(int argc, char** argv) {
   std::string name = "arith", out = "-", split = "train";
   int64_t n = 100;
   uint64_t seed = 0;
-  int level = 0;
+  int level = 0, threads = 0;
   task::CorpusOptions co;
   std::string families = "task family: arith, linear, countdown";
 
@@ -52,6 +52,7 @@ int cmd_task(int argc, char** argv) {
         ->capture_default_str()
         ->check(number_in(0, 4));
     sc->add_option("--out", out, "output file ('-' = stdout)")->capture_default_str();
+    add_threads_option_single(*sc, threads, "generating");
   }
   gen->add_option("--split", split, "train, or test (held-out problems: never in train or the corpus)")
       ->capture_default_str()

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "tokenizer/chat_template.h"
 
@@ -31,6 +32,8 @@ int cmd_template(int argc, char** argv) {
   auto* eos_opt = app.add_option("--eos", eos, "eos_token string (default: from the config, see above)");
   auto* pad_opt = app.add_option("--pad", pad, "pad_token string (default: from the config)");
   auto* unk_opt = app.add_option("--unk", unk, "unk_token string (default: from the config)");
+  int threads = 0;
+  add_threads_option_single(app, threads, "rendering");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

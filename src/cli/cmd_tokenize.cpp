@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "core/result.h"
 #include "tokenizer/tokenizer.h"
@@ -154,6 +155,8 @@ int cmd_tokenize(int argc, char** argv) {
   app.add_flag("--add-bos", add_bos, "--ids: prepend the BOS token (when the tokenizer has one)");
   app.add_flag("--no-parse-special", no_special, "--ids: encode special-token text as plain text");
   app.add_flag("--skip-special", skip_special, "--decode: drop special tokens from the output");
+  int threads = 0;
+  add_threads_option_single(app, threads, "tokenizing");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "core/storage.h"
 #include "tokenizer/bpe_trainer.h"
@@ -45,6 +46,8 @@ int cmd_tokenizer(int argc, char** argv) {
   train->add_option("--bos", bos, "the BOS token (added to the specials if missing)");
   train->add_option("--eos", eos, "the EOS token (added to the specials if missing)");
   train->add_option("--min-frequency", opts.min_frequency, "smallest pair count that is merged")->capture_default_str();
+  int threads = 0;
+  add_threads_option_single(*train, threads, "training");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

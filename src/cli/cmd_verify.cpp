@@ -40,6 +40,8 @@ int cmd_verify(int argc, char** argv) {
   app.add_option("--jsonl", jsonl,
                  "file of {\"gold\": ..., \"pred\": ...} objects, one per line ('-' = stdin); prints one "
                  "line per pair");
+  int threads = 0;
+  add_threads_option_single(app, threads, "verifying");
   if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
 
   if (jsonl.empty()) {

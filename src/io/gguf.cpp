@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 
@@ -615,8 +616,17 @@ Result<Tensor> GgufFile::tensor(const std::string& name) const {
     return make_error("{}: tensor {}: unsupported tensor type {} (supported: F32, F16, BF16, Q8_0, "
                       "Q4_0, I8, I32, I64)", path_, name, t->type_name());
   const std::vector<int64_t> shape = t->shape();
-  return Tensor::view(bytes_, size_t(data_offset_ + t->offset), *ti->dtype, shape.data(),
-                      int(shape.size()));
+  const size_t at = size_t(data_offset_ + t->offset);
+  // general.alignment 1 or 2 is legal yet can leave F32/I32 data (or the f16 block scales of
+  // Q8_0/Q4_0) misaligned for their type; reading through such a pointer is undefined behaviour,
+  // so that tensor is copied once into aligned memory instead of viewed.
+  const uint64_t need = std::min<uint64_t>(8, uint64_t(ti->type_size) & (~uint64_t(ti->type_size) + 1));
+  if ((reinterpret_cast<uintptr_t>(bytes_->data()) + at) % need != 0) {
+    auto copy = Storage::allocate(size_t(t->nbytes));
+    if (t->nbytes) std::memcpy(copy->data(), bytes_->data() + at, size_t(t->nbytes));
+    return Tensor::view(std::move(copy), 0, *ti->dtype, shape.data(), int(shape.size()));
+  }
+  return Tensor::view(bytes_, at, *ti->dtype, shape.data(), int(shape.size()));
 }
 
 }  // namespace r1::io

@@ -164,7 +164,8 @@ class GgufFile {
   std::vector<std::string> names() const;
   bool has_tensor(const std::string& name) const { return tindex_.count(name) != 0; }
   const GgufTensorInfo* tensor_info(const std::string& name) const;
-  /// A view of tensor `name` (no copy), shape in PyTorch order. Errors: not found; "unsupported
+  /// A view of tensor `name` (no copy; copied into aligned memory only when general.alignment < the
+  /// type's alignment leaves its data misaligned), shape in PyTorch order. Errors: not found; "unsupported
   /// tensor type Q4_K" for types r1 cannot compute with (listing them still works).
   Result<Tensor> tensor(const std::string& name) const;
 

@@ -3,6 +3,8 @@
 // field, and what is wrong -- never a crash, a hang or an exception.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -180,6 +182,46 @@ TEST_F(MalformedSafetensors, MetadataNotObject) {
 TEST_F(MalformedSafetensors, DeepNesting) {
   std::string h = "{\"x\": " + std::string(100000, '[') + std::string(100000, ']') + "}";
   expect_error(with_header(h), {"nested deeper than 64"});
+}
+
+TEST_F(MalformedSafetensors, MisalignedDataLoadsAligned) {
+  // A header one byte longer than the good one (the spec pads to 8, not every writer does):
+  // every tensor's data sits one byte off; it must still load, with the same values, through
+  // an aligned pointer (a misaligned float read is undefined behaviour; UBSan checks it).
+  const std::string bytes = with_header(header() + " ");
+  const std::string path = tmp_.file("odd.safetensors");
+  write_bytes(path, bytes);
+  auto f = SafetensorsFile::open(path);
+  ASSERT_TRUE(f.ok()) << f.message();
+  EXPECT_EQ(f->data_offset() % 2, 1u);
+  auto good = SafetensorsFile::open(good_path_);
+  for (const char* name : {"w.first", "w.second"}) {
+    auto a = f->tensor(name), b = good->tensor(name);
+    ASSERT_TRUE(a.ok()) << a.message();
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(a->bytes()) % dtype_bytes(a->dtype(), 1), 0u) << name;
+    ASSERT_EQ(a->nbytes(), b->nbytes());
+    EXPECT_EQ(std::memcmp(a->bytes(), b->bytes(), a->nbytes()), 0) << name;
+    const Tensor x = a->to_f32();
+    for (int64_t i = 0; i < x.numel(); ++i) ASSERT_EQ(x.data<float>()[i], 0.5f) << name;
+  }
+}
+
+TEST_F(MalformedSafetensors, EveryTruncationFailsCleanly) {
+  // Each prefix of a good file shorter than the end of its last tensor's data fails with one
+  // line; parsed from memory to keep this fast.
+  const SafetensorsFile good = SafetensorsFile::open(good_path_).value();
+  uint64_t data_end = 0;
+  for (const auto& e : good.entries()) data_end = std::max(data_end, good.data_offset() + e.end);
+  for (size_t n = 0; n <= good_.size(); ++n) {
+    auto bytes = Storage::allocate(n);
+    std::memcpy(bytes->data(), good_.data(), n);
+    auto f = SafetensorsFile::parse(bytes, "cut");
+    ASSERT_EQ(f.ok(), n >= data_end) << "cut at " << n << ": " << (f.ok() ? "" : f.message());
+    if (!f.ok()) {
+      expect_one_line(f.message());
+      EXPECT_EQ(f.message().rfind("cut: ", 0), 0u) << f.message();
+    }
+  }
 }
 
 // ------------------------------------------------------------------ GGUF
@@ -397,6 +439,31 @@ TEST_F(MalformedGguf, UnsupportedTypeListsButDoesNotLoad) {
   ASSERT_FALSE(t.ok());
   EXPECT_NE(t.message().find(path + ": tensor tensor.b: unsupported tensor type Q4_K"), std::string::npos)
       << t.message();
+}
+
+TEST_F(MalformedGguf, AlignmentOneLoadsAligned) {
+  // general.alignment 1 is a power of two, so legal; a 34-byte Q8_0 block first leaves the F32
+  // tensor after it at an odd offset. It must load with its values through an aligned pointer.
+  GgufWriter w(1);
+  std::vector<float> x(32), y(15);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = float(i) - 16;
+  for (size_t i = 0; i < y.size(); ++i) y[i] = 0.25f * float(i);
+  ASSERT_TRUE(w.add_tensor("q", x.data(), {1, 32}, DType::Q8_0).ok());
+  ASSERT_TRUE(w.add_tensor("f", y.data(), {3, 5}, DType::F32).ok());
+  ASSERT_TRUE(w.write(tmp_.file("a1.gguf")).ok());
+  auto f = GgufFile::open(tmp_.file("a1.gguf"));
+  ASSERT_TRUE(f.ok()) << f.message();
+  EXPECT_EQ(f->alignment(), 1u);
+  EXPECT_NE((f->data_offset() + f->tensor_info("f")->offset) % 4, 0u);  // the case under test
+  auto t = f->tensor("f");
+  ASSERT_TRUE(t.ok()) << t.message();
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(t->bytes()) % 4, 0u);
+  for (int64_t i = 0; i < 15; ++i) ASSERT_EQ(t->data<float>()[i], y[size_t(i)]) << i;
+  auto q = f->tensor("q");
+  ASSERT_TRUE(q.ok()) << q.message();
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(q->bytes()) % 2, 0u);
+  const Tensor qf = q->to_f32();
+  for (int64_t i = 0; i < 32; ++i) ASSERT_NEAR(qf.data<float>()[i], x[size_t(i)], 16.0f / 127) << i;
 }
 
 // Every truncation of a good file fails cleanly, up to the end of the last tensor's data (only

@@ -1,6 +1,7 @@
 #include "io/safetensors.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include "io/io_util.h"
@@ -152,8 +153,17 @@ Result<Tensor> SafetensorsFile::tensor(const std::string& name) const {
   if (!e->dtype)
     return make_error("{}: tensor {}: dtype {} is not supported (use F32, F16, BF16, F8_E4M3, I32, "
                       "I64, U8 or I8)", path_, name, e->dtype_name);
-  return Tensor::view(bytes_, size_t(data_offset_ + e->begin), *e->dtype, e->shape.data(),
-                      int(e->shape.size()));
+  const size_t at = size_t(data_offset_ + e->begin);
+  const size_t elem = size_t(safetensors_dtype_size(e->dtype_name));
+  if ((reinterpret_cast<uintptr_t>(bytes_->data()) + at) % elem != 0) {
+    // The spec pads the header to 8 bytes, but writers that do not leave the data unaligned
+    // for its dtype; reading floats through a misaligned pointer is undefined behaviour, so such
+    // a tensor is copied once into aligned memory instead of viewed.
+    auto copy = Storage::allocate(size_t(e->end - e->begin));
+    if (e->end > e->begin) std::memcpy(copy->data(), bytes_->data() + at, size_t(e->end - e->begin));
+    return Tensor::view(std::move(copy), 0, *e->dtype, e->shape.data(), int(e->shape.size()));
+  }
+  return Tensor::view(bytes_, at, *e->dtype, e->shape.data(), int(e->shape.size()));
 }
 
 }  // namespace r1::io

@@ -47,7 +47,8 @@ class SafetensorsFile {
   /// Entry of `name` or nullptr.
   const SafetensorsEntry* entry(const std::string& name) const;
 
-  /// A view of tensor `name` (no copy; shape in file order). Errors: missing name, or a dtype r1
+  /// A view of tensor `name` (no copy; shape in file order; copied into aligned memory only when
+  /// the file leaves its data misaligned for the dtype). Errors: missing name, or a dtype r1
   /// does not support (F64, BOOL, U16, ...), each naming the file and tensor.
   Result<Tensor> tensor(const std::string& name) const;
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -154,6 +155,48 @@ TEST(HfModel, Fp8BlockScalesMatchF32Fixture) {
     ++checked;
   }
   EXPECT_GT(checked, 100);
+}
+
+// quantization_config.weight_block_size decides the expected scale grid: a [100, 70] F8_E4M3
+// weight with [64, 32] blocks needs F32 weight_scale_inv [2, 3]; the same file under the default
+// 128x128 blocks (which would need [1, 1]) is refused naming both tensors.
+TEST(HfModel, Fp8BlockSizeFromQuantizationConfig) {
+  test::TempDir tmp;
+  Tensor w = Tensor::zeros(DType::F8_E4M3, {100, 70});
+  for (int64_t i = 0; i < w.numel(); ++i) w.mutable_bytes()[i] = uint8_t(i % 120);
+  Tensor s = Tensor::zeros(DType::F32, {2, 3});
+  for (int64_t i = 0; i < 6; ++i) s.data<float>()[i] = 0.5f + float(i);
+  SafetensorsWriter sw;
+  ASSERT_TRUE(sw.add_tensor("model.w.weight", w).ok());
+  ASSERT_TRUE(sw.add_tensor("model.w.weight_scale_inv", s).ok());
+  const std::string dir = tmp.path();
+  ASSERT_TRUE(sw.write(dir + "/model.safetensors").ok());
+  write_text(dir + "/config.json", R"({"model_type": "deepseek_v3", "quantization_config":
+      {"quant_method": "fp8", "fmt": "e4m3", "weight_block_size": [64, 32]}})");
+  auto m = HfModelDir::open(dir);
+  ASSERT_TRUE(m.ok()) << m.message();
+  EXPECT_TRUE(m->is_fp8());
+  EXPECT_EQ(m->weight_block_size().value(), (std::array<int64_t, 2>{64, 32}));
+  auto got = m->weight_scale_inv("model.w.weight");
+  ASSERT_TRUE(got.ok()) << got.message();
+  const Tensor scale = got.value();
+  ASSERT_EQ(scale.dim(0), 2);
+  ASSERT_EQ(scale.dim(1), 3);
+  for (int64_t i = 0; i < 6; ++i) EXPECT_EQ(scale.data<float>()[i], 0.5f + float(i));
+  const Tensor wt = m->tensor("model.w.weight").value();
+  EXPECT_EQ(wt.dtype(), DType::F8_E4M3);
+  EXPECT_EQ(std::memcmp(wt.bytes(), w.bytes(), w.nbytes()), 0);
+
+  write_text(dir + "/config.json", R"({"model_type": "deepseek_v3", "quantization_config":
+      {"quant_method": "fp8", "fmt": "e4m3"}})");
+  m = HfModelDir::open(dir);
+  ASSERT_TRUE(m.ok()) << m.message();
+  auto bad = m->weight_scale_inv("model.w.weight");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("tensor model.w.weight_scale_inv: expected F32 [1, 1]"), std::string::npos)
+      << bad.message();
+  EXPECT_NE(bad.message().find("model.w.weight"), std::string::npos);
+  EXPECT_EQ(bad.message().find('\n'), std::string::npos);
 }
 
 TEST(HfModel, ShardedIndexAndGlob) {

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -99,6 +100,46 @@ TEST(Attention, CausalMaskIgnoresFuturePositions) {
   EXPECT_EQ(a, b);
   // Token 0 sees only position 0: its output is exactly v[0].
   for (int i = 0; i < 4; ++i) EXPECT_FLOAT_EQ(a[size_t(i)], v[size_t(i)]);
+}
+
+// The reference against the formula written out here: query head h reads kv head
+// h / (H / Hkv) (HF repeat_kv), token t (absolute position p0 + t) sees cache rows 0..p0+t.
+TEST(Attention, ReferenceMatchesGqaFormula) {
+  AttentionParams p;
+  p.T = 3;
+  p.H = 6;
+  p.Hkv = 2;
+  p.Hd_k = 5;
+  p.Hd_v = 3;
+  p.p0 = 4;
+  p.scale = 0.7f;
+  const int64_t S = p.p0 + p.T;
+  auto q = randn(size_t(p.T * p.H * p.Hd_k), 31), k = randn(size_t(S * p.Hkv * p.Hd_k), 32),
+       v = randn(size_t(S * p.Hkv * p.Hd_v), 33);
+  std::vector<float> out(size_t(p.T * p.H * p.Hd_v)), fast(out.size());
+  attention_ref(p, q.data(), k.data(), v.data(), out.data());
+  ThreadPool pool(2);
+  attention(p, q.data(), k.data(), v.data(), fast.data(), pool);
+  for (int64_t t = 0; t < p.T; ++t)
+    for (int64_t h = 0; h < p.H; ++h) {
+      const int64_t g = h / (p.H / p.Hkv), n = p.p0 + t + 1;
+      std::vector<double> w(static_cast<size_t>(n));
+      double mx = -1e300, z = 0;
+      for (int64_t j = 0; j < n; ++j) {
+        double d = 0;
+        for (int64_t i = 0; i < p.Hd_k; ++i)
+          d += double(q[size_t((t * p.H + h) * p.Hd_k + i)]) * k[size_t((j * p.Hkv + g) * p.Hd_k + i)];
+        w[size_t(j)] = p.scale * d;
+        mx = std::max(mx, w[size_t(j)]);
+      }
+      for (auto& x : w) z += (x = std::exp(x - mx));
+      for (int64_t i = 0; i < p.Hd_v; ++i) {
+        double o = 0;
+        for (int64_t j = 0; j < n; ++j) o += w[size_t(j)] / z * v[size_t((j * p.Hkv + g) * p.Hd_v + i)];
+        ASSERT_NEAR(out[size_t((t * p.H + h) * p.Hd_v + i)], o, 1e-6) << t << " " << h << " " << i;
+        ASSERT_NEAR(fast[size_t((t * p.H + h) * p.Hd_v + i)], o, 1e-5) << t << " " << h << " " << i;
+      }
+    }
 }
 
 }  // namespace

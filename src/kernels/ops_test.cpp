@@ -1,5 +1,12 @@
 // Row-wise kernels against their scalar references and against properties any correct
-// implementation must have (softmax sums to 1, top-k tie order, ...).
+// implementation must have (softmax sums to 1, top-k tie order, ...); the references themselves
+// against their textbook formulas computed here in f64.
+//
+// Tolerances (f32 kernels vs f64-accumulating references):
+//  - RMSNorm: 1e-5 * (1 + |ref|) — a sum of squares over D <= 1537 terms in SIMD lanes.
+//  - softmax: 1e-6 absolute (outputs in [0, 1]); sum within 1e-5 of 1.
+//  - SiLU / SwiGLU: 1e-6 * (1 + |ref|) — exp within an ulp plus a division and a product.
+//  - top-k and argmax: exact (indices and values, ties to the lower index).
 #include "kernels/ops.h"
 
 #include <gtest/gtest.h>
@@ -106,6 +113,35 @@ TEST(Ops, SimdOnEveryCompiledTarget) {
     for (int64_t i = 0; i < n; ++i) ASSERT_NEAR(a[size_t(i)], b[size_t(i)], 1e-5f * (1 + std::fabs(b[size_t(i)])));
   }
   hwy::SetSupportedTargetsForTest(0);
+}
+
+TEST(Ops, ReferencesMatchTheirFormulas) {
+  const int64_t D = 37;
+  auto x = randn(size_t(2 * D), 21, 3.0f), w = randn(size_t(D), 22);
+  std::vector<float> y(x.size());
+  rmsnorm_ref(x.data(), w.data(), 1e-5f, y.data(), 2, D);
+  for (int64_t t = 0; t < 2; ++t) {
+    double ss = 0;
+    for (int64_t i = 0; i < D; ++i) ss += double(x[size_t(t * D + i)]) * x[size_t(t * D + i)];
+    const double inv = 1 / std::sqrt(ss / double(D) + 1e-5);
+    for (int64_t i = 0; i < D; ++i)  // HF LlamaRMSNorm: weight * (x * rsqrt(mean(x^2) + eps))
+      ASSERT_NEAR(y[size_t(t * D + i)], double(w[size_t(i)]) * x[size_t(t * D + i)] * inv,
+                  1e-6 * (1 + std::fabs(y[size_t(t * D + i)])));
+  }
+  auto s = randn(size_t(D), 23, 5.0f), sm = s;
+  softmax_ref(sm.data(), D);
+  double z = 0;
+  for (float v : s) z += std::exp(double(v));
+  for (int64_t i = 0; i < D; ++i) ASSERT_NEAR(sm[size_t(i)], std::exp(double(s[size_t(i)])) / z, 1e-7);
+  auto g = randn(size_t(D), 24, 6.0f), u = randn(size_t(D), 25);
+  std::vector<float> si(g.size()), sw(g.size());
+  silu_ref(g.data(), si.data(), D);
+  swiglu_ref(g.data(), u.data(), sw.data(), D);
+  for (int64_t i = 0; i < D; ++i) {
+    const double gi = g[size_t(i)], silu_f = gi / (1 + std::exp(-gi));
+    ASSERT_NEAR(si[size_t(i)], silu_f, 1e-6 * (1 + std::fabs(silu_f))) << i;
+    ASSERT_NEAR(sw[size_t(i)], silu_f * u[size_t(i)], 1e-6 * (1 + std::fabs(silu_f * u[size_t(i)]))) << i;
+  }
 }
 
 TEST(Ops, ArgmaxTiesAndNan) {

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 #include <random>
@@ -147,6 +148,69 @@ TEST(Rope, LayoutsAgreeUnderPermutationAndRelativePosition) {
     return d;
   };
   EXPECT_NEAR(dot_at(10, 3), dot_at(107, 100), 1e-4);
+}
+
+// The HF formulas written out here, independently of rope_apply_ref: rotate-half
+// (modeling_llama.apply_rotary_pos_emb: x * cos + rotate_half(x) * sin with cos/sin of
+// cat(freqs, freqs)) and the interleaved complex product of DeepSeek-V3's reference
+// apply_rotary_emb (view_as_complex over pairs (2i, 2i+1) times e^{i p f_i}), both with a YaRN
+// table whose cos/sin carry attention_factor != 1 (mscale 1, mscale_all_dim 0 as HF defaults).
+// Tolerance 4e-6 * (1 + |want|): f32 cos/sin and products, a few ulp of |x| ~ 1.
+TEST(Rope, ApplyMatchesHfFormulasWithYarnTable) {
+  RopeScaling s;
+  s.type = RopeScalingType::Yarn;
+  s.factor = 40;
+  s.original_max_position_embeddings = 4096;
+  s.mscale = 1;
+  s.mscale_all_dim = 0;
+  const int64_t R = 64, H = 2, Hd = 80;  // rotary part = the last R dims (DeepSeek q_pe)
+  const auto tab = rope_table(10000.0, R, s);
+  const double m = tab.attention_factor;
+  ASSERT_NEAR(m, 1 + 0.1 * std::log(40.0), 1e-6);
+  // YaRN frequencies re-derived (see YarnDeepSeekV3): ramp over [10, 23].
+  std::vector<double> f(R / 2);
+  for (int64_t i = 0; i < R / 2; ++i) {
+    const double base = std::pow(10000.0, -2.0 * double(i) / double(R));
+    const double ramp = std::clamp((double(i) - 10) / 13, 0.0, 1.0);
+    f[size_t(i)] = base / 40 * ramp + base * (1 - ramp);
+    // The table keeps f32 frequencies (as HF's float32 inv_freq); angles use those exact values
+    // (p * f rounds differently at p ~ 1e5 otherwise: 1e5 * 6e-8 rad).
+    ASSERT_NEAR(tab.inv_freq[size_t(i)], f[size_t(i)], 1e-6 * f[size_t(i)]) << i;
+    f[size_t(i)] = tab.inv_freq[size_t(i)];
+  }
+  const std::vector<int32_t> pos = {0, 5, 4095, 4096, 163839};
+  const int64_t T = int64_t(pos.size());
+  for (auto layout : {RopeLayout::NeoX, RopeLayout::Interleaved}) {
+    const auto x0 = randn(size_t(T * H * Hd), 11);
+    auto x = x0, y = x0;
+    rope_apply(tab, layout, x.data() + (Hd - R), T, H, H * Hd, Hd, pos.data());
+    rope_apply_ref(tab, layout, y.data() + (Hd - R), T, H, H * Hd, Hd, pos.data());
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t h = 0; h < H; ++h) {
+        const float* in = x0.data() + t * H * Hd + h * Hd;
+        const float* got = x.data() + t * H * Hd + h * Hd;
+        const float* ref = y.data() + t * H * Hd + h * Hd;
+        for (int64_t j = 0; j < Hd - R; ++j) ASSERT_EQ(got[j], in[j]);  // nope part untouched
+        const float* xr = in + (Hd - R);
+        std::vector<double> want(static_cast<size_t>(R));
+        for (int64_t j = 0; j < R; ++j) {
+          if (layout == RopeLayout::NeoX) {
+            const double a = pos[size_t(t)] * f[size_t(j % (R / 2))];
+            const double rot = j < R / 2 ? -double(xr[j + R / 2]) : double(xr[j - R / 2]);
+            want[size_t(j)] = double(xr[j]) * std::cos(a) * m + rot * std::sin(a) * m;
+          } else {
+            const double a = pos[size_t(t)] * f[size_t(j / 2)];
+            const double re = xr[j & ~int64_t(1)], im = xr[j | 1];
+            want[size_t(j)] = (j % 2 == 0 ? re * std::cos(a) - im * std::sin(a)
+                                          : re * std::sin(a) + im * std::cos(a)) * m;
+          }
+          const double tol = 4e-6 * (1 + std::fabs(want[size_t(j)]));
+          ASSERT_NEAR(got[Hd - R + j], want[size_t(j)], tol)
+              << (layout == RopeLayout::NeoX ? "neox" : "interleaved") << " t=" << t << " j=" << j;
+          ASSERT_NEAR(ref[Hd - R + j], want[size_t(j)], tol) << "reference, t=" << t << " j=" << j;
+        }
+      }
+  }
 }
 
 }  // namespace

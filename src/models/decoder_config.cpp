@@ -1,6 +1,7 @@
 #include "models/decoder_config.h"
 
 #include <cmath>
+#include <utility>
 
 namespace r1::models {
 namespace {
@@ -220,7 +221,14 @@ Result<DecoderConfig> decoder_config_from_gguf(const io::GgufFile& f, const std:
     R1_ASSIGN_OR_RETURN(kv, f.get_i64(p + "attention.head_count_kv"));
     c.num_key_value_heads = kv;
   }
-  if (heads <= 0) return make_error("{}: metadata {}attention.head_count must be > 0", f.path(), p);
+  // Checked here with the GGUF key names (validate() below would name the HF fields).
+  for (const auto& [key, v] : {std::pair<const char*, int64_t>{"context_length", ctx},
+                               {"embedding_length", dim},
+                               {"block_count", layers},
+                               {"feed_forward_length", ffn},
+                               {"attention.head_count", heads},
+                               {"attention.head_count_kv", c.num_key_value_heads}})
+    if (v <= 0) return make_error("{}: metadata {}{} must be > 0 (got {})", f.path(), p, key, v);
   c.head_dim = dim / heads;
   if (f.has(p + "attention.key_length")) {
     R1_ASSIGN_OR_RETURN(kl, f.get_i64(p + "attention.key_length"));
@@ -232,9 +240,14 @@ Result<DecoderConfig> decoder_config_from_gguf(const io::GgufFile& f, const std:
     c.rope_dim = rd;
   }
   R1_ASSIGN_OR_RETURN(eps, f.get_f32(p + "attention.layer_norm_rms_epsilon"));
+  if (!(eps > 0))
+    return make_error("{}: metadata {}attention.layer_norm_rms_epsilon must be > 0 (got {})",
+                      f.path(), p, eps);
   c.rms_norm_eps = eps;
   if (f.has(p + "rope.freq_base")) {
     R1_ASSIGN_OR_RETURN(theta, f.get_f32(p + "rope.freq_base"));
+    if (!(theta > 0))
+      return make_error("{}: metadata {}rope.freq_base must be > 0 (got {})", f.path(), p, theta);
     c.rope_theta = theta;
   }
   if (f.has(p + "rope.scaling.type")) {

@@ -1,11 +1,14 @@
 // Config parsing (HF field names, one-line errors naming the field), .npy read/write, and the
 // R1 detection rule of ModelInfo.
+#include <cmath>
 #include <fstream>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "core/test_util.h"
+#include "io/gguf.h"
+#include "io/gguf_writer.h"
 #include "models/decoder_config.h"
 #include "models/model_info.h"
 #include "models/npy.h"
@@ -78,6 +81,57 @@ TEST(DecoderConfig, ErrorsNameTheField) {
     auto r = parse_decoder_config(j, "DIR/config.json", {});
     ASSERT_FALSE(r.ok()) << c.field;
     EXPECT_NE(r.message().find("DIR/config.json"), std::string::npos) << r.message();
+    EXPECT_NE(r.message().find(c.expect), std::string::npos) << r.message();
+    EXPECT_EQ(r.message().find('\n'), std::string::npos);
+  }
+}
+
+// A GGUF file's bad hyperparameters are named by their GGUF keys (not the HF field names the
+// checks share), with the file, in one line.
+TEST(DecoderConfig, GgufErrorsNameTheMetadataKey) {
+  test::TempDir tmp;
+  struct Case {
+    const char* key;
+    double value;
+    bool is_f32;
+    const char* expect;
+  };
+  const Case cases[] = {
+      {"llama.attention.head_count_kv", 0, false, "metadata llama.attention.head_count_kv must be > 0 (got 0)"},
+      {"llama.attention.head_count", 0, false, "metadata llama.attention.head_count must be > 0 (got 0)"},
+      {"llama.embedding_length", 0, false, "metadata llama.embedding_length must be > 0"},
+      {"llama.context_length", 0, false, "metadata llama.context_length must be > 0"},
+      {"llama.block_count", 0, false, "metadata llama.block_count must be > 0"},
+      {"llama.feed_forward_length", 0, false, "metadata llama.feed_forward_length must be > 0"},
+      {"llama.attention.layer_norm_rms_epsilon", -1, true,
+       "metadata llama.attention.layer_norm_rms_epsilon must be > 0"},
+      {"llama.attention.layer_norm_rms_epsilon", NAN, true,
+       "metadata llama.attention.layer_norm_rms_epsilon must be > 0"},
+      {"llama.rope.freq_base", 0, true, "metadata llama.rope.freq_base must be > 0"},
+      {"llama.attention.head_count_kv", 3, false, "not a multiple of num_key_value_heads 3"},
+  };
+  const std::vector<float> emb(32 * 8, 0.5f);
+  for (const auto& c : cases) {
+    io::GgufWriter w;
+    w.set_string("general.architecture", "llama");
+    w.set_u32("llama.context_length", 64);
+    w.set_u32("llama.embedding_length", 8);
+    w.set_u32("llama.block_count", 1);
+    w.set_u32("llama.feed_forward_length", 16);
+    w.set_u32("llama.attention.head_count", 2);
+    w.set_u32("llama.attention.head_count_kv", 2);
+    w.set_f32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    w.set_f32("llama.rope.freq_base", 10000.0f);
+    if (c.is_f32) w.set_f32(c.key, float(c.value));
+    else w.set_u32(c.key, uint32_t(c.value));
+    ASSERT_TRUE(w.add_tensor("token_embd.weight", emb.data(), {32, 8}, DType::F32).ok());
+    const std::string path = tmp.file("m.gguf");
+    ASSERT_TRUE(w.write(path).ok());
+    auto f = io::GgufFile::open(path);
+    ASSERT_TRUE(f.ok()) << f.message();
+    auto r = decoder_config_from_gguf(*f, "llama");
+    ASSERT_FALSE(r.ok()) << c.key;
+    EXPECT_NE(r.message().find(path + ": "), std::string::npos) << r.message();
     EXPECT_NE(r.message().find(c.expect), std::string::npos) << r.message();
     EXPECT_EQ(r.message().find('\n'), std::string::npos);
   }
