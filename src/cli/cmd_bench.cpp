@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_common.h"
+#include "cli/load_flags.h"
 #include "cli/commands.h"
 #include "engine/sampler.h"
 
@@ -127,6 +128,7 @@ int cmd_bench(int argc, char** argv) {
       ->capture_default_str()
       ->check(number_at_least(0));
   app.add_flag("--json", json, "print the results as one JSON object instead of a table");
+  add_load_flags(app);
   if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
   if (model_path.empty()) {
     std::fprintf(stderr,

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_common.h"
+#include "cli/load_flags.h"
 #include "cli/commands.h"
 #include "engine/generate.h"
 #include "engine/prompt.h"
@@ -74,6 +75,7 @@ int cmd_chat(int argc, char** argv) {
   app.add_option("-t,--threads", threads, "threads (default: physical cores)")
       ->capture_default_str()
       ->check(number_at_least(1));
+  add_load_flags(app);
   if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
   if (model_path.empty()) {  // the demo's student model (`make demo`), if it exists
     auto d = default_model_path();

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_common.h"
+#include "cli/load_flags.h"
 #include "cli/commands.h"
 #include "core/storage.h"
 #include "engine/prompt.h"
@@ -58,6 +59,7 @@ int cmd_eval(int argc, char** argv) {
   app.add_option("--instruction", instruction, "text appended to each problem in chat mode")->capture_default_str();
   app.add_option("--problem-field", problem_field, "JSONL field of the problem (default: problem, question or prompt)");
   app.add_option("--answer-field", answer_field, "JSONL field of the gold answer (default: answer; GSM8K's '#### N' -> N)");
+  add_load_flags(app);
   if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
   if (data.empty() == task_name.empty()) {
     std::fprintf(stderr, "r1 eval: give exactly one of --data FILE or --task NAME\n");

@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/cli_common.h"
+#include "cli/load_flags.h"
 #include "cli/commands.h"
 #include "models/model.h"
 #include "models/npy.h"
@@ -56,6 +57,7 @@ int cmd_logits(int argc, char** argv) {
   app.add_option("--out", out_path, "output .npy file (float32, shape [T, vocab], C order)")
       ->required();
   app.add_option("--threads", threads, "threads")->capture_default_str();
+  add_load_flags(app);
   if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
   auto ids = parse_ids(ids_arg);
   if (!ids.ok()) {

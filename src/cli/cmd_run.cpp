@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_common.h"
+#include "cli/load_flags.h"
 #include "cli/commands.h"
 #include "engine/generate.h"
 #include "engine/prompt.h"
@@ -124,6 +125,7 @@ int cmd_run(int argc, char** argv) {
   app.add_flag("--stats", stats,
                "after generation, print expert usage on stderr: tokens routed to each expert of "
                "every MoE layer and per-layer balance (min/max/mean/cv)");
+  add_load_flags(app);
   if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
 
   if (model_path.empty()) {  // the demo's student model (`make demo`), if it exists

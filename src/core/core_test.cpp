@@ -204,3 +204,28 @@ TEST(ThreadPool, GuidedChunksRespectGrainAndShrink) {
 
 }  // namespace
 }  // namespace r1
+
+namespace r1 {
+namespace {
+
+TEST(Storage, CopyAndMmapModesGiveTheSameBytes) {
+  const std::string path = ::testing::TempDir() + "/r1_storage_modes.bin";
+  std::vector<uint8_t> bytes(3 << 20);  // over one 2 MiB huge page: the copy rounds its length
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = uint8_t(i * 2654435761u >> 13);
+  ASSERT_TRUE(write_file_atomic(path, bytes.data(), bytes.size()).ok());
+  for (LoadMode mode : {LoadMode::Copy, LoadMode::Mmap, LoadMode::Auto}) {
+    set_load_mode(mode);
+    auto mf = MappedFile::open(path);
+    ASSERT_TRUE(mf.ok()) << mf.message();
+    EXPECT_EQ(mf.value()->copied(), mode == LoadMode::Copy);  // Auto maps files under 64 MiB
+    ASSERT_EQ(mf.value()->size(), bytes.size());
+    EXPECT_EQ(std::memcmp(mf.value()->data(), bytes.data(), bytes.size()), 0);
+  }
+  set_load_mode(LoadMode::Auto);
+  set_load_mode(LoadMode::Copy);
+  EXPECT_FALSE(MappedFile::open(path + ".nope").ok());
+  set_load_mode(LoadMode::Auto);
+}
+
+}  // namespace
+}  // namespace r1

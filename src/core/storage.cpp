@@ -5,11 +5,41 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 
 namespace r1 {
+
+namespace {
+
+std::atomic<LoadMode> g_load_mode{LoadMode::Auto};
+
+// MemAvailable from /proc/meminfo in bytes; 0 when unknown.
+size_t mem_available() {
+  std::ifstream f("/proc/meminfo");
+  std::string key;
+  size_t kib = 0;
+  while (f >> key >> kib) {
+    if (key == "MemAvailable:") return kib << 10;
+    f.ignore(256, '\n');
+  }
+  return 0;
+}
+
+bool should_copy(size_t size) {
+  const LoadMode mode = g_load_mode.load();
+  if (mode != LoadMode::Auto) return mode == LoadMode::Copy;
+  return size >= (size_t(64) << 20) && size <= mem_available() / 2;
+}
+
+}  // namespace
+
+void set_load_mode(LoadMode mode) { g_load_mode.store(mode); }
+LoadMode load_mode() { return g_load_mode.load(); }
 
 Result<std::shared_ptr<MappedFile>> MappedFile::open(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -27,6 +57,33 @@ Result<std::shared_ptr<MappedFile>> MappedFile::open(const std::string& path) {
   std::shared_ptr<MappedFile> mf(new MappedFile());
   mf->path_ = path;
   mf->size_ = size_t(st.st_size);
+  if (mf->size_ > 0 && should_copy(mf->size_)) {
+    const size_t huge = size_t(2) << 20, len = (mf->size_ + huge - 1) / huge * huge;
+    void* p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p != MAP_FAILED) {  // else fall back to a file mapping below
+      madvise(p, len, MADV_HUGEPAGE);  // advisory: without THP this is an ordinary copy
+      auto* dst = static_cast<uint8_t*>(p);
+      for (size_t off = 0; off < mf->size_;) {
+        const ssize_t n = pread(fd, dst + off, std::min(mf->size_ - off, size_t(1) << 30),
+                                off_t(off));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+          const int e = errno;
+          munmap(p, len);
+          ::close(fd);
+          return make_error("{}: read failed at byte {}: {}", path, off,
+                            n == 0 ? "file shrank while loading" : std::strerror(e));
+        }
+        off += size_t(n);
+      }
+      mprotect(p, len, PROT_READ);  // the bytes stay read-only, as with a file mapping
+      mf->data_ = dst;
+      mf->mapped_len_ = len;
+      mf->copied_ = true;
+      ::close(fd);
+      return mf;
+    }
+  }
   if (mf->size_ > 0) {
     void* p = mmap(nullptr, mf->size_, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {
@@ -35,13 +92,14 @@ Result<std::shared_ptr<MappedFile>> MappedFile::open(const std::string& path) {
       return make_error("{}: cannot mmap: {}", path, std::strerror(e));
     }
     mf->data_ = static_cast<const uint8_t*>(p);
+    mf->mapped_len_ = mf->size_;
   }
   ::close(fd);
   return mf;
 }
 
 MappedFile::~MappedFile() {
-  if (data_) munmap(const_cast<uint8_t*>(data_), size_);
+  if (data_) munmap(const_cast<uint8_t*>(data_), mapped_len_);
 }
 
 std::shared_ptr<Storage> Storage::allocate(size_t bytes) {
