@@ -1,10 +1,13 @@
 // Bounded load test of `r1 serve` on loopback: C concurrent clients send N streaming chat requests
-// in all, once with continuous batching (--parallel 8) and once one request at a time
+// in all, once with continuous batching (--parallel 8 by default) and once one request at a time
 // (--parallel 1); prints throughput (generated tokens/s, requests/s), p50/p99 time to first token
-// and failures. Stops by itself; never asserts.
+// (request sent -> first text delta, queueing included), failures and the load average. Stops by
+// itself; exits 1 when any request failed.
 //   node bench/server_load.mjs [--model DIR] [--clients 32] [--requests 256] [--max-tokens 32]
+//                              [--parallel 8] [--threads 1]
 // Without --model it builds the tiny random test model (tests/node/harness.mjs); R1_BIN picks the
 // binary (default build/r1).
+import os from 'node:os';
 import { makeTinyModel, startServer, r1Template } from '../tests/node/harness.mjs';
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => {
@@ -15,6 +18,7 @@ const clients = Number(args.clients ?? 32);
 const total = Number(args.requests ?? 256);
 const maxTokens = Number(args['max-tokens'] ?? 32);
 const threads = args.threads ?? '1';
+const batched = Number(args.parallel ?? 8);
 const model = args.model ?? makeTinyModel();
 
 async function one(url, i) {
@@ -81,11 +85,12 @@ async function run(parallel) {
 }
 
 console.log(`r1 serve load test: ${clients} clients, ${total} streaming chat requests, max_tokens ${maxTokens}, model ${model}`);
-console.log('parallel | wall s | gen tokens | tokens/s | req/s | TTFT p50 ms | TTFT p99 ms | failed');
+console.log('parallel | wall s | gen tokens | tokens/s | req/s | TTFT p50 ms | TTFT p99 ms | failed | load avg (1 min, after)');
 const rows = [];
-for (const p of [8, 1]) {
+for (const p of [batched, 1]) {
   const r = await run(p);
   rows.push(r);
-  console.log(`${String(r.parallel).padStart(8)} | ${r.wall.toFixed(2).padStart(6)} | ${String(r.tokens).padStart(10)} | ${r.tps.toFixed(1).padStart(8)} | ${r.rps.toFixed(1).padStart(5)} | ${r.p50.toFixed(1).padStart(11)} | ${r.p99.toFixed(1).padStart(11)} | ${r.failures}`);
+  console.log(`${String(r.parallel).padStart(8)} | ${r.wall.toFixed(2).padStart(6)} | ${String(r.tokens).padStart(10)} | ${r.tps.toFixed(1).padStart(8)} | ${r.rps.toFixed(1).padStart(5)} | ${r.p50.toFixed(1).padStart(11)} | ${r.p99.toFixed(1).padStart(11)} | ${r.failures} | ${os.loadavg()[0].toFixed(2)}`);
 }
-console.log(`batching speed-up (tokens/s, parallel 8 / parallel 1): ${(rows[0].tps / rows[1].tps).toFixed(2)}x`);
+console.log(`batching speed-up (tokens/s, parallel ${batched} / parallel 1): ${(rows[0].tps / rows[1].tps).toFixed(2)}x`);
+process.exitCode = rows.some((r) => r.failures > 0) ? 1 : 0;

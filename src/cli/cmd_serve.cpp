@@ -2,6 +2,7 @@
 // reasoning_content, completions, models, health, metrics) with continuous batching over
 // --parallel decode slots. Prints "r1 serve: listening on http://HOST:PORT" on stderr once the
 // socket is bound (tests parse it); SIGTERM/SIGINT shut it down gracefully.
+#include <cblas.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -97,6 +98,9 @@ int cmd_serve(int argc, char** argv) {
   sigaction(SIGINT, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);  // a client that hangs up must not kill the server
 
+  // F32 matmuls of a batched step go through OpenBLAS, whose own threads would otherwise take
+  // every core (and spin in sched_yield between calls) whatever --threads says.
+  openblas_set_num_threads(threads);
   auto lm = load_model_and_tokenizer(model_path, threads);
   if (!lm.ok()) {
     std::fprintf(stderr, "r1 serve: %s\n", lm.message().c_str());

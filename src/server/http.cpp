@@ -2,6 +2,7 @@
 #include "server/http.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <ctime>
 #include <thread>
@@ -85,6 +86,15 @@ HttpServer::HttpServer(ServerOptions opts, Backend& backend, AdmissionQueue& que
   svr_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   svr_->set_payload_max_length(opts_.max_body_bytes);
   svr_->set_keep_alive_timeout(2);
+  // httplib closes a keep-alive connection after 5 requests by default: clients would reconnect
+  // constantly under load.
+  svr_->set_keep_alive_max_count(100000);
+  // Remember the listening socket: bind() raises its backlog (the library listens with 5; 32
+  // clients connecting at once overflowed it, and a dropped SYN costs the client 1, 3, 7... s).
+  svr_->set_socket_options([this](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listen_fd_ = sock;
+  });
   svr_->set_tcp_nodelay(true);
   install_routes();
 }
@@ -99,6 +109,10 @@ Result<int> HttpServer::bind() {
   } else if (!svr_->bind_to_port(opts_.host, port)) {
     return make_error("serve: cannot bind {}:{} (address in use or not local?); try --port 0",
                       opts_.host, port);
+  }
+  // Calling listen() again on a listening socket sets its backlog (Linux, BSD).
+  if (listen_fd_ >= 0 && ::listen(listen_fd_, opts_.listen_backlog) != 0) {
+    return make_error("serve: cannot set the listen backlog to {}", opts_.listen_backlog);
   }
   return port;
 }

@@ -33,6 +33,7 @@ struct ServerOptions {
   size_t max_body_bytes = 8u << 20;         // larger bodies get 413
   int http_threads = 0;                     // 0: parallel + max_queue + 16
   int max_queue = 64;                       // for http_threads' default only (queue owns the limit)
+  int listen_backlog = 1024;                // pending connections the kernel holds before accept
   std::chrono::milliseconds probe_interval{100};  // how often an idle response checks its client
 };
 
@@ -68,6 +69,7 @@ class HttpServer {
   Batcher& batcher_;
   Metrics& metrics_;
   std::unique_ptr<httplib::Server> svr_;
+  int listen_fd_ = -1;  // the listening socket (its backlog is raised after bind)
   std::atomic<bool> shutting_down_{false};
   int64_t created_ = 0;  // unix seconds at start: the model's "created"
   std::mutex rng_mu_;

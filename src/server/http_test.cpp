@@ -5,6 +5,13 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <thread>
 
 #include "server/fake_backend.h"
@@ -277,6 +284,43 @@ TEST(Http, DisconnectedNonStreamingClientFreesItsSlot) {
   }
   EXPECT_TRUE(s.batcher.wait_idle(3000ms));  // the whole generation would take ~20 s
   EXPECT_EQ(s.backend.live_sequences(), 0);
+}
+
+TEST(Http, ListenBacklogHoldsABurstOfConnections) {
+  // Nobody accepts (listen() is not running): the kernel completes handshakes only up to the
+  // backlog. 64 clients connecting at once must all get in (httplib's own backlog is 5; the
+  // dropped SYNs of the rest cost them seconds of retransmission under load).
+  FakeBackend backend(fake("abc"));
+  AdmissionQueue queue(8);
+  Metrics metrics;
+  Batcher batcher(backend, queue, metrics, 1);
+  ServerOptions so;
+  so.port = 0;
+  HttpServer http(so, backend, queue, batcher, metrics);
+  auto port = http.bind();
+  ASSERT_TRUE(port.ok()) << port.message();
+  constexpr int kClients = 64;
+  std::vector<int> fds;
+  for (int i = 0; i < kClients; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    ::fcntl(fd, F_SETFL, O_NONBLOCK);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(*port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    (void)::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    fds.push_back(fd);
+  }
+  int connected = 0;
+  for (int fd : fds) {
+    pollfd p{fd, POLLOUT, 0};
+    int err = -1;
+    socklen_t len = sizeof(err);
+    if (::poll(&p, 1, 500) == 1 && ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0) ++connected;
+    ::close(fd);
+  }
+  EXPECT_EQ(connected, kClients);
 }
 
 }  // namespace
