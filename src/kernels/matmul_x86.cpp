@@ -11,6 +11,8 @@
 // Prefill (4+ tokens) takes 512-bit tiles of 16 row-interleaved weight rows (il_tile below; the
 // correction, QuantizedActs::q8off / q4off, is the start value of each block's integer dot);
 // decode (1..3 tokens) takes 256-bit tiles (decode_tile) with less work per block.
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -49,6 +51,20 @@ namespace {
 // on Zen4: 8 rows help Q4_0 a little; Q8_0 streams slower from DRAM with 8 rows than with 4.
 template <bool kQ4>
 constexpr int kDecodeRows1 = kQ4 ? 8 : 4;
+// Software prefetch distance of the decode tiles, in bytes ahead of each row's current group of
+// 8 blocks (env R1_DECODE_PREFETCH overrides it; 0 turns it off). Every row of a tile is its own
+// stream (8 per core for Q4_0), and the hardware prefetchers alone left 1.5B decode 8-13% slower:
+// same-binary A/B on Zen4 (4 batches of 4-6 alternating runs) of 0, 128, 256, 288, 512, 1024 and
+// 4096 bytes; 256 was best for Q4_0 and 512 for Q8_0 (about 15 blocks).
+template <bool kQ4>
+inline int64_t decode_prefetch_bytes() {
+  static const int64_t bytes = [] {
+    const char* e = std::getenv("R1_DECODE_PREFETCH");
+    return e ? std::max<int64_t>(0, std::atoll(e)) : int64_t(kQ4 ? 256 : 512);
+  }();
+  return bytes;
+}
+
 // Up to this many tokens the decode tiles run; more take the 512-bit prefill tiles.
 constexpr int64_t kDecodeMaxTokens = 3;
 
@@ -86,10 +102,13 @@ R1_DECODE_INLINE __m256 scales8(const uint8_t* p) {
 //    Q8_0 activations, so no shuffle is needed; lanes 4..7 of every accumulator are 16 times too
 //    large, which one exact multiply by 1/16 undoes at the end.
 //  - Q8_0: u = w ^ 0x80 as in the 512-bit tiles.
-//  - Scales: for 8 blocks at a time one gather fetches the 8 f16 weight scales of a row
-//    (4 bytes at each block start, inside the block), one convert + one multiply with the 8
-//    activation scales gives dw * dx, stored to a small array; each block then broadcasts its
-//    factor from memory (a load, no ALU work).
+//  - Scales: for 8 blocks at a time byte permutes (scales8) fetch the 8 f16 weight scales of a
+//    row, one convert + one multiply with the 8 activation scales gives dw * dx in a register;
+//    each block takes its lane with one permute. An earlier version stored the products to a
+//    stack array and broadcast them back: depending on where the stack and the activations
+//    fell modulo 4 KiB (the binary's layout, even its file name via argv), decode of the same
+//    code ran at 24 or 42 tok/s (1.5B Q4_0). With several tokens (TT > 1) there are not enough
+//    registers, so that path still goes through the array.
 //  - The unsigned-offset correction (-8 or -128 * sum(x) per block) is a float dot of the
 //    weight scales with QuantizedActs::xsd (dx * sum(q)), one FMA per 8 blocks.
 template <bool kQ4, int R, int TT>
@@ -114,12 +133,22 @@ R1_DECODE_TARGET void decode_tile(const uint8_t* const* rows, int64_t nb, const 
     xsd[t] = a.xsd.data() + (t0 + t) * nbp;
   }
   alignas(32) float s[R][TT][8];
+  __m256 sc[R][TT];
   int64_t b = 0;
+  const int64_t pf_dist = decode_prefetch_bytes<kQ4>();
   for (; b + 8 <= nb; b += 8) {
     for (int r = 0; r < R; ++r) {
+      if (pf_dist > 0) {  // 3 (Q4_0) or 4 (Q8_0) lines per group of 8 blocks, as measured
+        const char* pf = reinterpret_cast<const char*>(rows[r] + b * kBS) + pf_dist;
+        _mm_prefetch(pf, _MM_HINT_T0);
+        _mm_prefetch(pf + 64, _MM_HINT_T0);
+        _mm_prefetch(pf + 128, _MM_HINT_T0);
+        if constexpr (!kQ4) _mm_prefetch(pf + 192, _MM_HINT_T0);
+      }
       const __m256 dw = scales8<kQ4>(rows[r] + b * kBS);
       for (int t = 0; t < TT; ++t) {
-        _mm256_store_ps(s[r][t], _mm256_mul_ps(dw, _mm256_loadu_ps(xd[t] + b)));
+        sc[r][t] = _mm256_mul_ps(dw, _mm256_loadu_ps(xd[t] + b));
+        if constexpr (TT > 1) _mm256_store_ps(s[r][t], sc[r][t]);
         corr[r][t] = _mm256_fmadd_ps(dw, _mm256_loadu_ps(xsd[t] + b), corr[r][t]);
       }
     }
@@ -139,8 +168,11 @@ R1_DECODE_TARGET void decode_tile(const uint8_t* const* rows, int64_t nb, const 
           w = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)), wmask);
         for (int t = 0; t < TT; ++t) {
           const __m256i dot = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, xs[t]);
-          acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_broadcast_ss(&s[r][t][j]),
-                                      acc[r][t]);
+          // One token: lane j of the register (no store and reload through the stack, whose
+          // address could alias the activation loads modulo 4 KiB and stall them).
+          const __m256 scale = TT == 1 ? _mm256_permutevar8x32_ps(sc[r][t], _mm256_set1_epi32(j))
+                                       : _mm256_broadcast_ss(&s[r][t][j]);
+          acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc[r][t]);
         }
       }
     }
