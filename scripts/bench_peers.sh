@@ -4,7 +4,9 @@
 #
 # Usage: scripts/bench_peers.sh [qwen|ds|all]   (default all)
 # Env:   BUILD (default build), MODELS (default $HOME/r1-peers/models), THREADS (default 2),
-#        REPS (default 3), DS_TYPES (default "Q4_0 Q8_0"), R1_SHARED (default ../shared), ORACLE (llama.cpp C driver; default
+#        REPS (default 3), ROUNDS (default 3: llama.cpp then r1, ROUNDS times per file, so the
+#        minutes-long swings of this VM's memory bandwidth hit both; compare medians), DS_TYPES
+#        (default "Q4_0 Q8_0"), R1_SHARED (default ../shared), ORACLE (llama.cpp C driver; default
 #        $HOME/r1-peers/llamacpp/llama_oracle, built by ../shared/bench/llamacpp/build_oracle.sh
 #        after `npm i -E node-llama-cpp@3.21.1` in $HOME/r1-peers/llamacpp, see ../shared/bench).
 #
@@ -19,6 +21,7 @@ SHARED=${R1_SHARED:-$ROOT/../shared}
 MODELS=${MODELS:-$HOME/r1-peers/models}
 THREADS=${THREADS:-2}
 REPS=${REPS:-3}
+ROUNDS=${ROUNDS:-3}
 ORACLE=${ORACLE:-$HOME/r1-peers/llamacpp/llama_oracle}
 WHAT=${1:-all}
 R1=$BUILD/r1
@@ -48,8 +51,10 @@ if [ "$WHAT" = qwen ] || [ "$WHAT" = all ]; then
     f=$MODELS/r1-q15-$t.gguf
     [ -f "$f" ] || "$R1" convert "$q15" --type "$t" --out "$f"
     echo "== R1-Distill-Qwen-1.5B shape, $t ($(du -h "$f" | cut -f1)), $THREADS threads"
-    echo "-- llama.cpp (node-llama-cpp 3.21.1's libllama, C driver)"; peer "$f"
-    echo "-- r1"; ours "$f"
+    for round in $(seq "$ROUNDS"); do
+      echo "-- round $round: llama.cpp (node-llama-cpp 3.21.1's libllama, C driver)"; peer "$f"
+      echo "-- round $round: r1"; ours "$f"
+    done
   done
 fi
 
@@ -60,8 +65,10 @@ if [ "$WHAT" = ds ] || [ "$WHAT" = all ]; then
     [ -f "$f" ] || /usr/bin/python3 "$SHARED/bench/gguf/make_deepseek2_lite.py" --type "$t" \
       --tokenizer "$SHARED/tokenizers/deepseek_v3/tokenizer.json" -o "$f"
     echo "== DeepSeek-V2-Lite shape, $t ($(du -h "$f" | cut -f1)), $THREADS threads"
-    echo "-- llama.cpp"; peer "$f"
-    echo "-- r1"; ours "$f"
+    for round in $(seq "$ROUNDS"); do
+      echo "-- round $round: llama.cpp"; peer "$f"
+      echo "-- round $round: r1"; ours "$f"
+    done
     if command -v /usr/bin/time >/dev/null; then
       echo "-- peak RSS (pp512+tg128): llama.cpp $(peak_rss "$ORACLE" -m "$f" -t "$THREADS" --pp 512 --tg 128 --reps 1)," \
         "r1 $(peak_rss "$R1" bench "$f" -t "$THREADS" -r 1 --bw-mib 0)"
