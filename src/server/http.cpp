@@ -105,14 +105,14 @@ Result<int> HttpServer::bind() {
   int port = opts_.port;
   if (port == 0) {
     port = svr_->bind_to_any_port(opts_.host);
-    if (port < 0) return make_error("serve: cannot bind {}: no free port", opts_.host);
+    if (port < 0) return make_error("cannot bind {}: no free port", opts_.host);
   } else if (!svr_->bind_to_port(opts_.host, port)) {
-    return make_error("serve: cannot bind {}:{} (address in use or not local?); try --port 0",
+    return make_error("cannot bind {}:{} (address in use or not local?); try --port 0",
                       opts_.host, port);
   }
   // Calling listen() again on a listening socket sets its backlog (Linux, BSD).
   if (listen_fd_ >= 0 && ::listen(listen_fd_, opts_.listen_backlog) != 0) {
-    return make_error("serve: cannot set the listen backlog to {}", opts_.listen_backlog);
+    return make_error("cannot set the listen backlog to {}", opts_.listen_backlog);
   }
   return port;
 }

@@ -77,12 +77,12 @@ Result<std::unique_ptr<ModelBackend>> ModelBackend::create(
     std::vector<int32_t> eos_ids, engine::SamplerOptions sampling, Options opts) {
   const int64_t v = model.info().vocab_size;
   if (tokenizer.vocab_size() > v) {
-    return make_error("serve: the tokenizer has {} ids but the model's vocabulary only {}; they do "
+    return make_error("the tokenizer has {} ids but the model's vocabulary only {}; they do "
                       "not belong together",
                       tokenizer.vocab_size(), v);
   }
   if (opts.n_ctx <= 0 && model.info().max_position_embeddings <= 0) {
-    return make_error("serve: the model does not state its context length; pass --ctx-size");
+    return make_error("the model does not state its context length; pass --ctx-size");
   }
   return std::unique_ptr<ModelBackend>(new ModelBackend(model, tokenizer, std::move(tmpl),
                                                         std::move(eos_ids), sampling,
