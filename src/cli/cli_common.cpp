@@ -1,6 +1,8 @@
 // Shared CLI helpers (see cli_common.h).
 #include "cli/cli_common.h"
 
+#include <cblas.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -133,6 +135,9 @@ Result<LoadedModel> load_model_and_tokenizer(const std::string& path, int thread
   LoadedModel lm;
   lm.path = resolved;
   lm.pool = std::make_unique<ThreadPool>(threads > 0 ? threads : default_threads());
+  // F32 prefill goes through OpenBLAS, whose own threads otherwise default to every CPU and
+  // spin in sched_yield next to our pool.
+  openblas_set_num_threads(lm.pool->size());
   R1_ASSIGN_OR_RETURN(model, models::load_model(resolved, models::LoadOptions{}, *lm.pool));
   lm.model = std::move(model);
   if (with_tokenizer) {

@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "cli/cli_common.h"
+#include "cli/load_flags.h"
 #include "cli/commands.h"
 #include "server/batcher.h"
 #include "server/http.h"
@@ -83,6 +84,7 @@ int cmd_serve(int argc, char** argv) {
                  "cancelled")
       ->capture_default_str();
   sampling.add_to(app);
+  add_load_flags(app);
   if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
 
   int pipe_fds[2];
