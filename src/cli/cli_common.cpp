@@ -42,7 +42,9 @@ int parse_args(CLI::App& app, int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::string msg = e.what();
     std::replace(msg.begin(), msg.end(), '\n', ' ');
-    std::fprintf(stderr, "r1 %s: %s (see --help)\n", app.get_name().c_str(), msg.c_str());
+    std::string name = app.get_name();  // some subcommands name their app "r1 NAME"
+    if (name.rfind("r1 ", 0) == 0) name.erase(0, 3);
+    std::fprintf(stderr, "r1 %s: %s (see --help)\n", name.c_str(), msg.c_str());
     return 2;
   }
   return -1;

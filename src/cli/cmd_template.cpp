@@ -34,11 +34,7 @@ int cmd_template(int argc, char** argv) {
   auto* unk_opt = app.add_option("--unk", unk, "unk_token string (default: from the config)");
   int threads = 0;
   add_threads_option_single(app, threads, "rendering");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
 
   auto ct = tok::ChatTemplate::from_path(path);
   if (!ct.ok()) {

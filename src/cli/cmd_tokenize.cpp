@@ -157,11 +157,7 @@ int cmd_tokenize(int argc, char** argv) {
   app.add_flag("--skip-special", skip_special, "--decode: drop special tokens from the output");
   int threads = 0;
   add_threads_option_single(app, threads, "tokenizing");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
   if (ids_mode && decode_mode) {
     std::fprintf(stderr, "r1 tokenize: --ids and --decode are exclusive\n");
     return 2;

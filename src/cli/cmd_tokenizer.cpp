@@ -48,11 +48,7 @@ int cmd_tokenizer(int argc, char** argv) {
   train->add_option("--min-frequency", opts.min_frequency, "smallest pair count that is merged")->capture_default_str();
   int threads = 0;
   add_threads_option_single(*train, threads, "training");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
   opts.special_tokens = split_list(special);
   opts.bos_token = bos;
   opts.eos_token = eos;
