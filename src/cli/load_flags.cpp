@@ -5,6 +5,7 @@
 namespace r1::cli {
 
 void add_load_flags(CLI::App& app) {
+  set_load_mode(LoadMode::Auto);
   auto* mmap = app.add_flag_callback(
       "--mmap", [] { set_load_mode(LoadMode::Mmap); },
       "map the model file instead of copying it (lazy loading, page-cache memory; slower decode)");

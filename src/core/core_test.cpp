@@ -221,10 +221,9 @@ TEST(Storage, CopyAndMmapModesGiveTheSameBytes) {
     ASSERT_EQ(mf.value()->size(), bytes.size());
     EXPECT_EQ(std::memcmp(mf.value()->data(), bytes.data(), bytes.size()), 0);
   }
-  set_load_mode(LoadMode::Auto);
   set_load_mode(LoadMode::Copy);
   EXPECT_FALSE(MappedFile::open(path + ".nope").ok());
-  set_load_mode(LoadMode::Auto);
+  set_load_mode(LoadMode::Mmap);  // the process default
 }
 
 }  // namespace

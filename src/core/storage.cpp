@@ -16,7 +16,7 @@ namespace r1 {
 
 namespace {
 
-std::atomic<LoadMode> g_load_mode{LoadMode::Auto};
+std::atomic<LoadMode> g_load_mode{LoadMode::Mmap};
 
 // MemAvailable from /proc/meminfo in bytes; 0 when unknown.
 size_t mem_available() {

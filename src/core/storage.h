@@ -16,8 +16,10 @@ namespace r1 {
 ///    weight once per token; with 2 MiB pages the TLB no longer misses every 4 KiB, which made
 ///    1.5B Q4_0 decode about 7% faster on Zen4 (same-run A/B, 8 alternating runs). Costs a read
 ///    of the file at load and memory the page cache cannot reclaim.
-///  - Auto (default): Copy for files of 64 MiB or more that fit in half of MemAvailable, else
-///    Mmap (so the largest checkpoints still load lazily).
+///  - Auto: Copy for files of 64 MiB or more that fit in half of MemAvailable, else Mmap (so the
+///    largest checkpoints still load lazily). The default of the commands that run a model
+///    (cli/load_flags.h); the process default is Mmap, so tools that only read headers or
+///    stream a file once (inspect, tokenize, convert) never copy it.
 enum class LoadMode { Auto, Mmap, Copy };
 
 /// The process-wide mode MappedFile::open uses (set once by the CLI's --mmap / --no-mmap).
