@@ -57,7 +57,7 @@ std::optional<double> parse_number(const std::string& s) {
   char* end = nullptr;
   errno = 0;
   const double v = std::strtod(s.c_str(), &end);
-  if (s.empty() || end != s.c_str() + s.size() || errno != 0 || std::isnan(v)) return std::nullopt;
+  if (s.empty() || end != s.c_str() + s.size() || errno != 0 || !std::isfinite(v)) return std::nullopt;
   return v;
 }
 

@@ -63,6 +63,15 @@ int cmd_tokenizer(int argc, char** argv) {
     std::fprintf(stderr, "r1 tokenizer train: %s\n", trained.message().c_str());
     return 1;
   }
+  if (const auto dir = std::filesystem::path(out).parent_path(); !dir.empty()) {
+    std::error_code ec;  // like init-model and pretrain, create the output folder
+    std::filesystem::create_directories(dir, ec);
+    if (ec) {
+      std::fprintf(stderr, "r1 tokenizer train: %s: cannot create: %s\n", dir.c_str(),
+                   ec.message().c_str());
+      return 1;
+    }
+  }
   auto w = write_file_atomic(out, trained->tokenizer_json.data(), trained->tokenizer_json.size());
   if (!w.ok()) {
     std::fprintf(stderr, "r1 tokenizer train: %s\n", w.message().c_str());

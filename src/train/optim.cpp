@@ -2,10 +2,22 @@
 
 #include <cmath>
 #include <numbers>
+#include <stdexcept>
+
+#include <fmt/format.h>
 
 namespace r1::train {
 
 AdamW::AdamW(const std::vector<Param>& params, AdamWConfig cfg) : cfg_(cfg) {
+  const auto in01 = [](double b) { return std::isfinite(b) && b >= 0 && b < 1; };
+  if (!in01(cfg.beta1) || !in01(cfg.beta2))
+    throw std::invalid_argument(
+        fmt::format("AdamW betas must be in [0, 1), got {} and {}", cfg.beta1, cfg.beta2));
+  if (!std::isfinite(cfg.eps) || cfg.eps <= 0)
+    throw std::invalid_argument(fmt::format("AdamW eps must be > 0, got {}", cfg.eps));
+  if (!std::isfinite(cfg.weight_decay) || cfg.weight_decay < 0)
+    throw std::invalid_argument(
+        fmt::format("weight decay must be a finite number >= 0, got {}", cfg.weight_decay));
   for (const auto& p : params) {
     m_.emplace_back(size_t(p.data.numel()), 0.0f);
     v_.emplace_back(size_t(p.data.numel()), 0.0f);
@@ -41,10 +53,17 @@ void AdamW::step(std::vector<Param>& params, double lr) {
 }
 
 double clip_grad_norm(std::vector<Param>& params, double max_norm) {
+  if (!std::isfinite(max_norm) || max_norm < 0)
+    throw std::invalid_argument(
+        fmt::format("gradient clipping norm must be a finite number >= 0, got {}", max_norm));
   double ss = 0;
   for (const auto& p : params)
     for (float g : p.grad) ss += double(g) * g;
   const double norm = std::sqrt(ss);
+  // Stop before the optimizer writes NaN into the weights (and a later checkpoint saves them).
+  if (!std::isfinite(norm))
+    throw std::runtime_error(
+        "the gradients are not finite (NaN or inf): training diverged; lower the learning rate");
   if (max_norm > 0 && norm > max_norm) {
     const float s = float(max_norm / (norm + 1e-6));
     for (auto& p : params)
@@ -54,6 +73,10 @@ double clip_grad_norm(std::vector<Param>& params, double max_norm) {
 }
 
 double lr_at(int64_t step, double lr, double min_lr, int64_t warmup, int64_t total_steps) {
+  if (!std::isfinite(lr) || lr < 0 || !std::isfinite(min_lr) || min_lr < 0 || warmup < 0)
+    throw std::invalid_argument(fmt::format(
+        "learning rate must be finite and >= 0 (min {}, warmup steps {} >= 0), got {}", min_lr,
+        warmup, lr));
   if (warmup > 0 && step < warmup) return lr * double(step + 1) / double(warmup);
   if (step >= total_steps) return min_lr;
   const double span = double(std::max<int64_t>(1, total_steps - warmup));

@@ -86,6 +86,26 @@ TEST(ClipGradNorm, ScalesToMaxNorm) {
   EXPECT_NEAR(ps[1].grad[0], 0.8, 1e-6);
 }
 
+TEST(ClipGradNorm, DivergedGradientsAndBadNormsThrow) {
+  std::vector<Param> ps;
+  ps.push_back(make_param("a", {0, 0}, {3.0f, std::nanf("")}, true));
+  EXPECT_THROW(clip_grad_norm(ps, 1.0), std::runtime_error);  // NaN never reaches AdamW
+  ps[0].grad[1] = 1.0f;
+  EXPECT_THROW(clip_grad_norm(ps, std::nan("")), std::invalid_argument);
+  EXPECT_THROW(clip_grad_norm(ps, -1.0), std::invalid_argument);
+  EXPECT_NO_THROW(clip_grad_norm(ps, 0.0));  // 0: no clipping
+}
+
+TEST(LrSchedule, RejectsNonFiniteOrNegative) {
+  EXPECT_THROW(lr_at(0, std::nan(""), 0.1, 4, 20), std::invalid_argument);
+  EXPECT_THROW(lr_at(0, INFINITY, 0.1, 4, 20), std::invalid_argument);
+  EXPECT_THROW(lr_at(0, -1.0, 0.1, 4, 20), std::invalid_argument);
+  EXPECT_THROW(lr_at(0, 1.0, 0.1, -5, 20), std::invalid_argument);
+  std::vector<Param> ps;
+  EXPECT_THROW(AdamW(ps, AdamWConfig{.beta1 = 2.0}), std::invalid_argument);
+  EXPECT_THROW(AdamW(ps, AdamWConfig{.beta1 = 0.9, .beta2 = std::nan("")}), std::invalid_argument);
+}
+
 TEST(LrSchedule, WarmupThenCosine) {
   EXPECT_DOUBLE_EQ(lr_at(0, 1.0, 0.1, 4, 20), 0.25);
   EXPECT_DOUBLE_EQ(lr_at(3, 1.0, 0.1, 4, 20), 1.0);
