@@ -127,3 +127,21 @@ TEST(LogitsCli, InitModelThenConvertGivesSameLogits) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(LogitsCli, InitModelRejectsATokenizerLargerThanTheVocabulary) {
+  if (r1_bin().empty()) GTEST_SKIP() << "R1_BIN not set (run through ctest)";
+  if (!r1::test::has_shared()) GTEST_SKIP() << "shared data not found (set R1_SHARED)";
+  r1::test::TempDir tmp;
+  const std::string out = tmp.file("tiny");
+  // 151,665 tokens against qwen2-tiny's 256-row embedding: refused before anything is written.
+  CliRun r = run_r1("init-model --preset qwen2-tiny --out " + out + " --tokenizer " +
+                        r1::test::shared_dir() + "/tokenizers/r1_distill_qwen",
+                    tmp);
+  EXPECT_EQ(r.rc, 2) << r.err;
+  EXPECT_NE(r.err.find("vocab_size 256"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::ifstream(out + "/config.json").good());
+}
+
+}  // namespace

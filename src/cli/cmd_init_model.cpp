@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "models/init_model.h"
 #include "models/tensor_names.h"
+#include "tokenizer/tokenizer.h"
 
 namespace r1::cli {
 
@@ -41,6 +42,30 @@ int cmd_init_model(int argc, char** argv) {
                  preset_name.c_str(), names.c_str());
     return 2;
   }
+  namespace fs = std::filesystem;
+  fs::path tok_src;
+  if (!tokenizer.empty()) {  // checked before anything is written
+    std::error_code ec;
+    tok_src = fs::is_directory(tokenizer, ec) ? fs::path(tokenizer) / "tokenizer.json"
+                                              : fs::path(tokenizer);
+    if (!fs::is_regular_file(tok_src, ec)) {
+      std::fprintf(stderr, "r1 init-model: --tokenizer: %s: no such file\n", tok_src.c_str());
+      return 2;
+    }
+    auto tok = tok::Tokenizer::from_path(tok_src.string());
+    if (!tok.ok()) {
+      std::fprintf(stderr, "r1 init-model: --tokenizer: %s\n", tok.message().c_str());
+      return 2;
+    }
+    if (int64_t((*tok)->vocab_size()) > preset->config.vocab_size) {
+      std::fprintf(stderr,
+                   "r1 init-model: --tokenizer: %s has %d tokens but preset %s has vocab_size "
+                   "%lld (its ids would fall outside the embedding)\n",
+                   tok_src.c_str(), int((*tok)->vocab_size()), preset_name.c_str(),
+                   (long long)preset->config.vocab_size);
+      return 2;
+    }
+  }
   const DType dtype = dtype_name == "bf16" ? DType::BF16 : DType::F32;
   ThreadPool pool(threads > 0 ? threads : default_threads());
   int64_t n_params = 0;
@@ -57,15 +82,9 @@ int cmd_init_model(int argc, char** argv) {
     std::fprintf(stderr, "r1 init-model: %s\n", r.message().c_str());
     return 1;
   }
-  if (!tokenizer.empty()) {
-    namespace fs = std::filesystem;
+  if (!tok_src.empty()) {
     std::error_code ec;
-    const fs::path src = fs::is_directory(tokenizer, ec) ? fs::path(tokenizer) / "tokenizer.json"
-                                                         : fs::path(tokenizer);
-    if (!fs::is_regular_file(src, ec)) {
-      std::fprintf(stderr, "r1 init-model: --tokenizer: %s: no such file\n", src.c_str());
-      return 2;
-    }
+    const fs::path& src = tok_src;
     for (const fs::path& f : {src, src.parent_path() / "tokenizer_config.json"}) {
       if (!fs::is_regular_file(f, ec)) continue;
       fs::copy_file(f, fs::path(out_dir) / f.filename(), fs::copy_options::overwrite_existing, ec);
