@@ -132,6 +132,8 @@ std::vector<int32_t> LoadedModel::eos_ids() const {
 
 Result<LoadedModel> load_model_and_tokenizer(const std::string& path, int threads,
                                              bool with_tokenizer) {
+  // llama.cpp's bound too (GGML_MAX_N_THREADS); far more threads than cores only spin.
+  if (threads > 512) return make_error("--threads {}: at most 512", threads);
   R1_ASSIGN_OR_RETURN(resolved, resolve_model_path(path));
   const auto t0 = std::chrono::steady_clock::now();
   LoadedModel lm;

@@ -104,14 +104,16 @@ int cmd_run(int argc, char** argv) {
   auto* prompt_opt = app.add_option("-p,--prompt", prompt, "prompt text (default: read stdin)");
   app.add_option("-n,--n-predict", n_predict,
                  "tokens to generate at most; -1 = until EOS or the context is full")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(number_at_least(-1));
   sampling.add_to(app);
   app.add_option("--stop", stops, "stop string (repeatable); generation ends before it")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_option("-c,--ctx-size", ctx_size,
                  "context length in tokens (prompt + generated); 0 = the model's full length "
-                 "(default: the model's length, at most 4096)");
+                 "(default: the model's length, at most 4096)")
+      ->check(number_at_least(0));
   app.add_option("-t,--threads", threads, "threads (default: physical cores)")
       ->capture_default_str()
       ->check(number_at_least(1));
