@@ -41,7 +41,7 @@ int cmd_eval(int argc, char** argv) {
   auto* data_opt = app.add_option("--data", data, "JSONL benchmark (MATH-500, GSM8K, AIME, or any problem/answer file)");
   auto* task_opt = app.add_option("--task", task_name, "embedded task family (arith, linear, countdown): held-out problems");
   data_opt->excludes(task_opt);
-  app.add_option("--n", n, "problems: the first N of --data (default all), or N task problems (default 200)");
+  app.add_option("--n", n, "problems: the first N of --data (default all), or N task problems (default 200)")->check(number_at_least(1));
   app.add_option("--level", level, "task difficulty level (0 = default mix)")->capture_default_str()->check(number_in(0, 4));
   app.add_option("-k,--k", k, "samples per problem")->capture_default_str()->check(number_at_least(1));
   app.add_option("--temp", temp, "sampling temperature (R1: 0.6)")->capture_default_str()->check(number_at_least(0));
@@ -49,7 +49,7 @@ int cmd_eval(int argc, char** argv) {
   app.add_option("--top-k", top_k, "top-k; 0 disables")->capture_default_str()->check(number_at_least(0));
   app.add_flag("--greedy", greedy, "greedy decoding (every sample is the same; use with -k 1)");
   app.add_option("--seed", seed, "base sampling seed (sample j of problem i uses seed + 1000003 i + j)")->capture_default_str();
-  app.add_option("--max-tokens", max_tokens, "generated tokens per sample at most (default: 128 for --task, 4096 for --data)");
+  app.add_option("--max-tokens", max_tokens, "generated tokens per sample at most (default: 128 for --task, 4096 for --data)")->check(number_at_least(1));
   app.add_option("-t,--threads", threads, "threads (default: physical cores)")->capture_default_str()->check(number_at_least(1));
   app.add_option("--out", out_dir, "output directory for results.json and outputs.jsonl")->capture_default_str();
   app.add_flag("--chat", chat, "use the model's chat template with the R1 instruction (default for --data when the model has one)");
