@@ -105,7 +105,8 @@ Result<int> HttpServer::bind() {
   int port = opts_.port;
   if (port == 0) {
     port = svr_->bind_to_any_port(opts_.host);
-    if (port < 0) return make_error("cannot bind {}: no free port", opts_.host);
+    if (port < 0)
+      return make_error("cannot bind {}: not a local address, or no free port", opts_.host);
   } else if (!svr_->bind_to_port(opts_.host, port)) {
     return make_error("cannot bind {}:{} (address in use or not local?); try --port 0",
                       opts_.host, port);
