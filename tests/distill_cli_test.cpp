@@ -4,7 +4,6 @@
 // distill_stats.json and the student checkpoint exist and the checkpoint loads in `r1 run`.
 // A student with another vocabulary is refused with a one-line error.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -14,24 +13,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli_util.h"
 #include "core/test_util.h"
 
 namespace {
 
-std::string r1_bin() {
-  const char* b = std::getenv("R1_BIN");
-  return b && *b ? b : "";
-}
-
-int sh(const std::string& cmd) {
-  const int rc = std::system(cmd.c_str());
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-std::string slurp(const std::string& p) {
-  std::ifstream f(p);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
+using namespace r1::test::cli;
 
 nlohmann::json config(const std::string& arch, int hidden, int layers) {
   return {{"model_type", arch},          {"vocab_size", 320},        {"hidden_size", hidden},

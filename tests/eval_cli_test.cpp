@@ -2,7 +2,6 @@
 // test runs on a tiny random-weight model from `r1 init-model --preset qwen2-tiny` with a 256-token
 // byte-level tokenizer written here (the preset's vocabulary is 256).
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -14,51 +13,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli_util.h"
 #include "core/test_util.h"
 
 namespace {
 
+using namespace r1::test::cli;
+
 using nlohmann::json;
-
-std::string r1_bin() {
-  const char* b = std::getenv("R1_BIN");
-  return b && *b ? b : "";
-}
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) {
-    if (c == '\'') q.append("'\\''");
-    else q.push_back(c);
-  }
-  q.push_back('\'');
-  return q;
-}
-
-struct Out {
-  int rc = -1;
-  std::string out, err;
-};
-
-Out run_r1(const std::vector<std::string>& args) {
-  r1::test::TempDir tmp;
-  std::string cmd = quote(r1_bin());
-  for (const auto& a : args) cmd.append(" ").append(quote(a));
-  cmd.append(" < /dev/null 2> ").append(quote(tmp.file("err")));
-  Out r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream f(tmp.file("err"));
-  std::stringstream ss;
-  ss << f.rdbuf();
-  r.err = ss.str();
-  return r;
-}
 
 std::vector<std::string> lines_of(const std::string& path) {
   std::ifstream f(path);
@@ -76,7 +38,7 @@ TEST(VerifyCli, Pairs) {
   EXPECT_EQ(run_r1({"verify", "\\frac{1}{2}", "0.5"}).out, "true\n");
   EXPECT_EQ(run_r1({"verify", "\\frac{1}{2}", "The answer is \\boxed{\\dfrac12}."}).out, "true\n");
   EXPECT_EQ(run_r1({"verify", "(3,4]", "(3,4)"}).out, "false\n");
-  Out r = run_r1({"verify", "10"});
+  CliRun r = run_r1({"verify", "10"});
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("r1 verify:"), std::string::npos);
 }
@@ -88,7 +50,7 @@ TEST(VerifyCli, Jsonl) {
   std::ofstream(f) << R"({"gold": "1,000", "pred": "1000"})" << "\n"
                    << R"({"gold": 70, "pred": "\\boxed{71}"})" << "\n\n"
                    << R"({"gold": "x=5", "pred": "5"})" << "\n";
-  Out r = run_r1({"verify", "--jsonl", f});
+  CliRun r = run_r1({"verify", "--jsonl", f});
   EXPECT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(r.out, "true\nfalse\ntrue\n");
   std::ofstream(f) << R"({"gold": "1", "pred": "1"})" << "\n" << R"({"gold": "1"})" << "\n";
@@ -120,7 +82,7 @@ TEST(TaskCli, GenDeterministicAndHeldOut) {
     EXPECT_EQ(sol.substr(sol.find("</think>") + 8), j["answer"].get<std::string>());
   }
   for (const auto& l : lines_of(tmp.file("train.jsonl"))) EXPECT_FALSE(test_prompts.count(json::parse(l)["prompt"]));
-  Out bad = run_r1({"task", "gen", "--name", "nope", "--out", tmp.file("c.jsonl")});
+  CliRun bad = run_r1({"task", "gen", "--name", "nope", "--out", tmp.file("c.jsonl")});
   EXPECT_EQ(bad.rc, 2);
   EXPECT_NE(bad.err.find("unknown task 'nope'"), std::string::npos) << bad.err;
 }
@@ -128,7 +90,7 @@ TEST(TaskCli, GenDeterministicAndHeldOut) {
 TEST(TaskCli, Corpus) {
   REQUIRE_BIN();
   r1::test::TempDir tmp;
-  Out r = run_r1({"task", "corpus", "--name", "arith", "--n", "400", "--seed", "1", "--out", tmp.file("c.txt")});
+  CliRun r = run_r1({"task", "corpus", "--name", "arith", "--n", "400", "--seed", "1", "--out", tmp.file("c.txt")});
   ASSERT_EQ(r.rc, 0) << r.err;
   const auto docs = lines_of(tmp.file("c.txt"));
   ASSERT_EQ(docs.size(), 400u);
@@ -183,14 +145,14 @@ TEST(EvalCli, TinyModelResultsAndOutputs) {
   REQUIRE_BIN();
   r1::test::TempDir tmp;
   const std::string model = tmp.file("tiny");
-  Out init = run_r1({"init-model", "--preset", "qwen2-tiny", "--out", model, "--seed", "1"});
+  CliRun init = run_r1({"init-model", "--preset", "qwen2-tiny", "--out", model, "--seed", "1"});
   ASSERT_EQ(init.rc, 0) << init.err;
   std::ofstream(model + "/tokenizer.json") << byte_level_tokenizer_json();
   const std::string data = tmp.file("d.jsonl");
   std::ofstream(data) << R"({"problem": "What is 1+1?", "answer": "2"})" << "\n"
                       << R"({"question": "Half of one?", "answer": "#### 0.5"})" << "\n";
   const std::string out = tmp.file("out");
-  Out r = run_r1({"eval", "--model", model, "--data", data, "-k", "2", "--max-tokens", "6", "--threads", "1",
+  CliRun r = run_r1({"eval", "--model", model, "--data", data, "-k", "2", "--max-tokens", "6", "--threads", "1",
                   "--seed", "5", "--out", out});
   ASSERT_EQ(r.rc, 0) << r.err;
   std::ifstream rf(out + "/results.json");

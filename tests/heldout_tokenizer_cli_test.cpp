@@ -16,7 +16,6 @@
 //    with npm @huggingface/jinja 0.5.11 except one request where JavaScript concatenates a dict
 //    into a string and Jinja2 raises (a TypeError): we follow Jinja2.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -27,39 +26,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli_util.h"
 #include "core/test_util.h"
 
 namespace {
 
+using namespace r1::test::cli;
+
 using json = nlohmann::ordered_json;
-
-std::string r1_bin() {
-  const char* b = std::getenv("R1_BIN");
-  return b && *b ? b : "";
-}
-
-std::string source_dir() {
-  if (const char* s = std::getenv("R1_SOURCE_DIR"); s && *s) return s;
-  return R1_SOURCE_DIR;
-}
-
-std::string shared_root() {
-  if (const char* s = std::getenv("R1_SHARED"); s && *s) return s;
-  return r1::test::shared_dir();
-}
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 // Splits on '\n' only (JSON output may hold U+2028 and other line separators).
 std::vector<std::string> lines(const std::string& s) {
@@ -72,26 +46,6 @@ std::vector<std::string> lines(const std::string& s) {
     start = nl + 1;
   }
   return v;
-}
-
-struct CliRun {
-  int rc = -1;
-  std::string out, err;
-};
-
-CliRun run_r1(const std::string& args, const std::string& stdin_text, const r1::test::TempDir& dir) {
-  const std::string in = dir.file("stdin.txt"), out = dir.file("stdout.txt"), err = dir.file("stderr.txt");
-  {
-    std::ofstream f(in, std::ios::binary);
-    f << stdin_text;
-  }
-  const std::string cmd = quote(r1_bin()) + " " + args + " < " + quote(in) + " > " + quote(out) + " 2> " + quote(err);
-  CliRun r;
-  const int status = std::system(cmd.c_str());
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
 }
 
 std::vector<json> read_jsonl(const std::string& path) {

@@ -1,7 +1,6 @@
 // Integration tests of `r1 inspect`: the built binary ($R1_BIN) on stories260K (GGUF), a fixture
 // directory (HF), a single safetensors file, and bad input (one line on stderr, exit 1).
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -9,21 +8,17 @@
 #include <sstream>
 #include <string>
 
+#include "cli_util.h"
 #include "core/test_util.h"
 
 namespace {
+
+using r1::test::cli::slurp;
 
 struct Out {
   int rc = -1;
   std::string out, err;
 };
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 Out inspect(const std::string& path) {
   r1::test::TempDir tmp;
@@ -31,8 +26,7 @@ Out inspect(const std::string& path) {
   const std::string cmd = std::string("'") + (bin ? bin : "r1") + "' inspect '" + path + "' >" +
                           tmp.file("out") + " 2>" + tmp.file("err");
   Out o;
-  const int st = std::system(cmd.c_str());
-  o.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  o.rc = r1::test::cli::sh(cmd);
   o.out = slurp(tmp.file("out"));
   o.err = slurp(tmp.file("err"));
   return o;

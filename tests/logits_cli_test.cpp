@@ -2,7 +2,6 @@
 // against the shared fixtures' reference logits, error handling of bad input, and a random model
 // converted to GGUF giving the same logits as its safetensors original.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cmath>
 #include <cstdio>
@@ -13,15 +12,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli_util.h"
 #include "core/test_util.h"
 #include "models/npy.h"
 
 namespace {
 
-std::string r1_bin() {
-  const char* b = std::getenv("R1_BIN");
-  return b && *b ? b : "";
-}
+using r1::test::cli::r1_bin;
 
 struct CliRun {
   int rc = -1;
@@ -33,10 +30,8 @@ CliRun run_r1(const std::string& args, const r1::test::TempDir& tmp) {
   const std::string err_file = tmp.file("stderr.txt");
   const std::string cmd = r1_bin() + " " + args + " 2>" + err_file + " >/dev/null";
   CliRun r;
-  const int status = std::system(cmd.c_str());
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream f(err_file);
-  r.err.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  r.rc = r1::test::cli::sh(cmd);
+  r.err = r1::test::cli::slurp(err_file);
   return r;
 }
 

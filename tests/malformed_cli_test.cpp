@@ -19,24 +19,17 @@
 #include <string>
 #include <vector>
 
+#include "cli_util.h"
 #include "core/test_util.h"
 #include "io/gguf.h"
 
 namespace {
 
+using namespace r1::test::cli;
+
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string r1_bin() {
-  const char* b = std::getenv("R1_BIN");
-  return b && *b ? b : "";
-}
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 void spit(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
 }

@@ -2,7 +2,6 @@
 // tokenizer trained by `r1 tokenizer train`; kill -9 in the middle of a run, then --resume, must
 // give exactly the loss sequence of an uninterrupted run; the checkpoint loads in `r1 run`.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -12,24 +11,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli_util.h"
 #include "core/test_util.h"
 
 namespace {
 
-std::string r1_bin() {
-  const char* b = std::getenv("R1_BIN");
-  return b && *b ? b : "";
-}
-
-int sh(const std::string& cmd) {
-  const int rc = std::system(cmd.c_str());
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-std::string slurp(const std::string& p) {
-  std::ifstream f(p);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
+using namespace r1::test::cli;
 
 std::vector<std::string> losses(const std::string& metrics) {
   std::ifstream f(metrics);

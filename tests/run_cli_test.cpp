@@ -2,7 +2,6 @@
 // binary ($R1_BIN) on stories260K against llama.cpp's greedy continuation and the independent
 // float64 greedy reference in ../shared/models/stories260K.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -14,71 +13,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli_util.h"
 #include "core/test_util.h"
 
 namespace {
 
+using namespace r1::test::cli;
+
 using nlohmann::json;
-
-std::string r1_bin() {
-  const char* b = std::getenv("R1_BIN");
-  return b && *b ? b : "";
-}
-
-std::string shared_root() {
-  if (const char* s = std::getenv("R1_SHARED"); s && *s) return s;
-  if (const char* s = std::getenv("R1_SOURCE_DIR"); s && *s) return std::string(s) + "/../shared";
-  return r1::test::shared_dir();
-}
-
-std::string stories_dir() { return shared_root() + "/models/stories260K"; }
-
-std::string quote(const std::string& s) {
-  std::string q;
-  q.reserve(s.size() + 2);
-  q.push_back('\'');
-  for (char c : s) {
-    if (c == '\'') {
-      q.append("'\\''");
-    } else {
-      q.push_back(c);
-    }
-  }
-  q.push_back('\'');
-  return q;
-}
-
-struct RunOutput {
-  int rc = -1;
-  std::string out, err;
-};
-
-// Runs `r1 ARGS` with optional stdin text; captures stdout and stderr separately.
-RunOutput run_r1(const std::vector<std::string>& args, const std::string* stdin_text = nullptr) {
-  r1::test::TempDir tmp;
-  std::string cmd = quote(r1_bin());
-  for (const auto& a : args) cmd.append(" ").append(quote(a));
-  if (stdin_text) {
-    std::ofstream(tmp.file("in")) << *stdin_text;
-    cmd.append(" < ").append(quote(tmp.file("in")));
-  } else {
-    cmd.append(" < /dev/null");
-  }
-  cmd.append(" 2> ").append(quote(tmp.file("err")));
-  RunOutput r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream f(tmp.file("err"));
-  std::stringstream ss;
-  ss << f.rdbuf();
-  r.err = ss.str();
-  return r;
-}
 
 json load_json(const std::string& path) {
   std::ifstream f(path);
@@ -96,7 +38,7 @@ class RunCli : public ::testing::Test {
 };
 
 // Exactly one line on stderr, non-zero exit.
-void expect_one_line_error(const RunOutput& r) {
+void expect_one_line_error(const CliRun& r) {
   EXPECT_NE(r.rc, 0);
   EXPECT_FALSE(r.err.empty());
   EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "stderr: " << r.err;

@@ -4,7 +4,6 @@
 // 4 x (tokens run through the model) and balance figures that agree with those counts; a dense
 // model (stories260K) says "no MoE layers".
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <algorithm>
 #include <cmath>
@@ -18,47 +17,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli_util.h"
 #include "core/test_util.h"
 
 namespace {
 
+using namespace r1::test::cli;
+
 using nlohmann::json;
-
-std::string r1_bin() {
-  const char* b = std::getenv("R1_BIN");
-  return b && *b ? b : "";
-}
-
-std::string shared_root() {
-  if (const char* s = std::getenv("R1_SHARED"); s && *s) return s;
-  return r1::test::shared_dir();
-}
-
-struct RunOutput {
-  int rc = -1;
-  std::string out, err;
-};
-
-// Runs `r1 ARGS` (arguments without single quotes) with stdout and stderr captured.
-RunOutput run_r1(const std::vector<std::string>& args) {
-  r1::test::TempDir tmp;
-  std::string cmd = "'" + r1_bin() + "'";
-  for (const auto& a : args) cmd += " '" + a + "'";
-  cmd += " < /dev/null 2> '" + tmp.file("err") + "'";
-  RunOutput r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream f(tmp.file("err"));
-  std::stringstream ss;
-  ss << f.rdbuf();
-  r.err = ss.str();
-  return r;
-}
 
 std::vector<std::string> lines_with(const std::string& text, const std::string& needle) {
   std::vector<std::string> out;
@@ -70,7 +36,7 @@ std::vector<std::string> lines_with(const std::string& text, const std::string& 
 
 TEST(RunStatsCli, DenseModelHasNoMoeLayers) {
   if (r1_bin().empty()) GTEST_SKIP() << "R1_BIN is not set";
-  const std::string model = shared_root() + "/models/stories260K/stories260K.gguf";
+  const std::string model = stories_dir() + "/stories260K.gguf";
   if (!std::filesystem::exists(model)) GTEST_SKIP() << model << " not found (set R1_SHARED)";
   auto r = run_r1({"run", model, "-p", "Once", "-n", "4", "--temp", "0", "-t", "1", "--stats"});
   ASSERT_EQ(r.rc, 0) << r.err;

@@ -2,7 +2,6 @@
 // prompt/completion pairs: loss falls, metrics.jsonl has a line per step, the checkpoint loads in
 // `r1 run`, --resume after the run continues the identical loss sequence; bad input gives one line.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -13,24 +12,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli_util.h"
 #include "core/test_util.h"
 
 namespace {
 
-std::string r1_bin() {
-  const char* b = std::getenv("R1_BIN");
-  return b && *b ? b : "";
-}
-
-int sh(const std::string& cmd) {
-  const int rc = std::system(cmd.c_str());
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-std::string slurp(const std::string& p) {
-  std::ifstream f(p);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
+using namespace r1::test::cli;
 
 std::vector<double> losses(const std::string& metrics) {
   std::ifstream f(metrics);

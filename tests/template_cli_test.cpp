@@ -2,7 +2,6 @@
 // ../shared/tokenizers/templates/cases-sample rendered through the CLI, one JSON line per case,
 // plus config/model-directory paths, extra context and per-line errors.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -13,53 +12,31 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli_util.h"
 #include "core/test_util.h"
 
 namespace {
 
+using r1::test::cli::r1_bin;
+
 namespace fs = std::filesystem;
 using ojson = nlohmann::ordered_json;
 
-std::string r1_bin() {
-  const char* b = std::getenv("R1_BIN");
-  return b && *b ? b : "";
-}
-
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) {
-    if (c == '\'') q += "'\\''";
-    else q += c;
-  }
-  return q + "'";
-}
-
-struct CliRun {
+struct TemplateRun {
   int rc = -1;
   std::vector<std::string> lines;  // stdout lines
   std::string err;
 };
 
 // Runs `r1 template ARGS` with `input` on stdin.
-CliRun run_template(const std::vector<std::string>& args, const std::string& input) {
-  r1::test::TempDir tmp;
-  const std::string in_path = tmp.file("in.jsonl"), err_path = tmp.file("err.txt");
-  {
-    std::ofstream f(in_path, std::ios::binary);
-    f << input;
-  }
-  std::string cmd = shell_quote(r1_bin()) + " template";
-  for (const auto& a : args) cmd += " " + shell_quote(a);
-  cmd += " < " + shell_quote(in_path) + " 2> " + shell_quote(err_path);
-  CliRun r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int st = pclose(p);
-  r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+TemplateRun run_template(const std::vector<std::string>& args, const std::string& input) {
+  std::vector<std::string> argv = {"template"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  const r1::test::cli::CliRun run = r1::test::cli::run_r1(argv, &input);
+  TemplateRun r;
+  r.rc = run.rc;
+  r.err = run.err;
+  const std::string& out = run.out;
   size_t pos = 0;
   while (pos < out.size()) {
     const size_t nl = out.find('\n', pos);
@@ -67,8 +44,6 @@ CliRun run_template(const std::vector<std::string>& args, const std::string& inp
     if (nl == std::string::npos) break;
     pos = nl + 1;
   }
-  std::ifstream ef(err_path);
-  r.err.assign(std::istreambuf_iterator<char>(ef), {});
   return r;
 }
 
@@ -101,7 +76,7 @@ TEST(TemplateCli, SampleCasesByteForByte) {
         expected.push_back(c.contains("continue_error") ? ojson() : c["rendered_continue"]);
       }
     }
-    const CliRun r = run_template({templates_dir() + "/" + name + ".jinja"}, input);
+    const TemplateRun r = run_template({templates_dir() + "/" + name + ".jinja"}, input);
     ASSERT_EQ(r.lines.size(), expected.size()) << name << ": " << r.err;
     for (size_t i = 0; i < expected.size(); ++i) {
       EXPECT_EQ(ojson::parse(r.lines[i]), expected[i]) << name << " line " << i + 1;
@@ -117,13 +92,13 @@ TEST(TemplateCli, ConfigDirectoryAndExtraContext) {
   if (!fs::exists(qwen3 + "/tokenizer_config.json")) GTEST_SKIP() << "qwen3 tokenizer_config.json not found";
   const std::string input =
       R"({"messages":[{"role":"user","content":"hi"}],"add_generation_prompt":true,"enable_thinking":false})" "\n";
-  const CliRun r = run_template({qwen3}, input);
+  const TemplateRun r = run_template({qwen3}, input);
   ASSERT_EQ(r.rc, 0) << r.err;
   ASSERT_EQ(r.lines.size(), 1u);
   EXPECT_EQ(ojson::parse(r.lines[0]),
             "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n");
   // The DeepSeek-V3 config's own bos_token is used (the template prints it first).
-  const CliRun d = run_template({r1::test::shared_path("tokenizers/deepseek_v3/tokenizer_config.json")},
+  const TemplateRun d = run_template({r1::test::shared_path("tokenizers/deepseek_v3/tokenizer_config.json")},
                              R"({"messages":[{"role":"user","content":"hi"}],"add_generation_prompt":true})" "\n");
   ASSERT_EQ(d.rc, 0) << d.err;
   ASSERT_EQ(d.lines.size(), 1u);
@@ -136,7 +111,7 @@ TEST(TemplateCli, BadLinesPrintNullAndExitNonZero) {
   const std::string input = std::string("not json\n") +
                             R"({"messages":[{"role":"user","content":"ok"}],"add_generation_prompt":false})" "\n" +
                             R"({"messages":"nope"})" "\n";
-  const CliRun r = run_template({templates_dir() + "/deepseek_r1.jinja", "--bos", "<B>"}, input);
+  const TemplateRun r = run_template({templates_dir() + "/deepseek_r1.jinja", "--bos", "<B>"}, input);
   EXPECT_NE(r.rc, 0);
   ASSERT_EQ(r.lines.size(), 3u) << r.err;
   EXPECT_EQ(r.lines[0], "null");
@@ -148,7 +123,7 @@ TEST(TemplateCli, BadLinesPrintNullAndExitNonZero) {
 
 TEST(TemplateCli, MissingFileFails) {
   if (r1_bin().empty()) GTEST_SKIP() << "R1_BIN not set";
-  const CliRun r = run_template({"/nonexistent/x.jinja"}, "");
+  const TemplateRun r = run_template({"/nonexistent/x.jinja"}, "");
   EXPECT_NE(r.rc, 0);
   EXPECT_NE(r.err.find("/nonexistent/x.jinja"), std::string::npos) << r.err;
 }

@@ -2,7 +2,6 @@
 // shared reference cases (tokenizers/cases-sample), the stories260K GGUF, bad input lines, and
 // a trained tokenizer read back.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -14,62 +13,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli_util.h"
 #include "core/test_util.h"
 
 namespace {
 
+using namespace r1::test::cli;
+
 using nlohmann::json;
-
-std::string r1_bin() {
-  const char* b = std::getenv("R1_BIN");
-  return b && *b ? b : "";
-}
-
-std::string shared_root() {
-  if (const char* s = std::getenv("R1_SHARED"); s && *s) return s;
-  if (const char* s = std::getenv("R1_SOURCE_DIR"); s && *s) return std::string(s) + "/../shared";
-  return r1::test::shared_dir();
-}
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) {
-    if (c == '\'') {
-      q += "'\\''";
-    } else {
-      q += c;
-    }
-  }
-  return q + "'";
-}
-
-struct CliRun {
-  int rc = -1;
-  std::string out, err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-// Runs `r1 ARGS < stdin_text`, capturing stdout and stderr.
-CliRun run_r1(const std::string& args, const std::string& stdin_text, const r1::test::TempDir& dir) {
-  const std::string in = dir.file("stdin.txt"), out = dir.file("stdout.txt"), err = dir.file("stderr.txt");
-  {
-    std::ofstream f(in, std::ios::binary);
-    f << stdin_text;
-  }
-  const std::string cmd = quote(r1_bin()) + " " + args + " < " + quote(in) + " > " + quote(out) + " 2> " + quote(err);
-  CliRun r;
-  const int status = std::system(cmd.c_str());
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
 
 std::vector<std::string> lines(const std::string& s) {
   std::vector<std::string> v;
@@ -135,8 +86,8 @@ TEST(TokenizeCliMisc, AddBosAndGguf) {
   ASSERT_EQ(ds.rc, 0) << ds.err;
   EXPECT_EQ(json::parse(lines(ds.out).at(0)).at(0), 0);
 
-  const std::string gguf = shared_root() + "/models/stories260K/stories260K.gguf";
-  const json ref = json::parse(slurp(shared_root() + "/models/stories260K/expected_once_upon_a_time.json"));
+  const std::string gguf = stories_dir() + "/stories260K.gguf";
+  const json ref = json::parse(slurp(stories_dir() + "/expected_once_upon_a_time.json"));
   const CliRun st = run_r1("tokenize " + quote(gguf) + " --ids --add-bos", ref["prompt_text"].dump() + "\n", dir);
   ASSERT_EQ(st.rc, 0) << st.err;
   EXPECT_EQ(json::parse(lines(st.out).at(0)), ref["prompt_ids"]);

@@ -4,7 +4,6 @@
 // Stages whose subcommand is missing from the build report "unavailable" and are skipped; the
 // test then checks that the skip is reported rather than faked.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -13,26 +12,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli_util.h"
 #include "core/test_util.h"
 
 namespace {
 
+using namespace r1::test::cli;
+
 namespace fs = std::filesystem;
-
-std::string r1_bin() {
-  const char* b = std::getenv("R1_BIN");
-  return b && *b ? b : "";
-}
-
-int sh(const std::string& cmd) {
-  const int rc = std::system(cmd.c_str());
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-std::string slurp(const std::string& p) {
-  std::ifstream f(p);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
 
 TEST(ZeroCli, QuickProfileRunsEveryStageAndResumes) {
   if (r1_bin().empty()) GTEST_SKIP() << "R1_BIN not set";
