@@ -53,9 +53,10 @@ template <bool kQ4>
 constexpr int kDecodeRows1 = kQ4 ? 8 : 4;
 // Software prefetch distance of the decode tiles, in bytes ahead of each row's current group of
 // 8 blocks (env R1_DECODE_PREFETCH overrides it; 0 turns it off). Every row of a tile is its own
-// stream (8 per core for Q4_0), and the hardware prefetchers alone left 1.5B decode 8-13% slower:
-// same-binary A/B on Zen4 (4 batches of 4-6 alternating runs) of 0, 128, 256, 288, 512, 1024 and
-// 4096 bytes; 256 was best for Q4_0 and 512 for Q8_0 (about 15 blocks).
+// stream (8 per core for Q4_0), and the hardware prefetchers alone fall behind. Same-binary A/B on
+// Zen4 (batches of 4-6 alternating runs) of 0, 128, 256, 288, 512, 1024 and 4096 bytes: 256 was
+// best for Q4_0 and 512 for Q8_0 (about 15 blocks); with this tile, 1.5B decode gained 6% (Q4_0)
+// and 18% (Q8_0), DeepSeek-V2-Lite Q4_0 neither gained nor lost.
 template <bool kQ4>
 inline int64_t decode_prefetch_bytes() {
   static const int64_t bytes = [] {
