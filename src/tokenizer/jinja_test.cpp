@@ -196,6 +196,11 @@ TEST(Jinja, ErrorsNameTheLine) {
 }
 
 TEST(Jinja, RunawayTemplatesAreBounded) {
+  // A value that contains itself (found by the fuzzer): printing or comparing it is an error,
+  // not a stack overflow.
+  EXPECT_FALSE(render("{% set ns = namespace(s=1) %}{% set ns.s = ns, 2 %}{{ ns.s }}", "{}").ok());
+  EXPECT_FALSE(render("{% set ns = namespace(s=1) %}{% set ns.s = {'a': [ns]} %}{{ ns }}", "{}").ok());
+  EXPECT_TRUE(render("{% set ns = namespace(s=1) %}{% set ns.s = [[1, [2]], 3] %}{{ ns.s }}", "{}").ok());
   Options opt;
   opt.max_steps = 20000;
   EXPECT_FALSE(render("{% for i in range(1000) %}{% for j in range(1000) %}x{% endfor %}{% endfor %}", "{}", opt).ok());

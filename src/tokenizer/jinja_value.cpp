@@ -241,6 +241,28 @@ std::string Value::type_name() const {
   return "?";
 }
 
+namespace {
+
+// Values can contain themselves (`{% set ns.x = [ns] %}`, found by the jinja fuzzer): walks over
+// nested values stop at this depth with a JinjaError instead of overflowing the stack. Real chat
+// templates nest a few levels.
+constexpr int kMaxNesting = 256;
+thread_local int g_nesting = 0;
+
+struct NestingGuard {
+  NestingGuard() {
+    if (++g_nesting > kMaxNesting) {
+      --g_nesting;
+      throw JinjaError("value nested too deeply (does it contain itself?)", 0);
+    }
+  }
+  ~NestingGuard() { --g_nesting; }
+  NestingGuard(const NestingGuard&) = delete;
+  NestingGuard& operator=(const NestingGuard&) = delete;
+};
+
+}  // namespace
+
 std::string Value::repr() const {
   if (kind_ == Kind::String) return str_repr(s_);
   return to_str();
@@ -256,6 +278,7 @@ std::string Value::to_str() const {
     case Kind::String: return s_;
     case Kind::List:
     case Kind::Tuple: {
+      const NestingGuard guard;
       std::string out = kind_ == Kind::List ? "[" : "(";
       for (size_t i = 0; i < list_->size(); ++i) {
         if (i) out += ", ";
@@ -267,6 +290,7 @@ std::string Value::to_str() const {
     }
     case Kind::Dict:
     case Kind::Namespace: {
+      const NestingGuard guard;
       std::string out = kind_ == Kind::Namespace ? "<Namespace {" : "{";
       bool first = true;
       for (const auto& [k, v] : dict_->items) {
@@ -316,12 +340,14 @@ bool equal(const Value& a, const Value& b) {
     case K::String: return a.str() == b.str();
     case K::List:
     case K::Tuple: {
+      const NestingGuard guard;
       if (a.items().size() != b.items().size()) return false;
       for (size_t i = 0; i < a.items().size(); ++i)
         if (!equal(a.items()[i], b.items()[i])) return false;
       return true;
     }
     case K::Dict: {
+      const NestingGuard guard;
       if (a.dict_ref().items.size() != b.dict_ref().items.size()) return false;
       for (const auto& [k, v] : a.dict_ref().items) {
         const Value* o = b.dict_ref().find(k);
@@ -347,6 +373,7 @@ int compare(const Value& a, const Value& b, int line) {
     return c < 0 ? -1 : (c > 0 ? 1 : 0);
   }
   if (a.kind() == b.kind() && a.is_list()) {
+    const NestingGuard guard;
     const auto& x = a.items();
     const auto& y = b.items();
     for (size_t i = 0; i < x.size() && i < y.size(); ++i) {
