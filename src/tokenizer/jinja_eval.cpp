@@ -454,6 +454,7 @@ Result<Template> Template::parse(const std::string& source, Options options) {
 
 Result<std::string> Template::render(const Value& context) const {
   if (!body_) return make_error("template: render() on an empty template");
+  const NamespaceArena arena;  // declared first: emptied after every value of the render
   auto root = std::make_shared<Scope>();
   if (context.is_dict())
     for (const auto& [k, v] : context.dict_ref().items) root->vars[k.to_str()] = v;

@@ -101,7 +101,24 @@ Value Value::dict(Dict d) {
 Value Value::namespace_(Dict d) {
   Value v = dict(std::move(d));
   v.kind_ = Kind::Namespace;
+  NamespaceArena::track(v.dict_);
   return v;
+}
+
+namespace {
+thread_local NamespaceArena* g_arena = nullptr;
+}  // namespace
+
+NamespaceArena::NamespaceArena() : prev_(g_arena) { g_arena = this; }
+
+NamespaceArena::~NamespaceArena() {
+  g_arena = prev_;
+  for (auto& w : made_)
+    if (auto ns = w.lock()) ns->items.clear();  // may free other namespaces: their weak expires
+}
+
+void NamespaceArena::track(const std::shared_ptr<Dict>& ns) {
+  if (g_arena) g_arena->made_.push_back(ns);
 }
 Value Value::function(Function f, std::string name) {
   Value v;

@@ -137,4 +137,21 @@ std::vector<char32_t> utf8_decode(const std::string& s);
 std::string utf8_encode(const std::vector<char32_t>& cps);
 void utf8_append(std::string& out, char32_t cp);
 
+/// Namespaces made while a NamespaceArena lives on this thread are emptied when it ends.
+/// `{% set ns.x = ns %}` makes a reference cycle that reference counting alone would leak
+/// (found by the jinja fuzzer); a render's output is a string, so nothing needs them after.
+class NamespaceArena {
+ public:
+  NamespaceArena();
+  ~NamespaceArena();
+  NamespaceArena(const NamespaceArena&) = delete;
+  NamespaceArena& operator=(const NamespaceArena&) = delete;
+  /// Records a namespace made on this thread (no-op without an arena).
+  static void track(const std::shared_ptr<Dict>& ns);
+
+ private:
+  std::vector<std::weak_ptr<Dict>> made_;
+  NamespaceArena* prev_;
+};
+
 }  // namespace r1::tok::jinja
