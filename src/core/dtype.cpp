@@ -8,7 +8,7 @@
 namespace r1 {
 
 namespace {
-constexpr std::array<DTypeTraits, 10> kTraits = {{
+constexpr std::array<DTypeTraits, 32> kTraits = {{
     {"F32", 1, 4, false},
     {"F16", 1, 2, false},
     {"BF16", 1, 2, false},
@@ -19,7 +19,32 @@ constexpr std::array<DTypeTraits, 10> kTraits = {{
     {"I64", 1, 8, false},
     {"U8", 1, 1, false},
     {"I8", 1, 1, false},
+    // Block sizes and bytes as ggml's type_traits (ggml/src/ggml.c, the node-llama-cpp 3.21.1 release).
+    {"Q4_1", 32, 20, true},
+    {"Q5_0", 32, 22, true},
+    {"Q5_1", 32, 24, true},
+    {"Q8_1", 32, 36, true},
+    {"Q2_K", 256, 84, true},
+    {"Q3_K", 256, 110, true},
+    {"Q4_K", 256, 144, true},
+    {"Q5_K", 256, 176, true},
+    {"Q6_K", 256, 210, true},
+    {"Q8_K", 256, 292, true},
+    {"IQ2_XXS", 256, 66, true},
+    {"IQ2_XS", 256, 74, true},
+    {"IQ3_XXS", 256, 98, true},
+    {"IQ1_S", 256, 50, true},
+    {"IQ4_NL", 32, 18, true},
+    {"IQ3_S", 256, 110, true},
+    {"IQ2_S", 256, 82, true},
+    {"IQ4_XS", 256, 136, true},
+    {"IQ1_M", 256, 56, true},
+    {"TQ1_0", 256, 54, true},
+    {"TQ2_0", 256, 66, true},
+    {"MXFP4", 32, 17, true},
 }};
+static_assert(kTraits[static_cast<size_t>(DType::MXFP4)].block_bytes == 17,
+              "kTraits rows follow the DType enum order");
 }  // namespace
 
 const DTypeTraits& dtype_traits(DType t) { return kTraits[static_cast<size_t>(t)]; }

@@ -20,6 +20,31 @@ enum class DType : uint8_t {
   I64,
   U8,
   I8,
+  // GGUF block formats beyond Q8_0/Q4_0 (ggml/src/ggml-common.h block_* structs). Their block
+  // structs, codecs and kernels live in src/quant/ and src/kernels/; a type is only mapped from
+  // GGUF (io/gguf.cpp kGgmlTypes) once matmul computes with it.
+  Q4_1,
+  Q5_0,
+  Q5_1,
+  Q8_1,  // activation type of Q4_1/Q5_1 dot products (never a weight)
+  Q2_K,
+  Q3_K,
+  Q4_K,
+  Q5_K,
+  Q6_K,
+  Q8_K,  // activation type of the K-quant and IQ dot products (never a weight)
+  IQ2_XXS,
+  IQ2_XS,
+  IQ3_XXS,
+  IQ1_S,
+  IQ4_NL,
+  IQ3_S,
+  IQ2_S,
+  IQ4_XS,
+  IQ1_M,
+  TQ1_0,
+  TQ2_0,
+  MXFP4,
 };
 
 /// Static facts about a dtype: `block_size` elements take `block_bytes` bytes.
