@@ -15,11 +15,17 @@
 
 namespace r1::test::cli {
 
-/// The built r1 binary: $R1_BIN, or "" when unset (tests then GTEST_SKIP()).
+/// The built r1 binary: $R1_BIN, else the one this build made (R1_BIN_DEFAULT). Never a skip: a
+/// missing binary fails the test that runs it.
 inline std::string r1_bin() {
   const char* b = std::getenv("R1_BIN");
-  return b && *b ? b : "";
+  return b && *b ? b : R1_BIN_DEFAULT;
 }
+
+/// Fails the test (a missing binary is never a skip) when the r1 binary does not exist.
+#define R1_REQUIRE_BIN()                                                             \
+  ASSERT_TRUE(std::filesystem::exists(::r1::test::cli::r1_bin()))                    \
+      << "no r1 binary at " << ::r1::test::cli::r1_bin() << " (build the r1 target)"
 
 /// The source tree: $R1_SOURCE_DIR, else the R1_SOURCE_DIR compile definition.
 inline std::string source_dir() {

@@ -40,7 +40,7 @@ const Item kItems[] = {{"Q:12+34=?A:", "<think>2+4=6 1+3=4</think>46", "46"},
 class DistillCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (r1_bin().empty()) GTEST_SKIP() << "R1_BIN not set";
+    R1_REQUIRE_BIN();
     std::ofstream corpus(dir_.file("corpus.jsonl"));
     std::ofstream prompts(dir_.file("prompts.jsonl"));
     for (int rep = 0; rep < 20; ++rep)

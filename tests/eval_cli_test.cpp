@@ -30,8 +30,7 @@ std::vector<std::string> lines_of(const std::string& path) {
   return v;
 }
 
-#define REQUIRE_BIN() \
-  if (r1_bin().empty()) GTEST_SKIP() << "R1_BIN not set (run through ctest)"
+#define REQUIRE_BIN() R1_REQUIRE_BIN()
 
 TEST(VerifyCli, Pairs) {
   REQUIRE_BIN();

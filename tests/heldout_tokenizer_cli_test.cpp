@@ -58,8 +58,8 @@ std::vector<json> read_jsonl(const std::string& path) {
 
 #define SKIP_UNLESS_READY()                                                                          \
   do {                                                                                               \
-    if (r1_bin().empty() || !std::filesystem::exists(r1_bin())) GTEST_SKIP() << "R1_BIN not set";   \
-    if (!std::filesystem::is_directory(shared_root())) GTEST_SKIP() << "shared data not found";      \
+    R1_REQUIRE_BIN();                                                                                \
+    R1_SKIP_UNLESS_SHARED("");                                                                       \
   } while (0)
 
 // Tokenizer name and the PATH form the CLI is given (a tokenizer.json or a model directory).

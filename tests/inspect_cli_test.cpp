@@ -39,7 +39,7 @@ size_t count(const std::string& s, const std::string& needle) {
 }
 
 TEST(Inspect, Gguf) {
-  if (!r1::test::has_shared()) GTEST_SKIP() << "shared data folder not found (set R1_SHARED)";
+  R1_SKIP_UNLESS_SHARED("models/stories260K/stories260K.gguf");
   const Out o = inspect(r1::test::shared_path("models/stories260K/stories260K.gguf"));
   ASSERT_EQ(o.rc, 0) << o.err;
   EXPECT_NE(o.out.find("GGUF v3, 19 metadata keys, 48 tensors, alignment 32"), std::string::npos) << o.out;
@@ -52,7 +52,7 @@ TEST(Inspect, Gguf) {
 }
 
 TEST(Inspect, HfDirAndSafetensorsFile) {
-  if (!r1::test::has_shared()) GTEST_SKIP() << "shared data folder not found (set R1_SHARED)";
+  R1_SKIP_UNLESS_SHARED("fixtures/ds_qlora_fp8");
   const std::string dir = r1::test::shared_path("fixtures/ds_qlora_fp8");
   Out o = inspect(dir);
   ASSERT_EQ(o.rc, 0) << o.err;

@@ -45,8 +45,8 @@ std::string join(const std::vector<int32_t>& ids) {
 }
 
 #define REQUIRE_BIN_AND_SHARED()                                                  \
-  if (r1_bin().empty()) GTEST_SKIP() << "R1_BIN not set (run through ctest)";    \
-  if (!r1::test::has_shared()) GTEST_SKIP() << "shared data not found (set R1_SHARED)"
+  R1_REQUIRE_BIN();                                                               \
+  R1_SKIP_UNLESS_SHARED("")
 
 TEST(LogitsCli, FixturesMatchReferenceLogits) {
   REQUIRE_BIN_AND_SHARED();
@@ -98,7 +98,7 @@ TEST(LogitsCli, BadInputGivesOneLineErrors) {
 }
 
 TEST(LogitsCli, InitModelThenConvertGivesSameLogits) {
-  if (r1_bin().empty()) GTEST_SKIP() << "R1_BIN not set (run through ctest)";
+  R1_REQUIRE_BIN();
   r1::test::TempDir tmp;
   const std::string hf = tmp.file("llama-tiny");
   CliRun r = run_r1("init-model --preset llama-tiny --out " + hf + " --seed 3", tmp);
@@ -126,8 +126,8 @@ TEST(LogitsCli, InitModelThenConvertGivesSameLogits) {
 namespace {
 
 TEST(LogitsCli, InitModelRejectsATokenizerLargerThanTheVocabulary) {
-  if (r1_bin().empty()) GTEST_SKIP() << "R1_BIN not set (run through ctest)";
-  if (!r1::test::has_shared()) GTEST_SKIP() << "shared data not found (set R1_SHARED)";
+  R1_REQUIRE_BIN();
+  R1_SKIP_UNLESS_SHARED("");
   r1::test::TempDir tmp;
   const std::string out = tmp.file("tiny");
   // 151,665 tokens against qwen2-tiny's 256-row embedding: refused before anything is written.

@@ -85,8 +85,8 @@ void expect_clean_error(const std::string& path, const std::vector<std::string>&
 class MalformedCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (r1_bin().empty()) GTEST_SKIP() << "R1_BIN not set (run through ctest)";
-    if (!r1::test::has_shared()) GTEST_SKIP() << "shared data folder not found (set R1_SHARED)";
+    R1_REQUIRE_BIN();
+    R1_SKIP_UNLESS_SHARED("");
   }
   r1::test::TempDir tmp_;
 };
@@ -373,7 +373,7 @@ int sysfs_physical_cores() {
 }
 
 TEST(ThreadsCli, EverySubcommandTakesThreadsDefaultPhysicalCores) {
-  if (r1_bin().empty()) GTEST_SKIP() << "R1_BIN not set (run through ctest)";
+  R1_REQUIRE_BIN();
   r1::test::TempDir tmp;
   const Out top = run_r1("--help", tmp);
   ASSERT_EQ(top.rc, 0);
@@ -401,7 +401,8 @@ TEST(ThreadsCli, EverySubcommandTakesThreadsDefaultPhysicalCores) {
   }
   // The default, as `r1 run --stats`-style output reports it: physical cores.
   const int cores = sysfs_physical_cores();
-  if (cores == 0 || !r1::test::has_shared()) GTEST_SKIP() << "no sysfs topology or shared data";
+  if (cores == 0) R1_SKIP_NEEDS("sysfs", "no CPU topology under /sys/devices/system/cpu");
+  R1_SKIP_UNLESS_SHARED("models/stories260K/stories260K.gguf");
   const Out o = run_r1("run '" + r1::test::shared_path("models/stories260K/stories260K.gguf") +
                            "' -p hi -n 1",
                        tmp);

@@ -30,9 +30,8 @@ json load_json(const std::string& path) {
 class RunCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (r1_bin().empty()) GTEST_SKIP() << "R1_BIN is not set (run through ctest)";
-    if (!std::filesystem::exists(stories_dir() + "/stories260K.gguf"))
-      GTEST_SKIP() << "shared data not found at " << stories_dir() << " (set R1_SHARED)";
+    R1_REQUIRE_BIN();
+    R1_SKIP_UNLESS_SHARED("models/stories260K/stories260K.gguf");
   }
   std::string model() const { return stories_dir() + "/stories260K.gguf"; }
 };

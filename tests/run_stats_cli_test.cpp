@@ -35,23 +35,21 @@ std::vector<std::string> lines_with(const std::string& text, const std::string& 
 }
 
 TEST(RunStatsCli, DenseModelHasNoMoeLayers) {
-  if (r1_bin().empty()) GTEST_SKIP() << "R1_BIN is not set";
+  R1_REQUIRE_BIN();
+  R1_SKIP_UNLESS_SHARED("models/stories260K/stories260K.gguf");
   const std::string model = stories_dir() + "/stories260K.gguf";
-  if (!std::filesystem::exists(model)) GTEST_SKIP() << model << " not found (set R1_SHARED)";
   auto r = run_r1({"run", model, "-p", "Once", "-n", "4", "--temp", "0", "-t", "1", "--stats"});
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(r.err.find("expert usage: no MoE layers"), std::string::npos) << r.err;
 }
 
 TEST(RunStatsCli, DeepseekExpertCountsAddUp) {
-  if (r1_bin().empty()) GTEST_SKIP() << "R1_BIN is not set";
+  R1_REQUIRE_BIN();
+  R1_SKIP_UNLESS_SHARED("bench/gguf/make_deepseek2_tiny.py");
+  R1_SKIP_UNLESS_SHARED("tokenizers/deepseek_v3/tokenizer.json");
+  R1_SKIP_UNLESS_NUMPY();
   const std::string script = shared_root() + "/bench/gguf/make_deepseek2_tiny.py";
   const std::string tok = shared_root() + "/tokenizers/deepseek_v3/tokenizer.json";
-  if (!std::filesystem::exists(script) || !std::filesystem::exists(tok))
-    GTEST_SKIP() << script << " or " << tok << " not found (set R1_SHARED)";
-  if (!std::filesystem::exists("/usr/bin/python3") ||
-      std::system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") != 0)
-    GTEST_SKIP() << "/usr/bin/python3 with numpy is needed";
   const int64_t E = 16, K = 4, n_layers = 4, n_dense = 1;
   r1::test::TempDir tmp;
   const std::string path = tmp.file("ds3-tiny.gguf");
@@ -60,7 +58,7 @@ TEST(RunStatsCli, DeepseekExpertCountsAddUp) {
                           std::to_string(K) + " --layers " + std::to_string(n_layers) +
                           " --dense-layers " + std::to_string(n_dense) + " -o '" + path +
                           "' >/dev/null 2>&1";
-  if (std::system(gen.c_str()) != 0) GTEST_SKIP() << "generator failed: " << gen;
+  ASSERT_EQ(std::system(gen.c_str()), 0) << "generator failed: " << gen;
 
   auto r = run_r1({"run", path, "-p", "The quick brown fox", "-n", "6", "--temp", "0", "-t", "1",
                    "--ignore-eos", "--json", "--stats"});

@@ -34,7 +34,7 @@ std::vector<double> losses(const std::string& metrics) {
 class SftCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (r1_bin().empty()) GTEST_SKIP() << "R1_BIN not set";
+    R1_REQUIRE_BIN();
     std::ofstream corpus(dir_.file("corpus.jsonl"));
     std::ofstream data(dir_.file("data.jsonl"));
     for (int a = 10; a < 40; a += 3) {

@@ -51,8 +51,8 @@ std::string templates_dir() { return r1::test::shared_path("tokenizers/templates
 
 #define REQUIRE_BIN_AND_SHARED()                                                  \
   do {                                                                            \
-    if (r1_bin().empty() || !fs::exists(r1_bin())) GTEST_SKIP() << "R1_BIN not set"; \
-    if (!fs::is_directory(templates_dir())) GTEST_SKIP() << "shared templates not found"; \
+    R1_REQUIRE_BIN();                                                             \
+    R1_SKIP_UNLESS_SHARED("tokenizers/templates");                                \
   } while (0)
 
 TEST(TemplateCli, SampleCasesByteForByte) {
@@ -88,8 +88,8 @@ TEST(TemplateCli, SampleCasesByteForByte) {
 
 TEST(TemplateCli, ConfigDirectoryAndExtraContext) {
   REQUIRE_BIN_AND_SHARED();
+  R1_SKIP_UNLESS_SHARED("tokenizers/qwen3/tokenizer_config.json");
   const std::string qwen3 = r1::test::shared_path("tokenizers/qwen3");
-  if (!fs::exists(qwen3 + "/tokenizer_config.json")) GTEST_SKIP() << "qwen3 tokenizer_config.json not found";
   const std::string input =
       R"({"messages":[{"role":"user","content":"hi"}],"add_generation_prompt":true,"enable_thinking":false})" "\n";
   const TemplateRun r = run_template({qwen3}, input);
@@ -122,7 +122,7 @@ TEST(TemplateCli, BadLinesPrintNullAndExitNonZero) {
 }
 
 TEST(TemplateCli, MissingFileFails) {
-  if (r1_bin().empty()) GTEST_SKIP() << "R1_BIN not set";
+  R1_REQUIRE_BIN();
   const TemplateRun r = run_template({"/nonexistent/x.jinja"}, "");
   EXPECT_NE(r.rc, 0);
   EXPECT_NE(r.err.find("/nonexistent/x.jinja"), std::string::npos) << r.err;

@@ -1,16 +1,18 @@
 // generate(): the loop's finish reasons, streaming and cache reuse, on a scripted fake model whose
-// logits at position p make token script[p] certain (and NaN where told), with the real
-// stories260K tokenizer for the text side.
+// logits at position p make token script[p] certain (and NaN where told), with a real byte-level
+// BPE tokenizer trained in the fixture for the text side.
 #include "engine/generate.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 
 #include "core/check.h"
 #include "core/test_util.h"
+#include "tokenizer/bpe_trainer.h"
 
 namespace r1::engine {
 namespace {
@@ -71,9 +73,19 @@ class Generate : public ::testing::Test {
   }
 
   void SetUp() override {
-    const std::string path = test::shared_path("models/stories260K/stories260K.gguf");
-    if (!std::filesystem::exists(path)) GTEST_SKIP() << "shared data not found: " << path;
-    auto t = tok::Tokenizer::from_path(path);
+    // A byte-level BPE trained here (needs nothing from ../shared): BOS/EOS are special tokens,
+    // "Hello" and "Once" differ in their first token, so the cache tests see a BOS-only prefix.
+    tok::BpeTrainerOptions bo;
+    bo.vocab_size = 300;
+    bo.bos_token = "<s>";
+    bo.eos_token = "</s>";
+    std::vector<std::string> corpus;
+    for (int i = 0; i < 8; ++i) corpus.push_back("Once upon a time Lily was happy. The end. Hello");
+    auto trained = tok::train_bpe(corpus, bo);
+    ASSERT_TRUE(trained.ok()) << trained.message();
+    std::ofstream(dir_.file("tokenizer.json")) << trained->tokenizer_json;
+    std::ofstream(dir_.file("tokenizer_config.json")) << trained->tokenizer_config_json;
+    auto t = tok::Tokenizer::from_path(dir_.path());
     ASSERT_TRUE(t.ok()) << t.message();
     tok_ = std::move(t.value());
     prompt_ = tok_->encode("Once upon a time", true);
@@ -91,6 +103,7 @@ class Generate : public ::testing::Test {
     return cs;
   }
 
+  test::TempDir dir_;
   std::unique_ptr<tok::Tokenizer> tok_;
   std::vector<int32_t> prompt_, reply_;
   std::unique_ptr<FakeLM> model_;

@@ -107,7 +107,7 @@ TEST(Dataset, Gsm8kFinalAnswer) {
 }
 
 TEST(Dataset, SharedFiles) {
-  if (!r1::test::has_shared()) GTEST_SKIP() << "shared data folder not found (set R1_SHARED)";
+  R1_SKIP_UNLESS_SHARED("");
   auto math = read_jsonl_dataset(r1::test::shared_path("data/math500/test.jsonl"));
   ASSERT_TRUE(math.ok()) << math.message();
   EXPECT_EQ(math->size(), 500u);

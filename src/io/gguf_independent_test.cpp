@@ -27,16 +27,13 @@ namespace {
 
 using nlohmann::json;
 
-// Why the Python side cannot run, or "" when it can.
-std::string python_unavailable() {
-  if (!test::has_shared()) return "shared data folder not found (set R1_SHARED)";
-  if (!std::filesystem::exists(test::shared_path("bench/gguf/gguf_writer.py")) ||
-      !std::filesystem::exists(test::shared_path("bench/gguf/gguf_reader.py")))
-    return "no ../shared/bench/gguf/gguf_{writer,reader}.py";
-  if (std::system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") != 0)
-    return "/usr/bin/python3 with numpy not available (apt-get install python3-numpy)";
-  return "";
-}
+// Skips (tagged) unless the Python side can run: ../shared's GGUF writer/reader and numpy.
+#define SKIP_UNLESS_PYTHON()                              \
+  do {                                                    \
+    R1_SKIP_UNLESS_SHARED("bench/gguf/gguf_writer.py");   \
+    R1_SKIP_UNLESS_SHARED("bench/gguf/gguf_reader.py");   \
+    R1_SKIP_UNLESS_NUMPY();                               \
+  } while (0)
 
 // Writes `script` to DIR/name.py and runs it with args; returns the exit status.
 int run_python(const test::TempDir& tmp, const std::string& name, const std::string& script,
@@ -180,7 +177,7 @@ std::vector<float> test_floats(int rows, int cols) {
 }
 
 TEST(GgufIndependent, PythonWriterEveryValueTypeV3AndV2) {
-  if (auto why = python_unavailable(); !why.empty()) GTEST_SKIP() << why;
+  SKIP_UNLESS_PYTHON();
   test::TempDir tmp;
   const int rows = 3, cols = 160;
   const auto x = test_floats(rows, cols);
@@ -266,9 +263,9 @@ TEST(GgufIndependent, PythonWriterEveryValueTypeV3AndV2) {
 }
 
 TEST(GgufIndependent, PythonReaderAgreesOnStories260K) {
-  if (auto why = python_unavailable(); !why.empty()) GTEST_SKIP() << why;
+  SKIP_UNLESS_PYTHON();
+  R1_SKIP_UNLESS_SHARED("models/stories260K/stories260K.gguf");
   const std::string path = test::shared_path("models/stories260K/stories260K.gguf");
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "no " << path;
   test::TempDir tmp;
   auto f = GgufFile::open(path);
   ASSERT_TRUE(f.ok()) << f.message();
@@ -276,7 +273,7 @@ TEST(GgufIndependent, PythonReaderAgreesOnStories260K) {
 }
 
 TEST(GgufIndependent, PythonReaderAgreesOnOurWriter) {
-  if (auto why = python_unavailable(); !why.empty()) GTEST_SKIP() << why;
+  SKIP_UNLESS_PYTHON();
   test::TempDir tmp;
   const int rows = 5, cols = 96;
   const auto x = test_floats(rows, cols);

@@ -156,7 +156,7 @@ TEST(Gguf, TensorRoundTripAllDtypes) {
 }
 
 TEST(Gguf, Stories260KLoadsEveryTensorAndKey) {
-  if (!test::has_shared()) GTEST_SKIP() << "shared data folder not found (set R1_SHARED)";
+  R1_SKIP_UNLESS_SHARED("");
   const std::string path = test::shared_path("models/stories260K/stories260K.gguf");
   auto f = GgufFile::open(path);
   ASSERT_TRUE(f.ok()) << f.message();
@@ -205,11 +205,9 @@ TEST(Gguf, Stories260KLoadsEveryTensorAndKey) {
 // Runs ../shared/bench/gguf/gguf_writer.py (numpy) to write Q8_0/Q4_0/F16 tensors of the same
 // floats our writer gets; both files must decode to identical values.
 TEST(Gguf, IndependentWriterDecodesLikeOurs) {
-  if (!test::has_shared()) GTEST_SKIP() << "shared data folder not found (set R1_SHARED)";
+  R1_SKIP_UNLESS_SHARED("bench/gguf/gguf_writer.py");
+  R1_SKIP_UNLESS_NUMPY();
   const std::string script_dir = test::shared_path("bench/gguf");
-  if (!std::filesystem::exists(script_dir + "/gguf_writer.py")) GTEST_SKIP() << "no gguf_writer.py";
-  if (std::system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") != 0)
-    GTEST_SKIP() << "/usr/bin/python3 with numpy not available (apt-get install python3-numpy)";
   test::TempDir tmp;
   const int rows = 7, cols = 96;
   std::vector<float> x = lcg_floats(size_t(rows * cols), 42);

@@ -91,7 +91,7 @@ TEST(Safetensors, RoundTrip) {
 
 // Every fixture directory loads; every tensor is readable; FP8 weights have well-shaped scales.
 TEST(HfModel, SharedFixturesLoad) {
-  if (!test::has_shared()) GTEST_SKIP() << "shared data folder not found (set R1_SHARED)";
+  R1_SKIP_UNLESS_SHARED("");
   const std::string root = test::shared_path("fixtures");
   int n_dirs = 0, n_fp8 = 0;
   for (const auto& e : fs::directory_iterator(root)) {
@@ -126,7 +126,7 @@ TEST(HfModel, SharedFixturesLoad) {
 // The FP8 checkpoint dequantised with its 128x128 block scales is close to the F32 one (same
 // random weights): checks the scale layout [ceil(out/128), ceil(in/128)] is applied right.
 TEST(HfModel, Fp8BlockScalesMatchF32Fixture) {
-  if (!test::has_shared()) GTEST_SKIP() << "shared data folder not found (set R1_SHARED)";
+  R1_SKIP_UNLESS_SHARED("");
   auto q = HfModelDir::open(test::shared_path("fixtures/ds_qlora_fp8"));
   auto f = HfModelDir::open(test::shared_path("fixtures/ds_qlora_f32"));
   ASSERT_TRUE(q.ok() && f.ok());

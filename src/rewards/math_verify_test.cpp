@@ -364,7 +364,7 @@ std::vector<std::string> rewrites(const std::string& g) {
 }
 
 TEST(MathVerify, Math500GoldsAcceptedAgainstThemselvesAndRewrites) {
-  if (!r1::test::has_shared()) GTEST_SKIP() << "shared data folder not found (set R1_SHARED)";
+  R1_SKIP_UNLESS_SHARED("");
   std::ifstream f(r1::test::shared_path("data/math500/test.jsonl"));
   ASSERT_TRUE(f) << "missing data/math500/test.jsonl";
   std::string line;
@@ -385,7 +385,7 @@ TEST(MathVerify, Math500GoldsAcceptedAgainstThemselvesAndRewrites) {
 
 TEST(MathVerify, Math500GoldsRejectNeighbours) {
   // A perturbed number must not match: every integer gold against gold+1.
-  if (!r1::test::has_shared()) GTEST_SKIP() << "shared data folder not found (set R1_SHARED)";
+  R1_SKIP_UNLESS_SHARED("");
   std::ifstream f(r1::test::shared_path("data/math500/test.jsonl"));
   std::string line;
   while (std::getline(f, line)) {

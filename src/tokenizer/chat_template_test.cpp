@@ -27,7 +27,7 @@ std::vector<ojson> read_cases(const std::string& path) {
 }
 
 TEST(ChatTemplate, SampleCasesRenderByteForByte) {
-  if (!fs::is_directory(templates_dir())) GTEST_SKIP() << "shared templates not found at " << templates_dir();
+  R1_SKIP_UNLESS_SHARED("tokenizers/templates");
   int n_templates = 0, n_cases = 0, n_continue = 0;
   for (const auto& entry : fs::directory_iterator(templates_dir())) {
     if (entry.path().extension() != ".jinja") continue;
@@ -63,7 +63,7 @@ TEST(ChatTemplate, SampleCasesRenderByteForByte) {
 // The R1 templates drop `<think>...</think>` from assistant history, so a prefill that holds
 // reasoning cannot be continued: transformers raises, so do we.
 TEST(ChatTemplate, ContinueFailsWhenFinalTextIsDropped) {
-  if (!fs::is_directory(templates_dir())) GTEST_SKIP() << "shared templates not found";
+  R1_SKIP_UNLESS_SHARED("tokenizers/templates");
   auto ct = ChatTemplate::from_path(templates_dir() + "/deepseek_r1.jinja");
   ASSERT_TRUE(ct.ok()) << ct.message();
   const ojson msgs = ojson::parse(R"([{"role":"user","content":"hi"},{"role":"assistant","content":"<think>x</think>y"}])");

@@ -71,12 +71,12 @@ void check_cases(const std::string& name, const std::string& pre) {
 }
 
 TEST(GgufVocab, Gpt2Qwen2MatchesReference) {
-  if (!test::has_shared()) GTEST_SKIP() << "shared data folder not found (set R1_SHARED)";
+  R1_SKIP_UNLESS_SHARED("");
   check_cases("qwen2_5", "qwen2");
 }
 
 TEST(GgufVocab, Gpt2DeepseekV3MatchesReference) {
-  if (!test::has_shared()) GTEST_SKIP() << "shared data folder not found (set R1_SHARED)";
+  R1_SKIP_UNLESS_SHARED("");
   check_cases("deepseek_v3", "deepseek-v3");
 }
 

@@ -52,7 +52,7 @@ std::string show(const std::vector<int32_t>& v) {
 class SharedCases : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(SharedCases, EncodeAndDecodeMatchReference) {
-  if (!test::has_shared()) GTEST_SKIP() << "shared data folder not found (set R1_SHARED)";
+  R1_SKIP_UNLESS_SHARED("");
   const std::string name = GetParam();
   const Tokenizer* tok = shared_tokenizer(name);
   ASSERT_NE(tok, nullptr);
@@ -70,7 +70,7 @@ TEST_P(SharedCases, EncodeAndDecodeMatchReference) {
 INSTANTIATE_TEST_SUITE_P(Tokenizers, SharedCases, ::testing::ValuesIn(kNames));
 
 TEST(Tokenizer, SpecialTokensAndConfig) {
-  if (!test::has_shared()) GTEST_SKIP() << "shared data folder not found (set R1_SHARED)";
+  R1_SKIP_UNLESS_SHARED("");
   const Tokenizer* ds = shared_tokenizer("deepseek_v3");
   ASSERT_NE(ds, nullptr);
   EXPECT_EQ(ds->bos_id(), 0);
@@ -130,7 +130,7 @@ const char* const kRoundTrip[] = {
 };
 
 TEST(Tokenizer, RoundTripMultilingual) {
-  if (!test::has_shared()) GTEST_SKIP() << "shared data folder not found (set R1_SHARED)";
+  R1_SKIP_UNLESS_SHARED("");
   for (const char* name : kNames) {
     const Tokenizer* tok = shared_tokenizer(name);
     ASSERT_NE(tok, nullptr);
@@ -143,7 +143,7 @@ TEST(Tokenizer, RoundTripMultilingual) {
 }
 
 TEST(Tokenizer, InvalidUtf8IsEncodedByteWise) {
-  if (!test::has_shared()) GTEST_SKIP() << "shared data folder not found (set R1_SHARED)";
+  R1_SKIP_UNLESS_SHARED("");
   const Tokenizer* tok = shared_tokenizer("deepseek_v3");
   ASSERT_NE(tok, nullptr);
   const std::string bad = "ok \xff\xfe \xc3 end \xe2\x82";
@@ -156,7 +156,7 @@ TEST(Tokenizer, InvalidUtf8IsEncodedByteWise) {
 }
 
 TEST(Tokenizer, StreamDecoderHoldsIncompleteUtf8) {
-  if (!test::has_shared()) GTEST_SKIP() << "shared data folder not found (set R1_SHARED)";
+  R1_SKIP_UNLESS_SHARED("");
   for (const char* name : kNames) {
     const Tokenizer* tok = shared_tokenizer(name);
     ASSERT_NE(tok, nullptr);
@@ -186,7 +186,7 @@ TEST(Tokenizer, StreamDecoderHoldsIncompleteUtf8) {
 }
 
 TEST(Tokenizer, EncodeIsThreadSafe) {
-  if (!test::has_shared()) GTEST_SKIP() << "shared data folder not found (set R1_SHARED)";
+  R1_SKIP_UNLESS_SHARED("");
   const Tokenizer* tok = shared_tokenizer("qwen2_5");
   ASSERT_NE(tok, nullptr);
   std::vector<std::vector<int32_t>> want;
@@ -207,7 +207,7 @@ TEST(Tokenizer, EncodeIsThreadSafe) {
 }
 
 TEST(Tokenizer, Stories260kSentencePieceGguf) {
-  if (!test::has_shared()) GTEST_SKIP() << "shared data folder not found (set R1_SHARED)";
+  R1_SKIP_UNLESS_SHARED("");
   const std::string dir = test::shared_path("models/stories260K");
   auto tok = Tokenizer::from_path(dir + "/stories260K.gguf");
   ASSERT_TRUE(tok.ok()) << tok.message();

@@ -222,7 +222,7 @@ void one_step_moves_logprobs(const std::string& arch, const std::string& fixture
 TEST(GrpoStep, MovesLogprobsLlama) { one_step_moves_logprobs("llama"); }
 TEST(GrpoStep, MovesLogprobsQwen2) { one_step_moves_logprobs("qwen2"); }
 TEST(GrpoStep, MovesLogprobsDeepseekV3) {  // MLA + MoE through the same policy (shared fixture)
-  if (!test::has_shared()) GTEST_SKIP() << "no shared fixtures at " << test::shared_dir();
+  R1_SKIP_UNLESS_SHARED("");
   one_step_moves_logprobs("deepseek_v3", test::shared_path("fixtures/ds_qlora_f32"));
 }
 

@@ -28,7 +28,7 @@ double rel_l2(const float* a, const float* b, int64_t n) {
 // Loss and gradients of the fixture prompt's 19 next-token predictions vs train_expected.json
 // and train/GRADS_FILE.
 void check_fixture(const std::string& name, bool mtp = false) {
-  if (!test::has_shared()) GTEST_SKIP() << "no shared fixtures at " << test::shared_dir();
+  R1_SKIP_UNLESS_SHARED("");
   const std::string dir = test::shared_path("fixtures/" + name);
   ThreadPool pool(2);
   auto m = TrainLM::load(dir, pool);
@@ -74,7 +74,7 @@ TEST(FixtureGrads, DeepseekV3Mtp) { check_fixture("ds_qlora_f32", true); }
 
 // Aux-loss-free balancing: experts above the mean load get bias - rate, below it + rate.
 TEST(TrainLM, RouterBiasFollowsLoad) {
-  if (!test::has_shared()) GTEST_SKIP() << "no shared fixtures at " << test::shared_dir();
+  R1_SKIP_UNLESS_SHARED("");
   ThreadPool pool(1);
   auto m = TrainLM::load(test::shared_path("fixtures/ds_qlora_f32"), pool);
   ASSERT_TRUE(m.ok()) << m.error().message;
