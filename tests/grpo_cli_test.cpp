@@ -1,7 +1,8 @@
 // Integration tests of `r1 grpo`: a tiny llama pretrained for a few steps by `r1 pretrain` (BPE
 // from `r1 tokenizer train`) runs GRPO on the arith task and on a --data file; metrics.jsonl has
-// every documented key per step, checkpoints load in `r1 run`, --resume continues the step count,
-// charts are written when gnuplot exists, and bad flags give one-line errors.
+// every documented key per step, checkpoints load in `r1 run`, a run stopped and --resumed ends
+// with the same metrics and weights as one uninterrupted run, charts are written when gnuplot
+// exists, and bad flags give one-line errors.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -31,7 +32,7 @@ std::vector<nlohmann::json> metrics(const std::string& path) {
 class GrpoCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (r1_bin().empty()) GTEST_SKIP() << "R1_BIN not set";
+    R1_REQUIRE_BIN();
     std::string text;
     for (int a = 10; a < 60; ++a)
       text += "Q:" + std::to_string(a) + "+" + std::to_string(a + 7) + "=?A:" +
@@ -67,11 +68,10 @@ class GrpoCli : public ::testing::Test {
 
 TEST_F(GrpoCli, TaskRunMetricsCheckpointResumeCharts) {
   const std::string a = dir_.file("a");
-  ASSERT_EQ(sh(grpo(a, "--task arith --steps 2 --beta 0.04 --num_iterations 2 "
-                       "--epsilon_high 0.28 --reward-funcs accuracy,format "
-                       "--reward-weights 1,0.5 --dynamic-sampling --max-resample-rounds 1 > " +
-                       dir_.file("a.log") + " 2>&1")),
-            0)
+  const std::string opts = "--task arith --beta 0.04 --num_iterations 2 --epsilon_high 0.28 "
+                           "--reward-funcs accuracy,format --reward-weights 1,0.5 "
+                           "--dynamic-sampling --max-resample-rounds 1 ";
+  ASSERT_EQ(sh(grpo(a, opts + "--steps 2 > " + dir_.file("a.log") + " 2>&1")), 0)
       << slurp(dir_.file("a.log"));
   auto m = metrics(a + "/metrics.jsonl");
   ASSERT_EQ(m.size(), 2u);
@@ -87,18 +87,35 @@ TEST_F(GrpoCli, TaskRunMetricsCheckpointResumeCharts) {
   EXPECT_NE(log.find("step 2/2 reward"), std::string::npos) << log;
   EXPECT_TRUE(std::filesystem::exists(a + "/checkpoint-2/model.safetensors"));
   EXPECT_TRUE(std::filesystem::exists(a + "/checkpoint-2/tokenizer.json"));
+  const std::string w2 = slurp(a + "/checkpoint-2/model.safetensors");  // keep-last may delete it
   if (sh("command -v gnuplot > /dev/null 2>&1") == 0) {
     for (const char* c : {"reward", "accuracy", "completion_len"})
       EXPECT_TRUE(std::filesystem::exists(a + "/charts/" + std::string(c) + ".png")) << c << log;
   }
-  // --resume continues at step 3.
-  ASSERT_EQ(sh(grpo(a, "--task arith --steps 3 --resume --no-charts > " + dir_.file("b.log") +
-                       " 2>&1")),
-            0)
+  // --resume continues at step 3 from the saved state: weights, AdamW moments and the prompt
+  // cursor. With one thread the run is deterministic, so step 3 and its checkpoint must equal an
+  // uninterrupted 3-step run's exactly; a resume that lost the optimizer state or the cursor (or
+  // restarted from the base) would differ.
+  ASSERT_EQ(sh(grpo(a, opts + "--steps 3 --resume --no-charts > " + dir_.file("b.log") + " 2>&1")), 0)
       << slurp(dir_.file("b.log"));
   m = metrics(a + "/metrics.jsonl");
   ASSERT_EQ(m.size(), 3u);
   EXPECT_EQ(m[2]["step"], 3);
+  const std::string c = dir_.file("c");
+  ASSERT_EQ(sh(grpo(c, opts + "--steps 3 --no-charts > " + dir_.file("c.log") + " 2>&1")), 0)
+      << slurp(dir_.file("c.log"));
+  const auto mc = metrics(c + "/metrics.jsonl");
+  ASSERT_EQ(mc.size(), 3u);
+  for (size_t i = 0; i < 3; ++i)
+    for (const char* k : {"step", "reward", "reward/accuracy", "reward/format", "accuracy",
+                          "completion_len", "kl", "clip_frac", "entropy", "zero_std_groups"})
+      EXPECT_EQ(m[i][k], mc[i][k]) << "step " << i + 1 << " " << k;
+  const std::string wa = slurp(a + "/checkpoint-3/model.safetensors");
+  ASSERT_FALSE(wa.empty());
+  EXPECT_TRUE(wa == slurp(c + "/checkpoint-3/model.safetensors"))
+      << "resumed weights differ from an uninterrupted run's";
+  // And the run did move the weights (equal checkpoints are not two untouched copies).
+  EXPECT_FALSE(wa == w2);
   // The GRPO checkpoint is an HF directory `r1 run` loads.
   EXPECT_EQ(sh(r1_bin() + " run " + a + "/checkpoint-3 -p 'Q:12+19=?A:' -n 4 --threads 1 > " +
                dir_.file("run.log") + " 2>&1"),

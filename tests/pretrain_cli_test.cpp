@@ -2,6 +2,9 @@
 // tokenizer trained by `r1 tokenizer train`; kill -9 in the middle of a run, then --resume, must
 // give exactly the loss sequence of an uninterrupted run; the checkpoint loads in `r1 run`.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <csignal>
 
 #include <cstdlib>
 #include <filesystem>
@@ -33,7 +36,7 @@ std::vector<std::string> losses(const std::string& metrics) {
 class PretrainCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (r1_bin().empty()) GTEST_SKIP() << "R1_BIN not set";
+    R1_REQUIRE_BIN();
     std::string text;
     for (int i = 0; i < 60; ++i)
       text += "Once upon a time a small robot counted to " + std::to_string(i) +
@@ -69,16 +72,27 @@ TEST_F(PretrainCli, KillNineThenResumeGivesIdenticalLossSequence) {
   EXPECT_NE(log.find("step 30/30 loss"), std::string::npos) << log;
   EXPECT_NE(log.find("tok/s"), std::string::npos);
   EXPECT_NE(log.find("ETA"), std::string::npos);
-  // Start the same run, kill -9 it once its second checkpoint exists, resume it.
-  // (Built with += : GCC 12 -O3 reports a bogus -Wrestrict on a chain of operator+.)
-  std::string cmd = "(";
+  // Start the same run and kill -9 it after step 10: R1_TEST_KILL_AFTER_STEP makes the trainer
+  // SIGKILL itself there, a known point instead of a race with a polling shell (which, when the
+  // run won, compared two uninterrupted runs). Checkpoint-8 is then the newest; steps 9-10 are in
+  // metrics.jsonl but not in a checkpoint, so --resume must drop and redo them.
+  std::string cmd = "R1_TEST_KILL_AFTER_STEP=10 ";  // += : GCC 12 -O3 bogus -Wrestrict on a + chain
   cmd += pretrain(b);
-  cmd += " > /dev/null 2>&1 & pid=$!; for i in $(seq 1 2000); do [ -f ";
-  cmd += b;
-  cmd += "/checkpoint-8/trainer_state.json ] && break; sleep 0.01; done; kill -9 $pid; wait $pid; true) 2> /dev/null";
-  ASSERT_EQ(sh(cmd), 0);
+  cmd += " > " + dir_.file("killed.log") + " 2>&1";
+  const int st = std::system(cmd.c_str());
+  // sh either execs r1 (killed by the signal) or forks it (exits 128 + 9).
+  ASSERT_TRUE((WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) ||
+              (WIFEXITED(st) && WEXITSTATUS(st) == 128 + SIGKILL))
+      << "status " << st << ": " << slurp(dir_.file("killed.log"));
+  ASSERT_EQ(losses(b + "/metrics.jsonl").size(), 10u) << "the kill did not land after step 10";
+  ASSERT_TRUE(std::filesystem::exists(b + "/checkpoint-8/trainer_state.json"));
+  ASSERT_FALSE(std::filesystem::exists(b + "/checkpoint-12"));
+  ASSERT_FALSE(std::filesystem::exists(b + "/checkpoint-30"));
   ASSERT_EQ(sh(pretrain(b, "--resume") + " > " + dir_.file("b.log") + " 2>&1"), 0)
       << slurp(dir_.file("b.log"));
+  const std::string resumed = slurp(dir_.file("b.log"));
+  EXPECT_NE(resumed.find("step 9/30 "), std::string::npos) << resumed;
+  EXPECT_EQ(resumed.find("step 8/30 "), std::string::npos) << "not resumed from checkpoint-8";
   EXPECT_EQ(losses(b + "/metrics.jsonl"), want);
   // keep-last 2: only the two newest checkpoints remain.
   EXPECT_TRUE(std::filesystem::exists(b + "/checkpoint-30/model.safetensors"));

@@ -1,6 +1,8 @@
 #include "train/trainer.h"
 
 #include <chrono>
+#include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -70,6 +72,11 @@ Result<void> run_pretrain(const PretrainOptions& o, ThreadPool& pool, std::FILE*
     (void)st;
   }
   const std::string metrics_path = o.out + "/metrics.jsonl";
+  // Fault injection for the kill -9 test (tests/pretrain_cli_test.cpp): R1_TEST_KILL_AFTER_STEP=N
+  // makes the process SIGKILL itself once step N's metrics line is written, so the kill lands at
+  // a known point of the run instead of racing a polling shell. Unset: never.
+  const char* kill_env = std::getenv("R1_TEST_KILL_AFTER_STEP");
+  const int64_t kill_after = kill_env && *kill_env ? std::atoll(kill_env) : -1;
   if (start > 0) {
     R1_TRY(truncate_metrics(metrics_path, start));
   } else {
@@ -157,6 +164,7 @@ Result<void> run_pretrain(const PretrainOptions& o, ThreadPool& pool, std::FILE*
                    eta_string(eta).c_str());
       std::fflush(progress);
     }
+    if (step + 1 == kill_after) std::raise(SIGKILL);
     if ((step + 1) % std::max<int64_t>(o.save_every, 1) == 0 || step + 1 == o.steps) {
       R1_ASSIGN_OR_RETURN(path,
                           save_checkpoint(o.out, step + 1, *lm, opt, state, tok_json, gen,
