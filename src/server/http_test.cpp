@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <functional>
 #include <thread>
 
 #include "server/fake_backend.h"
@@ -214,28 +215,42 @@ TEST(Http, ApiKeyIsRequiredWhenSet) {
 }
 
 TEST(Http, TooManyQueuedGets429) {
-  FakeBackend::Options o = fake(std::string(30, 'w'));
-  o.step_delay = 10ms;
+  // One slot, one queue place. States are reached by waiting on conditions, not staggered
+  // sleeps: request A decodes (a live sequence), B waits in the queue, then C and D must get 429.
+  // A's 300 tokens x 5 ms (1.5 s) only bound how long those waits may take.
+  FakeBackend::Options o = fake(std::string(300, 'w'));
+  o.n_ctx = 1024;
+  o.step_delay = 5ms;
   Server s(o, {}, /*parallel=*/1, /*max_queue=*/1);
-  const std::string body = R"({"messages":[{"role":"user","content":"x"}]})";
-  std::vector<std::thread> ts;
-  std::atomic<int> n200{0}, n429{0};
-  for (int i = 0; i < 4; ++i) {
-    ts.emplace_back([&, i] {
-      std::this_thread::sleep_for(std::chrono::milliseconds(30 * i));
-      auto c = s.client();
-      auto r = c.Post("/v1/chat/completions", body, "application/json");
-      if (r && r->status == 200) ++n200;
-      if (r && r->status == 429) {
-        ++n429;
-        EXPECT_EQ(json::parse(r->body)["error"]["type"], "rate_limit_error");
-      }
-    });
+  const std::string body = R"({"messages":[{"role":"user","content":"x"}],"max_tokens":300})";
+  auto wait_for = [](const std::function<bool()>& cond) {
+    const auto end = std::chrono::steady_clock::now() + 10s;
+    while (!cond() && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(1ms);
+    return cond();
+  };
+  std::atomic<int> status_a{0}, status_b{0};
+  std::thread ta([&] {
+    auto r = s.client().Post("/v1/chat/completions", body, "application/json");
+    status_a = r ? r->status : -1;
+  });
+  ASSERT_TRUE(wait_for([&] { return s.backend.live_sequences() == 1; }));
+  std::thread tb([&] {
+    auto r = s.client().Post("/v1/chat/completions", body, "application/json");
+    status_b = r ? r->status : -1;
+  });
+  ASSERT_TRUE(wait_for([&] { return s.queue.size() == 1; }));
+  EXPECT_EQ(s.backend.live_sequences(), 1) << "A ended before C and D were sent";
+  for (int i = 0; i < 2; ++i) {  // C and D: the queue is full
+    auto c = s.client();
+    auto r = c.Post("/v1/chat/completions", body, "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 429) << r->body;
+    EXPECT_EQ(json::parse(r->body)["error"]["type"], "rate_limit_error");
   }
-  for (auto& t : ts) t.join();
-  EXPECT_EQ(n200 + n429, 4);
-  EXPECT_GE(n429, 1);
-  EXPECT_GE(n200, 2);
+  ta.join();
+  tb.join();
+  EXPECT_EQ(status_a, 200);
+  EXPECT_EQ(status_b, 200);
 }
 
 TEST(Http, DisconnectedClientFreesItsSlot) {

@@ -189,12 +189,25 @@ test('too many queued requests: 429, and every request is answered', { skip }, a
 test('SIGTERM: in-flight requests finish, then the server exits 0', { skip }, async () => {
   // A grace period far longer than the request needs, even on a starved machine.
   const s = await startServer(model, ['--chat-template', r1Template, '--ctx-size', '256', '--parallel', '2', '--shutdown-timeout', '600']);
-  const inflight = post(`${s.url}/v1/chat/completions`, { messages: msgs, max_tokens: 100 });
-  await new Promise((r) => setTimeout(r, 50));
+  // In flight for certain when SIGTERM comes: its first streamed chunk has arrived (no sleep
+  // guessing when the request has reached the server).
+  const res = await fetch(`${s.url}/v1/chat/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ messages: msgs, stream: true, max_tokens: 100 }),
+  });
+  assert.equal(res.status, 200);
+  const reader = res.body.getReader();
+  const dec = new TextDecoder();
+  let text = dec.decode((await reader.read()).value, { stream: true });
   s.proc.kill('SIGTERM');
-  const r = await inflight;
-  assert.equal(r.status, 200, r.text);
-  assert.ok(['stop', 'length'].includes(r.body.choices[0].finish_reason), r.text);
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += dec.decode(value, { stream: true });
+  }
+  assert.match(text, /"finish_reason":"(stop|length)"/, text.slice(-400));
+  assert.doesNotMatch(text, /"error":/, text.slice(-400));
+  assert.ok(text.trimEnd().endsWith('data: [DONE]'), text.slice(-200));
   const { code } = await s.exited;
   assert.equal(code, 0, s.stderr());
   assert.match(s.stderr(), /SIGTERM/);
@@ -219,11 +232,16 @@ test('SIGTERM: an in-flight request that outlives --shutdown-timeout is cancelle
       text += dec.decode(value, { stream: true });
     }
   })();
-  // During the grace period new generations are refused with 503; /health says so too.
-  await new Promise((r) => setTimeout(r, 100));
+  // During the grace period new generations are refused with 503; /health says so too. Waits
+  // for /health to report the shutdown (a condition, not a sleep), then asks for a generation.
+  let health = 0;
+  for (let i = 0; i < 1000 && health !== 503; ++i) {
+    health = (await fetch(`${s.url}/health`)).status;
+    if (health !== 503) await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.equal(health, 503, '/health during shutdown');
   const refused = await post(`${s.url}/v1/chat/completions`, ok);
   assert.equal(assertError(refused, 503, 'request during shutdown').code, 'server_shutting_down');
-  assert.equal((await fetch(`${s.url}/health`)).status, 503);
   await drained;
   const { code } = await s.exited;
   assert.equal(code, 0, s.stderr());
