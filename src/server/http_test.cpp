@@ -217,12 +217,13 @@ TEST(Http, ApiKeyIsRequiredWhenSet) {
 TEST(Http, TooManyQueuedGets429) {
   // One slot, one queue place. States are reached by waiting on conditions, not staggered
   // sleeps: request A decodes (a live sequence), B waits in the queue, then C and D must get 429.
-  // A's 300 tokens x 5 ms (1.5 s) only bound how long those waits may take.
-  FakeBackend::Options o = fake(std::string(300, 'w'));
+  // A's 120 tokens x 5 ms (0.6 s, seconds on a loaded machine) only bound how long those waits
+  // may take.
+  FakeBackend::Options o = fake(std::string(120, 'w'));
   o.n_ctx = 1024;
   o.step_delay = 5ms;
   Server s(o, {}, /*parallel=*/1, /*max_queue=*/1);
-  const std::string body = R"({"messages":[{"role":"user","content":"x"}],"max_tokens":300})";
+  const std::string body = R"({"messages":[{"role":"user","content":"x"}],"max_tokens":120})";
   auto wait_for = [](const std::function<bool()>& cond) {
     const auto end = std::chrono::steady_clock::now() + 10s;
     while (!cond() && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(1ms);
