@@ -64,7 +64,7 @@ void write_dequantized_copy(const std::string& in, const std::string& out) {
 // 38%); against the SAME quantised weights dequantised to F32, within 3% (only the Q8_0 rounding
 // of activations differs, as in llama.cpp).
 TEST(Convert, GgufGivesSameLogitsAsSafetensors) {
-  if (!test::has_shared()) GTEST_SKIP() << "shared data not found (set R1_SHARED)";
+  R1_SKIP_UNLESS_SHARED("");
   test::TempDir tmp;
   ThreadPool pool(2);
   for (const char* name : {"llama_f32", "qwen2_f32", "qwen2_tied_f32", "llama_bf16"}) {
@@ -107,7 +107,7 @@ TEST(Convert, GgufGivesSameLogitsAsSafetensors) {
 }
 
 TEST(Convert, WritesLlamaCppMetadata) {
-  if (!test::has_shared()) GTEST_SKIP() << "shared data not found (set R1_SHARED)";
+  R1_SKIP_UNLESS_SHARED("");
   test::TempDir tmp;
   const std::string out = tmp.file("llama.gguf");
   ASSERT_TRUE(convert_to_gguf(test::shared_path("fixtures/llama_f32"), out, DType::Q8_0).ok());
@@ -130,12 +130,14 @@ TEST(Convert, WritesLlamaCppMetadata) {
 // weights, BF16) -> deepseek2 GGUF: r1's logits from the F32 GGUF equal those from the HF
 // directory (FP8 dequantised at load) within the fixtures' 1e-4 tolerance; for the F32 fixtures
 // also against the fixture's reference logits.npy, and greedy decoding from the GGUF gives the
-// fixture's tokens. Q8_0 loads and runs: finite logits, within 10% of max|logit| of the same
-// weights dequantised to F32 (only activation rounding differs; measured <= 3.6%). Against the
-// float model Q8_0 differs by up to 20% on ds_qlora (weight rounding flips MoE routing on this
-// tiny random model), so that is printed, not asserted.
+// fixture's tokens. Q8_0 loads and runs: finite logits, within 5% of max|logit| of the same
+// weights dequantised to F32 (only activation rounding differs; measured 0.259-0.436 at
+// max|logit| 10.6-12.3, <= 3.6%: a 1.4x margin). Against the float model (weight rounding too):
+// measured 3.4%-4.7% of max|logit|, asserted <= 7%; ds_qlora_f32 measured 20% (its weight
+// rounding flips MoE routing on this tiny random model: the dequantised-weight model is as far,
+// 2.49), asserted <= 25%.
 TEST(Convert, Deepseek2GgufGivesSameLogitsAsSafetensors) {
-  if (!test::has_shared()) GTEST_SKIP() << "shared data not found (set R1_SHARED)";
+  R1_SKIP_UNLESS_SHARED("");
   test::TempDir tmp;
   ThreadPool pool(2);
   for (const char* name : {"ds_qlora_f32", "ds_noqlora_f32", "ds_qlora_fp8", "ds_noqlora_bf16"}) {
@@ -184,7 +186,9 @@ TEST(Convert, Deepseek2GgufGivesSameLogitsAsSafetensors) {
         std::printf("[ %s GGUF %s vs its dequantised weights ] max |logit diff| %.3g; "
                     "dequantised vs float %.3g\n", name, std::string(dtype_name(type)).c_str(),
                     dq.max_diff, compare(deq_logits, ref).max_diff);
-        EXPECT_LE(dq.max_diff, 0.1 * dq.max_abs) << name;
+        EXPECT_LE(dq.max_diff, 0.05 * dq.max_abs) << name;
+        const double vs_float = std::string(name) == "ds_qlora_f32" ? 0.25 : 0.07;
+        EXPECT_LE(d.max_diff, vs_float * d.max_abs) << name << " Q8_0 vs the float model";
         continue;
       }
       EXPECT_LE(d.max_diff, 1e-4) << name;

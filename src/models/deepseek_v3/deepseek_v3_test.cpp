@@ -39,11 +39,16 @@ bool load_fixture(const std::string& name, ThreadPool& pool, Fixture& f, LoadOpt
   return true;
 }
 
-double tolerance(const std::string& name, const NpyArray& ref) {
-  if (name.find("f32") != std::string::npos) return 1e-3;
+// Tolerance of our logits against a fixture's reference (logits.npy, mtp_logits.npy: float32
+// math on the same weights; bf16 and fp8 weights upcast exactly on both sides, so only float32
+// summation order differs). Measured max |diff| over the six fixtures: logits <= 1.23e-5, MTP
+// <= 2.43e-5, absorbed decode <= 1.38e-5, at max|logit| 10.6-12.3, i.e. <= 2.3e-6 x max|logit|.
+// Tolerance 1e-5 x max|logit| (~1.1e-4): a 4x margin for another CPU's kernel dispatch, where the
+// old 5e-3 x max|logit| (bf16/fp8) passed errors 2,500x the measured ones.
+double tolerance(const NpyArray& ref) {
   float mx = 0;
   for (float v : ref.data) mx = std::max(mx, std::fabs(v));
-  return 5e-3 * mx;
+  return 1e-5 * mx;
 }
 
 // Max |a - b| with the position of the worst entry, for failure messages.
@@ -65,8 +70,8 @@ class DsFixture : public ::testing::TestWithParam<std::string> {};
 TEST_P(DsFixture, LogitsGreedyRouting) {
   ThreadPool pool(2);
   Fixture f;
-  if (!test::has_shared() || !load_fixture(GetParam(), pool, f))
-    GTEST_SKIP() << "fixture " << GetParam() << " not found under " << test::shared_dir();
+  R1_SKIP_UNLESS_SHARED("fixtures/" + GetParam());
+  ASSERT_TRUE(load_fixture(GetParam(), pool, f));
   const auto prompt = f.expected["prompt"].get<std::vector<int32_t>>();
   const auto greedy = f.expected["greedy"].get<std::vector<int32_t>>();
   const int64_t T = int64_t(prompt.size()), V = f.model->config().vocab_size;
@@ -78,7 +83,7 @@ TEST_P(DsFixture, LogitsGreedyRouting) {
   auto sess = f.model->new_session(64);
   std::vector<float> logits(size_t(T * V));
   f.model->forward(prompt, *sess, logits.data(), true);
-  const double tol = tolerance(GetParam(), *ref);
+  const double tol = tolerance(*ref);
   auto [d, at] = max_diff(logits.data(), ref->data.data(), logits.size());
   EXPECT_LE(d, tol) << "max |logit diff| at row " << at / V << " col " << at % V;
   std::printf("%s: max |logit diff| %.3g (tolerance %.3g)\n", GetParam().c_str(), d, tol);
@@ -121,8 +126,8 @@ TEST_P(DsFixture, LogitsGreedyRouting) {
 TEST_P(DsFixture, AbsorbedDecodeEqualsNaivePrefill) {
   ThreadPool pool(2);
   Fixture f;
-  if (!test::has_shared() || !load_fixture(GetParam(), pool, f))
-    GTEST_SKIP() << "fixture " << GetParam() << " not found under " << test::shared_dir();
+  R1_SKIP_UNLESS_SHARED("fixtures/" + GetParam());
+  ASSERT_TRUE(load_fixture(GetParam(), pool, f));
   const auto full = f.expected["greedy_tokens_full_sequence"].get<std::vector<int32_t>>();
   const int64_t N = int64_t(full.size()), V = f.model->config().vocab_size;
   f.model->set_mla_mode(MlaMode::Naive);
@@ -155,8 +160,8 @@ class DsMtp : public ::testing::TestWithParam<std::string> {};
 TEST_P(DsMtp, MtpLogits) {
   ThreadPool pool(2);
   Fixture f;
-  if (!test::has_shared() || !load_fixture(GetParam(), pool, f))
-    GTEST_SKIP() << "fixture " << GetParam() << " not found under " << test::shared_dir();
+  R1_SKIP_UNLESS_SHARED("fixtures/" + GetParam());
+  ASSERT_TRUE(load_fixture(GetParam(), pool, f));
   const auto full = f.expected["greedy_tokens_full_sequence"].get<std::vector<int32_t>>();
   auto ref = read_npy_f32(f.dir + "/mtp_logits.npy");
   ASSERT_TRUE(ref.ok()) << ref.message();
@@ -169,9 +174,9 @@ TEST_P(DsMtp, MtpLogits) {
   f.model->mtp_logits(full, out.data());
   const size_t n = size_t(ref->shape[0] * V);
   auto [d, at] = max_diff(out.data(), ref->data.data(), n);
-  EXPECT_LE(d, tolerance(GetParam(), *ref)) << "max |MTP logit diff| at row " << at / size_t(V);
-  std::printf("%s: %lld MTP rows, max |diff| %.3g\n", GetParam().c_str(),
-              static_cast<long long>(ref->shape[0]), d);
+  EXPECT_LE(d, tolerance(*ref)) << "max |MTP logit diff| at row " << at / size_t(V);
+  std::printf("%s: %lld MTP rows, max |diff| %.3g (tolerance %.3g)\n", GetParam().c_str(),
+              static_cast<long long>(ref->shape[0]), d, tolerance(*ref));
 
   // Incremental: one main decode step then one MTP step per position (absorbed MLA in both).
   auto sess = f.model->new_session(int64_t(full.size()));
@@ -196,8 +201,8 @@ TEST(DsFixtureFp8, DequantizedAtLoadMatches) {
   Fixture f;
   LoadOptions opts;
   opts.dequantize_fp8 = true;
-  if (!test::has_shared() || !load_fixture("ds_qlora_fp8", pool, f, opts))
-    GTEST_SKIP() << "fixture ds_qlora_fp8 not found under " << test::shared_dir();
+  R1_SKIP_UNLESS_SHARED("fixtures/ds_qlora_fp8");
+  ASSERT_TRUE(load_fixture("ds_qlora_fp8", pool, f, opts));
   const auto prompt = f.expected["prompt"].get<std::vector<int32_t>>();
   const int64_t T = int64_t(prompt.size()), V = f.model->config().vocab_size;
   auto ref = read_npy_f32(f.dir + "/logits.npy");
@@ -205,8 +210,10 @@ TEST(DsFixtureFp8, DequantizedAtLoadMatches) {
   auto sess = f.model->new_session(T);
   std::vector<float> logits(size_t(T * V));
   f.model->forward(prompt, *sess, logits.data(), true);
-  EXPECT_LE(max_diff(logits.data(), ref->data.data(), logits.size()).first,
-            tolerance("fp8", *ref));
+  const double d = max_diff(logits.data(), ref->data.data(), logits.size()).first;
+  std::printf("ds_qlora_fp8 dequantised at load: max |logit diff| %.3g (tolerance %.3g)\n", d,
+              tolerance(*ref));
+  EXPECT_LE(d, tolerance(*ref));
 }
 
 }  // namespace
@@ -216,8 +223,8 @@ namespace r1::models::deepseek_v3 {
 namespace {
 
 TEST(DsRegistry, LoadModelPicksDeepseekV3) {
+  R1_SKIP_UNLESS_SHARED("fixtures/ds_noqlora_bf16");
   const std::string dir = test::shared_path("fixtures/ds_noqlora_bf16");
-  if (!std::filesystem::is_directory(dir)) GTEST_SKIP() << dir << " not found";
   ThreadPool pool(1);
   auto m = load_model(dir, {}, pool);
   ASSERT_TRUE(m.ok()) << m.message();

@@ -15,17 +15,10 @@
 namespace r1::models::deepseek_v3 {
 namespace {
 
-bool have_python_numpy() {
-  return std::filesystem::exists("/usr/bin/python3") &&
-         std::system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") == 0;
-}
-
 // Generates the GGUF into `out`; "" on success, else why it could not.
 std::string make_tiny(const std::string& out, const std::string& extra) {
   const std::string script = test::shared_path("bench/gguf/make_deepseek2_tiny.py");
   const std::string tok = test::shared_path("tokenizers/deepseek_v3/tokenizer.json");
-  if (!std::filesystem::exists(script) || !std::filesystem::exists(tok))
-    return script + " or " + tok + " not found";
   const std::string cmd = "/usr/bin/python3 '" + script + "' --tokenizer '" + tok +
                           "' --type F32 " + extra + " -o '" + out + "' >/dev/null 2>&1";
   if (std::system(cmd.c_str()) != 0) return "generator failed: " + cmd;
@@ -33,10 +26,11 @@ std::string make_tiny(const std::string& out, const std::string& extra) {
 }
 
 void check_greedy(const std::string& fixture, const std::string& extra) {
-  if (!test::has_shared()) GTEST_SKIP() << "shared data not found at " << test::shared_dir();
-  if (!have_python_numpy()) GTEST_SKIP() << "/usr/bin/python3 with numpy is needed";
+  R1_SKIP_UNLESS_SHARED("bench/fixtures/" + fixture);
+  R1_SKIP_UNLESS_SHARED("bench/gguf/make_deepseek2_tiny.py");
+  R1_SKIP_UNLESS_SHARED("tokenizers/deepseek_v3/tokenizer.json");
+  R1_SKIP_UNLESS_NUMPY();
   const std::string fx = test::shared_path("bench/fixtures/" + fixture);
-  if (!std::filesystem::exists(fx)) GTEST_SKIP() << fx << " not found";
   std::ifstream in(fx);
   const auto j = nlohmann::json::parse(in);
   const auto prompt = j["prompt_ids"].get<std::vector<int32_t>>();
@@ -45,7 +39,7 @@ void check_greedy(const std::string& fixture, const std::string& extra) {
   test::TempDir tmp;
   const std::string path = tmp.file("ds3-tiny.gguf");
   const std::string err = make_tiny(path, extra);
-  if (!err.empty()) GTEST_SKIP() << err;
+  ASSERT_EQ(err, "");
   ThreadPool pool(2);
   auto m = load_model(path, {}, pool);  // through the registry, as `r1 run` loads it
   ASSERT_TRUE(m.ok()) << m.message();
