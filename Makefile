@@ -1,11 +1,12 @@
 # r1.cpp: `make demo` and `make test` each install what they need (Debian packages), build, run.
 BUILD ?= build
 ASAN_BUILD ?= build-asan
-FUZZ_BUILD ?= build-fuzz
+TSAN_BUILD ?= build-tsan
+FUZZ_SECONDS ?= 600
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test unit asan fuzz demo bench clean
+.PHONY: all deps build test unit fuzz-long demo bench clean
 
 all: build
 
@@ -16,11 +17,21 @@ build: deps
 	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# Everything: the sanitizer build of the unit tests, a short fuzz run of every header parser, then
-# unit + model + CLI tests; the build is timed here so the report of scripts/test.sh includes it.
+# Everything: every unit test under ASan + UBSan, core and server unit tests under TSan, a short
+# run of every fuzz harness, then unit + model + CLI tests; the build is timed here so the report
+# of scripts/test.sh includes it.
 test: deps
 	@start=$$(date +%s); $(MAKE) --no-print-directory build && \
-	  R1_BUILD_SECONDS=$$(($$(date +%s) - start)) bash scripts/test.sh "$(BUILD)" "$(ASAN_BUILD)" "$(FUZZ_BUILD)" "$(JOBS)"
+	  R1_BUILD_SECONDS=$$(($$(date +%s) - start)) bash scripts/test.sh "$(BUILD)" "$(ASAN_BUILD)" "$(TSAN_BUILD)" "$(JOBS)"
+
+# Every fuzz harness for FUZZ_SECONDS each (make fuzz-long FUZZ_SECONDS=N), on the sanitizer
+# build make test uses; execution counts accumulate in $(ASAN_BUILD)/fuzz-runs.tsv.
+fuzz-long: deps
+	@CC=clang CXX=clang++ cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -gline-tables-only" -DR1_FUZZ=ON -DR1_ONLY_UNIT=ON \
+	  -DR1_BUILD_BENCH=OFF >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS) --target $(patsubst fuzz/%.cpp,%,$(wildcard fuzz/*_fuzz.cpp))
+	@bash scripts/fuzz.sh "$(ASAN_BUILD)" "$(FUZZ_SECONDS)"
 
 unit: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
@@ -32,4 +43,4 @@ bench: build
 	@bash scripts/bench.sh "$(BUILD)"
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)
