@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "kernels/matmul_detail.h"
+#include "kernels/matmul_iq.h"
+#include "quant/iq_codec.h"
 
 namespace r1::kernels {
 
@@ -71,7 +73,10 @@ void matmul_ref(const WeightView& w, const float* x, float* y, int64_t T) {
   std::vector<float> row(static_cast<size_t>(w.k));
   for (int64_t n = 0; n < w.n; ++n) {
     const auto* src = static_cast<const uint8_t*>(w.data) + size_t(n) * w.row_bytes;
-    convert_row_to_f32(w.dtype, src, row.data(), w.k);
+    if (quant::iq::is_iq_dtype(w.dtype))  // IQ/TQ/MXFP4 (quant-iq)
+      quant::iq::dequantize_row(w.dtype, src, row.data(), w.k);
+    else
+      convert_row_to_f32(w.dtype, src, row.data(), w.k);
     if (w.dtype == DType::F8_E4M3) {
       const int64_t kb = (w.k + w.block_k - 1) / w.block_k;
       for (int64_t i = 0; i < w.k; ++i) row[i] *= w.scale_inv[(n / w.block_n) * kb + i / w.block_k];
@@ -186,6 +191,10 @@ void matmul_path(const WeightView& w, const float* x, float* y, int64_t T, Threa
       }
       break;
     default:
+      if (matmul_iq_handles(w.dtype)) {  // IQ/TQ/MXFP4 (quant-iq): matmul_iq.cpp
+        matmul_iq(w, x, y, T, pool);
+        return;
+      }
       R1_CHECK(false, "matmul: unsupported weight dtype {}", dtype_name(w.dtype));
   }
   pool.parallel_for(w.n, row_grain(w.n, pool, 4), [&](int64_t b, int64_t e, int) {

@@ -2,6 +2,7 @@
 
 #include "kernels/ops.h"
 #include "nn/grad.h"
+#include "quant/iq_codec.h"
 
 namespace r1::nn {
 
@@ -31,7 +32,10 @@ void Embedding::forward(Context& ctx, const int32_t* ids, float* out, int64_t T)
   const int64_t V = vocab_size(), D = dim();
   for (int64_t t = 0; t < T; ++t) {
     R1_CHECK(ids[t] >= 0 && ids[t] < V, "token id {} out of range [0, {})", ids[t], V);
-    convert_row_to_f32(weight_.dtype(), weight_.row(ids[t]), out + t * D, D);
+    if (quant::iq::is_iq_dtype(weight_.dtype()))  // IQ/TQ/MXFP4 rows (quant-iq)
+      quant::iq::dequantize_row(weight_.dtype(), weight_.row(ids[t]), out + t * D, D);
+    else
+      convert_row_to_f32(weight_.dtype(), weight_.row(ids[t]), out + t * D, D);
   }
 }
 
