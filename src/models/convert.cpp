@@ -92,12 +92,12 @@ Result<bool> add_gguf_tokenizer(io::GgufWriter& w, const std::string& dir, int64
 }
 
 Result<void> write_decoder_gguf(const io::HfModelDir& dir, const DecoderConfig& cfg,
-                                bool permute_qk, DType type, const std::string& out_path) {
+                                const DecoderArch& arch, DType type, const std::string& out_path) {
   if (type != DType::F32 && type != DType::F16 && type != DType::BF16 && type != DType::Q8_0 &&
       type != DType::Q4_0)
     return make_error("convert: type {} is not supported (f32, f16, bf16, q8_0, q4_0)",
                       dtype_name(type));
-  const std::string& A = cfg.model_type;
+  const std::string A(arch.model_type);
   io::GgufWriter w;
   w.set_string("general.architecture", A);
   std::filesystem::path p(dir.dir());
@@ -115,10 +115,8 @@ Result<void> write_decoder_gguf(const io::HfModelDir& dir, const DecoderConfig& 
   w.set_f32(A + ".rope.freq_base", float(cfg.rope_theta));
   w.set_f32(A + ".attention.layer_norm_rms_epsilon", float(cfg.rms_norm_eps));
   w.set_u32(A + ".rope.dimension_count", uint32_t(cfg.rope_dim));
-  if (cfg.head_dim * cfg.num_attention_heads != cfg.hidden_size) {
-    w.set_u32(A + ".attention.key_length", uint32_t(cfg.head_dim));
-    w.set_u32(A + ".attention.value_length", uint32_t(cfg.head_dim));
-  }
+  w.set_u32(A + ".attention.key_length", uint32_t(cfg.head_dim));
+  w.set_u32(A + ".attention.value_length", uint32_t(cfg.head_dim));
   const auto& rs = cfg.rope_scaling;
   if (rs.type == kernels::RopeScalingType::Linear) {
     w.set_string(A + ".rope.scaling.type", "linear");
@@ -140,14 +138,14 @@ Result<void> write_decoder_gguf(const io::HfModelDir& dir, const DecoderConfig& 
     w.set_u32("tokenizer.ggml.eos_token_id", uint32_t(cfg.eos_token_ids[0]));
   R1_ASSIGN_OR_RETURN(has_tok,
                       add_gguf_tokenizer(w, dir.dir(), cfg.vocab_size,
-                                         A == "qwen2" ? "qwen2" : "llama-bpe", A == "llama"));
+                                         std::string(arch.gguf_tokenizer_pre), arch.gguf_add_bos));
   if (!has_tok) w.set_string("tokenizer.ggml.model", "no_vocab");
 
   for (const auto& spec : decoder_tensor_plan(cfg, NameStyle::HF)) {
     R1_ASSIGN_OR_RETURN(t, dir.tensor(spec.name, spec.shape));
     const auto gguf_name = hf_to_gguf_name(spec.name);
     R1_CHECK(gguf_name.has_value(), "no GGUF name for {}", spec.name);
-    if (permute_qk) {
+    if (arch.gguf_permute_qk) {
       const bool is_q = gguf_name->find(".attn_q.") != std::string::npos;
       const bool is_k = gguf_name->find(".attn_k.") != std::string::npos;
       if (is_q || is_k)

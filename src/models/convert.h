@@ -16,20 +16,24 @@ namespace r1::models {
 /// Converts the HF directory `model_dir` to `out_path` with 2-d weights stored as `type` (F32,
 /// F16, BF16, Q8_0, Q4_0; matrices whose rows are not whole 32-blocks fall back to F16) and every
 /// 1-d tensor (norms, biases) as F32. Picks the architecture from config.json model_type
-/// (llama, qwen2, deepseek_v2/deepseek_v3 -> deepseek2; defined in registry.cpp). `notes`, when
+/// (llama, qwen2, qwen3, deepseek_v2/deepseek_v3 -> deepseek2; defined in registry.cpp). `notes`, when
 /// given, receives one line per thing the file leaves out (e.g. DeepSeek-V3's MTP layers).
 /// Errors: unsupported architecture/type, config or tensor errors, I/O failures (one line each).
 Result<void> convert_to_gguf(const std::string& model_dir, const std::string& out_path, DType type,
                              std::vector<std::string>* notes = nullptr);
 
-/// The decoder-family writer behind convert_to_gguf. `permute_qk`: reorder each q/k head's rows
+/// The decoder-family writer behind convert_to_gguf, for the architecture row `arch` (GGUF
+/// general.architecture = arch.model_type). arch.gguf_permute_qk: reorder each q/k head's rows
 /// from HF's rotate-half pairing (i, i + Hd/2) to adjacent pairs (2i, 2i + 1), as llama.cpp's
-/// convert_hf_to_gguf.py `LlamaModel.permute` does (its `llama` arch uses NORM rope).
-/// Writes llama3 rope scaling as the rope_freqs.weight divisors llama.cpp expects, and the
-/// tokenizer (tokenizer.ggml.model gpt2, tokens, token_type, merges) when tokenizer.json is a BPE
-/// model, else tokenizer.ggml.model "no_vocab".
+/// convert_hf_to_gguf.py `LlamaModel.permute` does (its `llama` arch uses NORM rope); the q/k
+/// norms (qwen3 attn_q_norm/attn_k_norm [Hd]) are per-head vectors and are never permuted.
+/// Writes ARCH.attention.key_length/value_length = head_dim (as llama.cpp's converter does when
+/// config.json has head_dim), llama3 rope scaling as the rope_freqs.weight divisors llama.cpp
+/// expects, and the tokenizer (tokenizer.ggml.model gpt2, tokens, token_type, merges, pre
+/// arch.gguf_tokenizer_pre) when tokenizer.json is a BPE model, else tokenizer.ggml.model
+/// "no_vocab".
 Result<void> write_decoder_gguf(const io::HfModelDir& dir, const DecoderConfig& cfg,
-                                bool permute_qk, DType type, const std::string& out_path);
+                                const DecoderArch& arch, DType type, const std::string& out_path);
 
 /// DeepSeek-V2/V3 HF directory -> llama.cpp GGUF arch `deepseek2`, as llama.cpp's
 /// convert_hf_to_gguf.py DeepseekV2Model writes it: MLA stored as one shared KV head

@@ -67,7 +67,8 @@ TEST(Convert, GgufGivesSameLogitsAsSafetensors) {
   R1_SKIP_UNLESS_SHARED("");
   test::TempDir tmp;
   ThreadPool pool(2);
-  for (const char* name : {"llama_f32", "qwen2_f32", "qwen2_tied_f32", "llama_bf16"}) {
+  for (const char* name : {"llama_f32", "qwen2_f32", "qwen2_tied_f32", "llama_bf16", "qwen3_f32",
+                           "qwen3_tied_f32", "qwen3_bf16"}) {
     const std::string dir = test::shared_path(std::string("fixtures/") + name);
     auto hf = load_model(dir, {}, pool);
     ASSERT_TRUE(hf.ok()) << hf.message();
@@ -104,6 +105,88 @@ TEST(Convert, GgufGivesSameLogitsAsSafetensors) {
       EXPECT_LE(dq.max_diff, 0.03 * dq.max_abs) << name << " " << dtype_name(type);
     }
   }
+}
+
+// Qwen3 fixtures -> GGUF arch `qwen3` as llama.cpp's convert_hf_to_gguf.py writes it: qwen3.* keys
+// with attention.key_length = head_dim (32 here, not D / H = 16), per-layer attn_q_norm /
+// attn_k_norm [Hd] kept F32, no q/k/v biases, output.weight only when untied. From the F32 file
+// r1 reproduces the fixture's reference logits (1e-3, the README's tolerance) and its 16 greedy
+// tokens; a file missing a q/k norm is refused with the tensor's name.
+TEST(Convert, Qwen3GgufMatchesFixture) {
+  if (!test::has_shared()) GTEST_SKIP() << "shared data not found (set R1_SHARED)";
+  test::TempDir tmp;
+  ThreadPool pool(2);
+  for (const char* name : {"qwen3_f32", "qwen3_tied_f32", "qwen3_bf16"}) {
+    const std::string dir = test::shared_path(std::string("fixtures/") + name);
+    const bool tied = std::string(name).find("tied") != std::string::npos;
+    const std::string out = tmp.file(std::string(name) + ".gguf");
+    auto c = convert_to_gguf(dir, out, DType::F32);
+    ASSERT_TRUE(c.ok()) << c.message();
+    auto f = io::GgufFile::open(out);
+    ASSERT_TRUE(f.ok()) << f.message();
+    EXPECT_EQ(f->get_string("general.architecture").value(), "qwen3");
+    EXPECT_EQ(f->get_i64("qwen3.attention.key_length").value(), 32);
+    EXPECT_EQ(f->get_i64("qwen3.attention.value_length").value(), 32);
+    EXPECT_EQ(f->get_i64("qwen3.embedding_length").value(), 64);
+    EXPECT_EQ(f->get_i64("qwen3.attention.head_count").value(), 4);
+    EXPECT_EQ(f->get_i64("qwen3.attention.head_count_kv").value(), 2);
+    EXPECT_EQ(f->get_i64("qwen3.vocab_size").value(), 256);
+    EXPECT_NEAR(f->get_f32("qwen3.rope.freq_base").value(), 1e6, 1.0);
+    for (int l = 0; l < 2; ++l)
+      for (const char* t : {"attn_q_norm", "attn_k_norm"}) {
+        const std::string tn = "blk." + std::to_string(l) + "." + t + ".weight";
+        const auto* ti = f->tensor_info(tn);
+        ASSERT_NE(ti, nullptr) << tn;
+        EXPECT_EQ(ti->ne, (std::vector<int64_t>{32})) << tn;
+        EXPECT_EQ(f->tensor(tn)->dtype(), DType::F32) << tn;
+      }
+    EXPECT_EQ(f->tensor_info("blk.0.attn_q.weight")->ne, (std::vector<int64_t>{64, 128}));
+    EXPECT_FALSE(f->has_tensor("blk.0.attn_q.bias"));
+    EXPECT_EQ(f->has_tensor("output.weight"), !tied) << name;
+
+    auto g = load_model(out, {}, pool);
+    ASSERT_TRUE(g.ok()) << g.message();
+    EXPECT_EQ((*g)->info().arch, "qwen3");
+    std::ifstream ef(dir + "/expected.json");
+    const auto ex = nlohmann::json::parse(ef);
+    const auto ids = ex["prompt"].get<std::vector<int32_t>>();
+    const auto greedy = ex["greedy"].get<std::vector<int32_t>>();
+    auto npy = read_npy_f32(dir + "/logits.npy");
+    ASSERT_TRUE(npy.ok()) << npy.message();
+    const Diff d = compare(all_logits(**g, ids), npy->data);
+    const bool bf16 = std::string(name).ends_with("_bf16");
+    std::printf("[ %s -> GGUF qwen3 F32 ] max |logit diff| vs logits.npy %.3g (max |logit| %.3g)\n",
+                name, d.max_diff, d.max_abs);
+    EXPECT_LE(d.max_diff, bf16 ? 5e-3 * d.max_abs : 1e-3) << name;
+    auto s = (*g)->new_session(int64_t(ids.size() + greedy.size()));
+    std::vector<float> last(size_t((*g)->info().vocab_size));
+    (*g)->forward(ids, *s, last.data(), false);
+    std::vector<int32_t> toks;
+    for (size_t i = 0; i < greedy.size(); ++i) {
+      const int32_t t = int32_t(std::max_element(last.begin(), last.end()) - last.begin());
+      toks.push_back(t);
+      (*g)->forward(std::span<const int32_t>(&t, 1), *s, last.data(), false);
+    }
+    EXPECT_EQ(toks, greedy) << name;
+  }
+  // The same file without blk.1.attn_k_norm.weight: one line naming it.
+  const std::string full = tmp.file("qwen3_f32.gguf");
+  auto f = io::GgufFile::open(full);
+  ASSERT_TRUE(f.ok()) << f.message();
+  io::GgufWriter w;
+  for (const auto& k : f->keys()) w.set(k, *f->get(k));
+  for (const auto& ti : f->tensor_infos()) {
+    if (ti.name == "blk.1.attn_k_norm.weight") continue;
+    auto t = f->tensor(ti.name);
+    ASSERT_TRUE(t.ok());
+    ASSERT_TRUE(w.add_tensor(ti.name, *t, DType::F32).ok());
+  }
+  const std::string cut = tmp.file("no_k_norm.gguf");
+  ASSERT_TRUE(w.write(cut).ok());
+  auto bad = load_model(cut, {}, pool);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("blk.1.attn_k_norm.weight"), std::string::npos) << bad.message();
+  EXPECT_EQ(bad.message().find('\n'), std::string::npos);
 }
 
 TEST(Convert, WritesLlamaCppMetadata) {
@@ -238,7 +321,8 @@ std::string slurp(const std::string& path) {
 
 TEST(InitModel, TinyPresetsLoadAndAreReproducible) {
   test::TempDir tmp;
-  for (const char* preset : {"qwen2-tiny", "qwen2-tiny-tied", "llama-tiny"}) {
+  for (const char* preset : {"qwen2-tiny", "qwen2-tiny-tied", "llama-tiny", "qwen3-tiny",
+                             "qwen3-tiny-tied"}) {
     auto p = find_preset(preset);
     ASSERT_TRUE(p.has_value()) << preset;
     ThreadPool pool1(1), pool2(2);
@@ -274,6 +358,17 @@ TEST(InitModel, R1PresetsHaveRealShapes) {
   EXPECT_EQ(c.vocab_size, 151936);
   EXPECT_TRUE(c.qkv_bias);
   EXPECT_FALSE(c.tie_word_embeddings);
+  auto q3 = find_preset("r1-0528-qwen3-8b");
+  ASSERT_TRUE(q3.has_value());
+  EXPECT_EQ(q3->config.model_type, "qwen3");
+  EXPECT_EQ(q3->config.hidden_size, 4096);
+  EXPECT_EQ(q3->config.num_hidden_layers, 36);
+  EXPECT_EQ(q3->config.num_attention_heads, 32);
+  EXPECT_EQ(q3->config.num_key_value_heads, 8);
+  EXPECT_EQ(q3->config.head_dim, 128);
+  EXPECT_EQ(q3->config.intermediate_size, 12288);
+  EXPECT_TRUE(q3->config.qk_norm);
+  EXPECT_FALSE(q3->config.qkv_bias);
   EXPECT_TRUE(find_preset("r1-distill-qwen-7b").has_value());
   EXPECT_TRUE(find_preset("r1-distill-llama-8b").has_value());
   EXPECT_FALSE(find_preset("nope").has_value());

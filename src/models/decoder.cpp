@@ -91,6 +91,13 @@ Result<std::unique_ptr<DecoderLM>> DecoderLM::load(const DecoderConfig& cfg,
                                        Hkv * Hd, D, cfg.qkv_bias));
     R1_ASSIGN_OR_RETURN(o, load_linear(src, name(LayerTensor::O), name(LayerTensor::OBias), D,
                                        H * Hd, cfg.o_bias));
+    nn::RMSNorm q_norm, k_norm;  // Qwen3: [Hd], shared by every head, eps = rms_norm_eps
+    if (cfg.qk_norm) {
+      R1_ASSIGN_OR_RETURN(qn, load_norm(src, name(LayerTensor::QNorm), Hd, cfg.rms_norm_eps));
+      R1_ASSIGN_OR_RETURN(kn, load_norm(src, name(LayerTensor::KNorm), Hd, cfg.rms_norm_eps));
+      q_norm = std::move(qn);
+      k_norm = std::move(kn);
+    }
     R1_ASSIGN_OR_RETURN(ffn_norm, load_norm(src, name(LayerTensor::FfnNorm), D, cfg.rms_norm_eps));
     R1_ASSIGN_OR_RETURN(gate, load_linear(src, name(LayerTensor::Gate), name(LayerTensor::GateBias),
                                           F, D, cfg.mlp_bias));
@@ -101,7 +108,7 @@ Result<std::unique_ptr<DecoderLM>> DecoderLM::load(const DecoderConfig& cfg,
     DecoderLayer layer;
     layer.attn_norm = std::move(attn_norm);
     layer.attn = nn::GqaAttention(std::move(q), std::move(k), std::move(v), std::move(o), &m->rope_,
-                                  H, Hkv, Hd);
+                                  H, Hkv, Hd, std::move(q_norm), std::move(k_norm));
     layer.ffn_norm = std::move(ffn_norm);
     layer.mlp = nn::SwiGluMlp(std::move(gate), std::move(up), std::move(down));
     m->layers_.push_back(std::move(layer));

@@ -1,7 +1,8 @@
-// The Llama/Qwen2 decoder-only transformer, written once for both (Qwen2 differs only by q/k/v
-// biases and its config): token embedding, N pre-norm blocks (RMSNorm -> GQA attention with RoPE
-// -> residual; RMSNorm -> SwiGLU MLP -> residual), final RMSNorm, output head (tied or untied).
-// Reference: HF transformers LlamaModel / Qwen2Model forward.
+// The Llama/Qwen2/Qwen3 decoder-only transformer, written once for all three (they differ only by
+// config: Qwen2's q/k/v biases, Qwen3's per-head q/k RMSNorm and explicit head_dim): token
+// embedding, N pre-norm blocks (RMSNorm -> GQA attention with RoPE -> residual; RMSNorm -> SwiGLU
+// MLP -> residual), final RMSNorm, output head (tied or untied).
+// Reference: HF transformers LlamaModel / Qwen2Model / Qwen3Model forward.
 #pragma once
 #include <cstdint>
 #include <memory>

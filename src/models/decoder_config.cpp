@@ -3,6 +3,8 @@
 #include <cmath>
 #include <utility>
 
+#include "core/check.h"
+
 namespace r1::models {
 namespace {
 
@@ -164,10 +166,14 @@ Result<DecoderConfig> parse_decoder_config(const json& j, const std::string& lab
   c.num_hidden_layers = layers;
   c.num_attention_heads = heads;
   c.num_key_value_heads = kv_heads;
-  if (heads > 0 && hidden % heads != 0 && !j.contains("head_dim"))
+  const bool has_head_dim = j.contains("head_dim") && !j["head_dim"].is_null();
+  if (heads > 0 && hidden % heads != 0 && !has_head_dim && variant.default_head_dim == 0)
     return make_error("{}: hidden_size {} is not a multiple of num_attention_heads {} and no "
                       "head_dim is given", label, hidden, heads);
-  R1_ASSIGN_OR_RETURN(hd, get_int_or(j, label, "head_dim", heads > 0 ? hidden / heads : 0));
+  const int64_t default_hd = variant.default_head_dim > 0 ? variant.default_head_dim
+                             : heads > 0                  ? hidden / heads
+                                                          : 0;
+  R1_ASSIGN_OR_RETURN(hd, get_int_or(j, label, "head_dim", default_hd));
   c.head_dim = hd;
   c.rope_dim = hd;
   R1_ASSIGN_OR_RETURN(eps, get_float_or(j, label, "rms_norm_eps", 1e-6));
@@ -183,11 +189,14 @@ Result<DecoderConfig> parse_decoder_config(const json& j, const std::string& lab
   if (variant.qkv_bias_always) c.qkv_bias = true;
   if (variant.read_attention_bias) {
     R1_ASSIGN_OR_RETURN(ab, get_bool_or(j, label, "attention_bias", false));
-    R1_ASSIGN_OR_RETURN(mb, get_bool_or(j, label, "mlp_bias", false));
     c.qkv_bias = c.qkv_bias || ab;
     c.o_bias = ab;
+  }
+  if (variant.read_mlp_bias) {
+    R1_ASSIGN_OR_RETURN(mb, get_bool_or(j, label, "mlp_bias", false));
     c.mlp_bias = mb;
   }
+  c.qk_norm = variant.qk_norm;
   auto act = j.find("hidden_act");
   if (act != j.end() && act->is_string() && act->get<std::string>() != "silu")
     return make_error("{}: field hidden_act: '{}' is not supported (only silu)", label,
@@ -202,7 +211,8 @@ Result<DecoderConfig> parse_decoder_config(const json& j, const std::string& lab
   return c;
 }
 
-Result<DecoderConfig> decoder_config_from_gguf(const io::GgufFile& f, const std::string& arch) {
+Result<DecoderConfig> decoder_config_from_gguf(const io::GgufFile& f, const std::string& arch,
+                                               const DecoderVariant& variant) {
   DecoderConfig c;
   c.model_type = arch;
   const std::string p = arch + ".";
@@ -279,6 +289,7 @@ Result<DecoderConfig> decoder_config_from_gguf(const io::GgufFile& f, const std:
   c.qkv_bias = f.has_tensor("blk.0.attn_q.bias");
   c.o_bias = f.has_tensor("blk.0.attn_output.bias");
   c.mlp_bias = f.has_tensor("blk.0.ffn_up.bias");
+  c.qk_norm = variant.qk_norm;
   if (f.has("tokenizer.ggml.bos_token_id")) {
     R1_ASSIGN_OR_RETURN(bos, f.get_i64("tokenizer.ggml.bos_token_id"));
     c.bos_token_id = int32_t(bos);
@@ -295,7 +306,9 @@ Result<DecoderConfig> decoder_config_from_gguf(const io::GgufFile& f, const std:
 nlohmann::json decoder_config_to_json(const DecoderConfig& c) {
   json j;
   j["model_type"] = c.model_type;
-  j["architectures"] = {c.model_type == "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM"};
+  const DecoderArch* arch = find_decoder_arch(c.model_type);
+  R1_CHECK(arch != nullptr, "decoder_config_to_json: model_type '{}' is not a decoder", c.model_type);
+  j["architectures"] = {std::string(arch->hf_class)};
   j["vocab_size"] = c.vocab_size;
   j["hidden_size"] = c.hidden_size;
   j["intermediate_size"] = c.intermediate_size;
@@ -308,10 +321,8 @@ nlohmann::json decoder_config_to_json(const DecoderConfig& c) {
   j["max_position_embeddings"] = c.max_position_embeddings;
   j["tie_word_embeddings"] = c.tie_word_embeddings;
   j["hidden_act"] = "silu";
-  if (c.model_type == "llama") {
-    j["attention_bias"] = c.o_bias;
-    j["mlp_bias"] = c.mlp_bias;
-  }
+  if (arch->variant.read_attention_bias) j["attention_bias"] = c.o_bias;
+  if (arch->variant.read_mlp_bias) j["mlp_bias"] = c.mlp_bias;
   const auto& s = c.rope_scaling;
   switch (s.type) {
     case kernels::RopeScalingType::None: j["rope_scaling"] = nullptr; break;

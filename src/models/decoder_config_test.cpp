@@ -26,8 +26,14 @@ json base_config() {
     "bos_token_id": 0})");
 }
 
+const DecoderVariant& variant_of(const char* arch) {
+  const DecoderArch* a = find_decoder_arch(arch);
+  EXPECT_NE(a, nullptr) << arch;
+  return a->variant;
+}
+
 TEST(DecoderConfig, ParsesHfFields) {
-  auto c = parse_decoder_config(base_config(), "cfg", DecoderVariant{true, false});
+  auto c = parse_decoder_config(base_config(), "cfg", variant_of("qwen2"));
   ASSERT_TRUE(c.ok()) << c.message();
   EXPECT_EQ(c->head_dim, 16);
   EXPECT_EQ(c->num_key_value_heads, 2);
@@ -36,7 +42,7 @@ TEST(DecoderConfig, ParsesHfFields) {
   EXPECT_EQ(c->eos_token_ids, (std::vector<int32_t>{1, 7}));
   EXPECT_EQ(c->bos_token_id, 0);
   // Round trip through decoder_config_to_json.
-  auto c2 = parse_decoder_config(decoder_config_to_json(*c), "cfg2", DecoderVariant{true, false});
+  auto c2 = parse_decoder_config(decoder_config_to_json(*c), "cfg2", variant_of("qwen2"));
   ASSERT_TRUE(c2.ok()) << c2.message();
   EXPECT_EQ(c2->hidden_size, c->hidden_size);
   EXPECT_EQ(c2->eos_token_ids, c->eos_token_ids);
@@ -49,12 +55,53 @@ TEST(DecoderConfig, Llama3RopeScalingAndAttentionBias) {
   j["head_dim"] = 32;
   j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
                        {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 64}};
-  auto c = parse_decoder_config(j, "cfg", DecoderVariant{false, true});
+  j["mlp_bias"] = true;
+  auto c = parse_decoder_config(j, "cfg", variant_of("llama"));
   ASSERT_TRUE(c.ok()) << c.message();
   EXPECT_EQ(c->head_dim, 32);
-  EXPECT_TRUE(c->qkv_bias && c->o_bias);
+  EXPECT_TRUE(c->qkv_bias && c->o_bias && c->mlp_bias);
+  EXPECT_FALSE(c->qk_norm);
   EXPECT_EQ(c->rope_scaling.type, kernels::RopeScalingType::Llama3);
   EXPECT_EQ(c->rope_scaling.original_max_position_embeddings, 64);
+}
+
+// Qwen3 (HF Qwen3Config): no biases unless attention_bias (then q/k/v AND o, never the MLP),
+// q/k norm always, head_dim explicit and independent of D / H (128 when absent, Qwen3Config's
+// default); config.json round trip names Qwen3ForCausalLM.
+TEST(DecoderConfig, Qwen3Fields) {
+  json j = base_config();
+  j["model_type"] = "qwen3";
+  j["head_dim"] = 32;  // D / H = 16
+  j["mlp_bias"] = true;  // not a Qwen3 field: ignored as HF ignores it
+  auto c = parse_decoder_config(j, "cfg", variant_of("qwen3"));
+  ASSERT_TRUE(c.ok()) << c.message();
+  EXPECT_EQ(c->head_dim, 32);
+  EXPECT_EQ(c->rope_dim, 32);
+  EXPECT_TRUE(c->qk_norm);
+  EXPECT_FALSE(c->qkv_bias || c->o_bias || c->mlp_bias);
+  const json back = decoder_config_to_json(*c);
+  EXPECT_EQ(back["architectures"][0], "Qwen3ForCausalLM");
+  EXPECT_EQ(back["attention_bias"], false);
+  EXPECT_FALSE(back.contains("mlp_bias"));
+  auto c2 = parse_decoder_config(back, "cfg2", variant_of("qwen3"));
+  ASSERT_TRUE(c2.ok()) << c2.message();
+  EXPECT_EQ(c2->head_dim, 32);
+  EXPECT_TRUE(c2->qk_norm);
+
+  j["attention_bias"] = true;
+  j.erase("head_dim");
+  c = parse_decoder_config(j, "cfg", variant_of("qwen3"));
+  ASSERT_TRUE(c.ok()) << c.message();
+  EXPECT_TRUE(c->qkv_bias && c->o_bias);
+  EXPECT_FALSE(c->mlp_bias);
+  EXPECT_EQ(c->head_dim, 128);
+  // qwen2 keeps D / H and its always-on q/k/v biases, no q/k norm.
+  j["model_type"] = "qwen2";
+  c = parse_decoder_config(j, "cfg", variant_of("qwen2"));
+  ASSERT_TRUE(c.ok()) << c.message();
+  EXPECT_EQ(c->head_dim, 16);
+  EXPECT_FALSE(c->qk_norm || c->o_bias);
+  EXPECT_EQ(find_decoder_arch("deepseek_v3"), nullptr);
 }
 
 TEST(DecoderConfig, ErrorsNameTheField) {
@@ -129,7 +176,7 @@ TEST(DecoderConfig, GgufErrorsNameTheMetadataKey) {
     ASSERT_TRUE(w.write(path).ok());
     auto f = io::GgufFile::open(path);
     ASSERT_TRUE(f.ok()) << f.message();
-    auto r = decoder_config_from_gguf(*f, "llama");
+    auto r = decoder_config_from_gguf(*f, "llama", variant_of("llama"));
     ASSERT_FALSE(r.ok()) << c.key;
     EXPECT_NE(r.message().find(path + ": "), std::string::npos) << r.message();
     EXPECT_NE(r.message().find(c.expect), std::string::npos) << r.message();

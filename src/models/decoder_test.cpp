@@ -1,4 +1,4 @@
-// Llama/Qwen2 decoder against the shared fixtures (logits from an independent PyTorch reference,
+// Llama/Qwen2/Qwen3 decoder against the shared fixtures (logits from an independent PyTorch reference,
 // greedy tokens) and stories260K (llama.cpp / float64 greedy ids), plus cached decode against a
 // full recompute.
 #include <cmath>
@@ -85,14 +85,15 @@ TEST_P(FixtureTest, LogitsAndGreedyMatchReference) {
 INSTANTIATE_TEST_SUITE_P(Fixtures, FixtureTest,
                          ::testing::Values(FixtureCase{"qwen2_f32"}, FixtureCase{"qwen2_bf16"},
                                            FixtureCase{"qwen2_tied_f32"}, FixtureCase{"llama_f32"},
-                                           FixtureCase{"llama_bf16"}),
+                                           FixtureCase{"llama_bf16"}, FixtureCase{"qwen3_f32"},
+                                           FixtureCase{"qwen3_bf16"}, FixtureCase{"qwen3_tied_f32"}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 // Logits of token t from incremental decode (prefill of 7 tokens, then one at a time) equal the
 // logits of one full prefill, position by position.
 TEST(Decoder, CachedDecodeEqualsFullRecompute) {
   R1_SKIP_UNLESS_SHARED("");
-  for (const char* name : {"llama_f32", "qwen2_f32"}) {
+  for (const char* name : {"llama_f32", "qwen2_f32", "qwen3_f32"}) {
     const std::string dir = test::shared_path(std::string("fixtures/") + name);
     ThreadPool pool(2);
     auto m = load_model(dir, {}, pool);
@@ -175,7 +176,7 @@ TEST(Decoder, LongPromptRunsInChunksWithSameLogits) {
 // sequences decoded alone.
 TEST(Decoder, BatchedDecodeEqualsSingleSequenceDecode) {
   R1_SKIP_UNLESS_SHARED("");
-  for (const char* name : {"qwen2_f32", "llama_bf16"}) {
+  for (const char* name : {"qwen2_f32", "llama_bf16", "qwen3_bf16", "qwen3_tied_f32"}) {
     const std::string dir = test::shared_path(std::string("fixtures/") + name);
     ThreadPool pool(2);
     auto m = load_model(dir, {}, pool);

@@ -32,6 +32,19 @@ DecoderConfig qwen2(int64_t V, int64_t D, int64_t F, int64_t L, int64_t H, int64
   return c;
 }
 
+// Qwen3: no biases, per-head q/k RMSNorm, head_dim explicit (not D / H), rope_theta 1e6.
+DecoderConfig qwen3(int64_t V, int64_t D, int64_t F, int64_t L, int64_t H, int64_t Hkv,
+                    int64_t Hd, int64_t max_pos, bool tied) {
+  DecoderConfig c = qwen2(V, D, F, L, H, Hkv, max_pos, tied);
+  c.model_type = "qwen3";
+  c.head_dim = Hd;
+  c.rope_dim = Hd;
+  c.rope_theta = 1000000.0;
+  c.qkv_bias = false;
+  c.qk_norm = true;
+  return c;
+}
+
 DecoderConfig llama(int64_t V, int64_t D, int64_t F, int64_t L, int64_t H, int64_t Hkv,
                     int64_t max_pos, int64_t orig_max_pos) {
   DecoderConfig c;
@@ -72,7 +85,11 @@ std::vector<ModelPreset> make_presets() {
   l8.bos_token_id = 128000;
   l8.eos_token_ids = {128001};
   p.push_back({"r1-distill-llama-8b", "deepseek-ai/DeepSeek-R1-Distill-Llama-8B", l8});
-  // Tiny models for tests (vocab 256, head_dim 16).
+  // deepseek-ai/DeepSeek-R1-0528-Qwen3-8B (Qwen3-8B's shape: 36 layers, 32 q / 8 kv heads of
+  // 128). Shapes only: its YaRN context extension and token ids are not reproduced here.
+  auto q3_8 = qwen3(151936, 4096, 12288, 36, 32, 8, 128, 32768, false);
+  p.push_back({"r1-0528-qwen3-8b", "deepseek-ai/DeepSeek-R1-0528-Qwen3-8B", q3_8});
+  // Tiny models for tests (vocab 256; head_dim 16, qwen3 32 = 2 * D / H).
   auto qt = qwen2(256, 64, 96, 2, 4, 2, 256, false);
   qt.bos_token_id = 0;
   qt.eos_token_ids = {1};
@@ -80,6 +97,13 @@ std::vector<ModelPreset> make_presets() {
   auto qtt = qt;
   qtt.tie_word_embeddings = true;
   p.push_back({"qwen2-tiny-tied", "r1cpp/qwen2-tiny-tied", qtt});
+  auto q3t = qwen3(256, 64, 96, 2, 4, 2, 32, 256, false);
+  q3t.bos_token_id = 0;
+  q3t.eos_token_ids = {1};
+  p.push_back({"qwen3-tiny", "r1cpp/qwen3-tiny", q3t});
+  auto q3tt = q3t;
+  q3tt.tie_word_embeddings = true;
+  p.push_back({"qwen3-tiny-tied", "r1cpp/qwen3-tiny-tied", q3tt});
   auto lt = llama(256, 64, 96, 2, 4, 2, 512, 64);
   lt.bos_token_id = 0;
   lt.eos_token_ids = {1};

@@ -23,8 +23,9 @@ struct ModelPreset {
   DecoderConfig config;
 };
 
-/// The presets: r1-distill-qwen-1.5b, r1-distill-qwen-7b, r1-distill-llama-8b (shapes of the
-/// published configs), qwen2-tiny, qwen2-tiny-tied, llama-tiny (for tests).
+/// The presets: r1-distill-qwen-1.5b, r1-distill-qwen-7b, r1-distill-llama-8b, r1-0528-qwen3-8b
+/// (shapes of the published configs), qwen2-tiny, qwen2-tiny-tied, qwen3-tiny, qwen3-tiny-tied,
+/// llama-tiny (for tests).
 const std::vector<ModelPreset>& model_presets();
 /// Preset `name` or nullopt.
 std::optional<ModelPreset> find_preset(const std::string& name);

@@ -17,6 +17,39 @@
 #include "models/model_info.h"
 
 namespace r1::models {
+
+// The decoder family (DecoderLM): one row per architecture. Sources: HF transformers
+// LlamaConfig/Qwen2Config/Qwen3Config (which fields exist; Qwen3Config's head_dim defaults to 128),
+// llama.cpp convert_hf_to_gguf.py (LlamaModel permutes q/k rows; Qwen2/Qwen3 files keep HF's
+// order, which llama.cpp rotates with ROPE_TYPE_NEOX; both Qwen vocabularies hash to pre "qwen2").
+namespace {
+constexpr DecoderArch kDecoderArchs[] = {
+    {"llama", "LlamaForCausalLM",
+     DecoderVariant{.read_attention_bias = true, .read_mlp_bias = true},
+     kernels::RopeLayout::Interleaved, true, "llama-bpe", true},
+    {"qwen2", "Qwen2ForCausalLM", DecoderVariant{.qkv_bias_always = true},
+     kernels::RopeLayout::NeoX, false, "qwen2", false},
+    {"qwen3", "Qwen3ForCausalLM",
+     DecoderVariant{.read_attention_bias = true, .qk_norm = true, .default_head_dim = 128},
+     kernels::RopeLayout::NeoX, false, "qwen2", false},
+};
+}  // namespace
+
+const DecoderArch* find_decoder_arch(std::string_view model_type) {
+  for (const DecoderArch& a : kDecoderArchs)
+    if (a.model_type == model_type) return &a;
+  return nullptr;
+}
+
+std::string decoder_arch_names() {
+  std::string s;
+  for (const DecoderArch& a : kDecoderArchs) {
+    if (!s.empty()) s += ", ";
+    s += a.model_type;
+  }
+  return s;
+}
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -34,21 +67,19 @@ Result<std::unique_ptr<CausalLM>> load_hf(const std::string& path, const LoadOpt
   const auto& cj = dir.config();
   auto mt = cj.find("model_type");
   if (mt == cj.end() || !mt->is_string())
-    return make_error("{}: field model_type missing (llama, qwen2 or deepseek_v3)", label);
+    return make_error("{}: field model_type missing ({}, deepseek_v3)", label,
+                      decoder_arch_names());
   const std::string arch = mt->get<std::string>();
 
-  DecoderVariant variant;
-  if (arch == "llama") {
-    variant.read_attention_bias = true;
-  } else if (arch == "qwen2") {
-    variant.qkv_bias_always = true;
-  } else if (arch == "deepseek_v3" || arch == "deepseek_v2") {
+  if (arch == "deepseek_v3" || arch == "deepseek_v2") {
     R1_ASSIGN_OR_RETURN(ds, deepseek_v3::load_hf(dir, opts, pool));
     return std::unique_ptr<CausalLM>(std::move(ds));
-  } else {
-    return make_error("{}: model_type '{}' is not supported (llama, qwen2)", label, arch);
   }
-  R1_ASSIGN_OR_RETURN(cfg, parse_decoder_config(cj, label, variant));
+  const DecoderArch* da = find_decoder_arch(arch);
+  if (da == nullptr)
+    return make_error("{}: model_type '{}' is not supported ({}, deepseek_v2, deepseek_v3)", label,
+                      arch, decoder_arch_names());
+  R1_ASSIGN_OR_RETURN(cfg, parse_decoder_config(cj, label, da->variant));
   R1_ASSIGN_OR_RETURN(info, hf_model_info(dir, arch));
   HfTensorSource src(&dir);
   R1_ASSIGN_OR_RETURN(m, DecoderLM::load(cfg, src, kernels::RopeLayout::NeoX, {}, info, pool));
@@ -63,18 +94,12 @@ Result<std::unique_ptr<CausalLM>> load_gguf(const std::string& path, const LoadO
     R1_ASSIGN_OR_RETURN(ds, deepseek_v3::load_gguf(file, opts, pool));
     return std::unique_ptr<CausalLM>(std::move(ds));
   }
-  // llama.cpp's converter permutes the Q/K rows of `llama` checkpoints so that its NORM rope
-  // (adjacent pairs) applies; `qwen2` files keep HF's row order and use NEOX (rotate-half).
-  kernels::RopeLayout layout;
-  if (arch == "llama") {
-    layout = kernels::RopeLayout::Interleaved;
-  } else if (arch == "qwen2") {
-    layout = kernels::RopeLayout::NeoX;
-  } else {
-    return make_error("{}: general.architecture '{}' is not supported (llama, qwen2, deepseek2)",
-                      path, arch);
-  }
-  R1_ASSIGN_OR_RETURN(cfg, decoder_config_from_gguf(file, arch));
+  const DecoderArch* da = find_decoder_arch(arch);
+  if (da == nullptr)
+    return make_error("{}: general.architecture '{}' is not supported ({}, deepseek2)", path, arch,
+                      decoder_arch_names());
+  const kernels::RopeLayout layout = da->gguf_rope;
+  R1_ASSIGN_OR_RETURN(cfg, decoder_config_from_gguf(file, arch, da->variant));
   std::vector<float> freq_factors;
   if (file.has_tensor("rope_freqs.weight")) {
     R1_ASSIGN_OR_RETURN(rf, file.tensor("rope_freqs.weight"));
@@ -111,24 +136,17 @@ Result<void> convert_to_gguf(const std::string& model_dir, const std::string& ou
   auto mt = cj.find("model_type");
   if (mt == cj.end() || !mt->is_string()) return make_error("{}: field model_type missing", label);
   const std::string arch = mt->get<std::string>();
-  DecoderVariant variant;
-  bool permute_qk = false;  // llama.cpp's `llama` arch expects permuted Q/K rows (NORM rope)
-  if (arch == "llama") {
-    variant.read_attention_bias = true;
-    permute_qk = true;
-  } else if (arch == "qwen2") {
-    variant.qkv_bias_always = true;
-  } else if (arch == "deepseek_v3" || arch == "deepseek_v2") {
+  if (arch == "deepseek_v3" || arch == "deepseek_v2")
     return write_deepseek2_gguf(dir, type, out_path, notes);
-  } else {
-    return make_error("{}: converting model_type '{}' is not supported (llama, qwen2, "
-                      "deepseek_v2, deepseek_v3)", label, arch);
-  }
-  R1_ASSIGN_OR_RETURN(cfg, parse_decoder_config(cj, label, variant));
+  const DecoderArch* da = find_decoder_arch(arch);
+  if (da == nullptr)
+    return make_error("{}: converting model_type '{}' is not supported ({}, deepseek_v2, "
+                      "deepseek_v3)", label, arch, decoder_arch_names());
+  R1_ASSIGN_OR_RETURN(cfg, parse_decoder_config(cj, label, da->variant));
   if (auto gen_eos = parse_token_id_list(dir.generation_config(), model_dir, "eos_token_id");
       gen_eos.ok() && cfg.eos_token_ids.empty())
     cfg.eos_token_ids = *gen_eos;
-  return write_decoder_gguf(dir, cfg, permute_qk, type, out_path);
+  return write_decoder_gguf(dir, cfg, *da, type, out_path);
 }
 
 }  // namespace r1::models

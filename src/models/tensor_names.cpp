@@ -24,6 +24,8 @@ constexpr NamePair kLayerNames[int(LayerTensor::kCount)] = {
     {"self_attn.v_proj.bias", "attn_v.bias"},
     {"self_attn.o_proj.weight", "attn_output.weight"},
     {"self_attn.o_proj.bias", "attn_output.bias"},
+    {"self_attn.q_norm.weight", "attn_q_norm.weight"},
+    {"self_attn.k_norm.weight", "attn_k_norm.weight"},
     {"post_attention_layernorm.weight", "ffn_norm.weight"},
     {"mlp.gate_proj.weight", "ffn_gate.weight"},
     {"mlp.gate_proj.bias", "ffn_gate.bias"},
@@ -87,6 +89,10 @@ std::vector<TensorSpec> decoder_tensor_plan(const DecoderConfig& c, NameStyle st
     if (c.qkv_bias) add(n(LayerTensor::VBias), {Hk}, false, true);
     add(n(LayerTensor::O), {D, Hq});
     if (c.o_bias) add(n(LayerTensor::OBias), {D}, false, true);
+    if (c.qk_norm) {
+      add(n(LayerTensor::QNorm), {c.head_dim}, true);
+      add(n(LayerTensor::KNorm), {c.head_dim}, true);
+    }
     add(n(LayerTensor::FfnNorm), {D}, true);
     add(n(LayerTensor::Gate), {F, D});
     if (c.mlp_bias) add(n(LayerTensor::GateBias), {F}, false, true);

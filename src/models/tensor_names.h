@@ -1,4 +1,4 @@
-// Checkpoint tensor names of the Llama/Qwen2 decoder in both conventions: Hugging Face
+// Checkpoint tensor names of the Llama/Qwen2/Qwen3 decoder in both conventions: Hugging Face
 // (`model.layers.N.self_attn.q_proj.weight`) and llama.cpp GGUF (`blk.N.attn_q.weight`).
 // One table serves the loader and `r1 convert`.
 #pragma once
@@ -12,7 +12,7 @@
 namespace r1::models {
 
 enum class LayerTensor {
-  AttnNorm, Q, QBias, K, KBias, V, VBias, O, OBias,
+  AttnNorm, Q, QBias, K, KBias, V, VBias, O, OBias, QNorm, KNorm,
   FfnNorm, Gate, GateBias, Up, UpBias, Down, DownBias,
   kCount
 };
@@ -29,7 +29,8 @@ struct TensorSpec {
 };
 
 /// Every tensor a checkpoint of `cfg` holds, in checkpoint order (embedding, layers, final norm,
-/// head unless tied), with the shapes the loader checks. No allocation of weights.
+/// head unless tied), with the shapes the loader checks (q_norm/k_norm [Hd] when cfg.qk_norm).
+/// No allocation of weights.
 std::vector<TensorSpec> decoder_tensor_plan(const DecoderConfig& cfg, NameStyle style);
 
 /// Name of layer `layer`'s tensor `t` in `style`.

@@ -1,12 +1,15 @@
 // Grouped-query self-attention block (Ainslie et al. 2023, GQA) with rotary embeddings and an f32
-// KV cache: q/k/v projections (optional biases), RoPE on q and k, causal softmax attention over
-// cached positions 0..p0+T-1, output projection. Used by the Llama and Qwen2 decoders.
+// KV cache: q/k/v projections (optional biases), optional RMSNorm over each q and k head (QK-norm,
+// Dehghani et al. 2023 §3.1; HF Qwen3Attention q_norm/k_norm), RoPE on q and k, causal softmax
+// attention over cached positions 0..p0+T-1, output projection. Every path (prefill, batched
+// decode, batched training rows) runs the same project -> norm -> rope sequence.
 #pragma once
 #include <cstdint>
 
 #include "kernels/attention.h"
 #include "nn/context.h"
 #include "nn/linear.h"
+#include "nn/norm.h"
 #include "nn/rope.h"
 
 namespace r1::nn {
@@ -16,8 +19,11 @@ class GqaAttention {
   GqaAttention() = default;
   /// q_proj: [H*Hd, D], k_proj/v_proj: [Hkv*Hd, D], o_proj: [D, H*Hd] (checked).
   /// rope: rotates the first R <= Hd dims of each q/k head. Softmax scale 1/sqrt(Hd).
+  /// q_norm/k_norm: either both default-constructed (no QK-norm) or both of dim Hd (checked);
+  /// then every projected q and k head is RMS-normalised with its own weight before RoPE.
   GqaAttention(Linear q_proj, Linear k_proj, Linear v_proj, Linear o_proj,
-               const RotaryEmbedding* rope, int64_t n_head, int64_t n_head_kv, int64_t head_dim);
+               const RotaryEmbedding* rope, int64_t n_head, int64_t n_head_kv, int64_t head_dim,
+               RMSNorm q_norm = {}, RMSNorm k_norm = {});
 
   int64_t n_head() const { return H_; }
   int64_t n_head_kv() const { return Hkv_; }
@@ -28,6 +34,9 @@ class GqaAttention {
   const Linear& k_proj() const { return k_; }
   const Linear& v_proj() const { return v_; }
   const Linear& o_proj() const { return o_; }
+  bool has_qk_norm() const { return qk_norm_; }
+  const RMSNorm& q_norm() const { return q_norm_; }
+  const RMSNorm& k_norm() const { return k_norm_; }
   int64_t weight_bytes() const;
   int64_t n_params() const;
 
@@ -63,7 +72,15 @@ class GqaAttention {
 
  private:
   kernels::AttentionParams params(int64_t T, int64_t p0) const;
+  /// q [n, H, Hd] and k [n, Hkv, Hd] = the projections of x [n, D], each head normalised by
+  /// q_norm/k_norm when set, then rotated at positions[n] (every step recorded when training).
+  /// While training the raw projections go to tape buffers (the norm saves its input); at
+  /// inference the norm runs in place.
+  void project_qk(Context& ctx, const float* x, int64_t n, const int32_t* positions, float* q,
+                  float* k) const;
   Linear q_, k_, v_, o_;
+  RMSNorm q_norm_, k_norm_;  // [Hd] each, when qk_norm_
+  bool qk_norm_ = false;
   const RotaryEmbedding* rope_ = nullptr;
   int64_t H_ = 0, Hkv_ = 0, Hd_ = 0;
 };

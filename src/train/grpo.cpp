@@ -92,17 +92,14 @@ Result<std::unique_ptr<GrpoPolicy>> GrpoPolicy::make(TrainLM& lm, const std::str
     R1_ASSIGN_OR_RETURN(ds, models::deepseek_v3::DeepseekV3::load(dcfg, src, models::LoadOptions{},
                                                                   info, pool));
     p->ds_ = std::move(ds);
-  } else if (arch == "llama" || arch == "qwen2") {
-    models::DecoderVariant v;
-    if (arch == "llama") v.read_attention_bias = true;
-    if (arch == "qwen2") v.qkv_bias_always = true;
-    R1_ASSIGN_OR_RETURN(cfg, models::parse_decoder_config(lm.config(), label, v));
+  } else if (const models::DecoderArch* da = models::find_decoder_arch(arch)) {
+    R1_ASSIGN_OR_RETURN(cfg, models::parse_decoder_config(lm.config(), label, da->variant));
     R1_ASSIGN_OR_RETURN(dec, models::DecoderLM::load(cfg, src, kernels::RopeLayout::NeoX, {},
                                                      info, pool));
     p->decoder_ = std::move(dec);
   } else {
-    return make_error("{}: GRPO supports llama, qwen2 and deepseek_v3 models, not {}", model_dir,
-                      arch);
+    return make_error("{}: GRPO supports {} and deepseek_v3 models, not {}", model_dir,
+                      models::decoder_arch_names(), arch);
   }
   for (auto& q : lm.params()) p->tape_.add_param(q.data.data<float>(), q.data.numel(), q.grad.data());
   return p;

@@ -26,7 +26,7 @@ namespace r1::train {
 
 /// The policy's inference/training views over a TrainLM's F32 master weights: a DecoderLM whose
 /// blocks VIEW the same storage (so an optimizer step is seen by the next generation) and an
-/// autograd tape registering every Param::grad. llama, qwen2, deepseek_v3.
+/// autograd tape registering every Param::grad. llama, qwen2, qwen3, deepseek_v3.
 class GrpoPolicy {
  public:
   /// `model_dir`: the HF dir `lm` was loaded from (for EOS/BOS facts). Errors: other archs.
@@ -52,7 +52,7 @@ class GrpoPolicy {
   GrpoPolicy(TrainLM& lm) : lm_(lm) {}
   TrainLM& lm_;
   float* forward_train(std::span<const int32_t> tokens);
-  std::unique_ptr<models::DecoderLM> decoder_;          // llama, qwen2
+  std::unique_ptr<models::DecoderLM> decoder_;          // llama, qwen2, qwen3
   std::unique_ptr<models::deepseek_v3::DeepseekV3> ds_;  // deepseek_v3
   autograd::Tape tape_;
 };

@@ -37,13 +37,6 @@ class ParamSource : public models::TensorSource {
   std::map<std::string, Tensor> by_name_;
 };
 
-models::DecoderVariant variant_of(const std::string& arch) {
-  models::DecoderVariant v;
-  if (arch == "llama") v.read_attention_bias = true;
-  if (arch == "qwen2") v.qkv_bias_always = true;
-  return v;
-}
-
 }  // namespace
 
 Result<std::unique_ptr<TrainLM>> TrainLM::load(const std::string& dir, ThreadPool& pool) {
@@ -58,11 +51,13 @@ Result<std::unique_ptr<TrainLM>> TrainLM::init(const nlohmann::json& config,
                                                const std::string& scratch_dir, ThreadPool& pool) {
   auto mt = config.find("model_type");
   if (mt == config.end() || !mt->is_string())
-    return make_error("{}: field model_type missing (llama or qwen2)", label);
+    return make_error("{}: field model_type missing ({})", label, models::decoder_arch_names());
   const std::string arch = mt->get<std::string>();
-  if (arch != "llama" && arch != "qwen2")
-    return make_error("{}: model_type '{}' cannot be trained yet (llama, qwen2)", label, arch);
-  R1_ASSIGN_OR_RETURN(cfg, models::parse_decoder_config(config, label, variant_of(arch)));
+  const models::DecoderArch* da = models::find_decoder_arch(arch);
+  if (da == nullptr)
+    return make_error("{}: model_type '{}' cannot be trained yet ({})", label, arch,
+                      models::decoder_arch_names());
+  R1_ASSIGN_OR_RETURN(cfg, models::parse_decoder_config(config, label, da->variant));
   models::ModelPreset preset;
   preset.name = "pretrain";
   preset.name_or_path = config.value("_name_or_path", std::string("r1-pretrain"));
@@ -76,11 +71,13 @@ Result<void> TrainLM::build(const io::HfModelDir& hf) {
   config_ = hf.config();
   auto mt = config_.find("model_type");
   if (mt == config_.end() || !mt->is_string())
-    return make_error("{}: field model_type missing (llama or qwen2)", label);
+    return make_error("{}: field model_type missing ({}, deepseek_v3)", label,
+                      models::decoder_arch_names());
   arch_ = mt->get<std::string>();
-  if (arch_ != "llama" && arch_ != "qwen2" && arch_ != "deepseek_v3")
-    return make_error("{}: model_type '{}' cannot be trained (llama, qwen2, deepseek_v3)", label,
-                      arch_);
+  const models::DecoderArch* da = models::find_decoder_arch(arch_);
+  if (da == nullptr && arch_ != "deepseek_v3")
+    return make_error("{}: model_type '{}' cannot be trained ({}, deepseek_v3)", label, arch_,
+                      models::decoder_arch_names());
   for (const std::string& name : hf.names()) {
     R1_ASSIGN_OR_RETURN(t, hf.tensor(name));
     Param p;
@@ -103,7 +100,7 @@ Result<void> TrainLM::build(const io::HfModelDir& hf) {
     for (auto& p : params_) tape_.add_param(p.data.data<float>(), p.data.numel(), p.grad.data());
     return {};
   }
-  R1_ASSIGN_OR_RETURN(cfg, models::parse_decoder_config(config_, label, variant_of(arch_)));
+  R1_ASSIGN_OR_RETURN(cfg, models::parse_decoder_config(config_, label, da->variant));
   R1_ASSIGN_OR_RETURN(info, models::hf_model_info(hf, arch_));
   ParamSource src(hf.dir(), params_);
   R1_ASSIGN_OR_RETURN(dec, models::DecoderLM::load(cfg, src, kernels::RopeLayout::NeoX, {}, info,

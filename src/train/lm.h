@@ -1,6 +1,6 @@
 // A trainable causal LM: the inference model of its architecture (models/decoder.h for
-// llama/qwen2), built over OWNED F32 master copies of every parameter, plus one gradient buffer
-// per parameter registered on an autograd tape. The same forward code runs inference and
+// llama/qwen2/qwen3), built over OWNED F32 master copies of every parameter, plus one gradient
+// buffer per parameter registered on an autograd tape. The same forward code runs inference and
 // training; here it runs with the tape on (nn::Context::tape), then the tape's backward fills
 // the gradients. Parameters are named and shaped as in the HF checkpoint (model.safetensors).
 #pragma once
@@ -34,7 +34,7 @@ struct Param {
 class TrainLM {
  public:
   /// Loads an HF directory (config.json + model*.safetensors of any float dtype), converting
-  /// every tensor to an owned F32 copy. Architectures: llama, qwen2.
+  /// every tensor to an owned F32 copy. Architectures: llama, qwen2, qwen3.
   /// Errors: unsupported model_type, missing/mis-shaped tensors (one line each).
   static Result<std::unique_ptr<TrainLM>> load(const std::string& dir, ThreadPool& pool);
   /// A new model from an HF config.json object with random weights (matrices N(0, 0.02), norms 1;
@@ -60,7 +60,7 @@ class TrainLM {
   double forward_backward(std::span<const int32_t> tokens, std::span<const int32_t> targets,
                           float grad_scale, int64_t* count);
   /// B sequences of equal length at once: tokens/targets [B*T] (row b*T + t is position t of
-  /// sequence b). Same contract as forward_backward summed over the B sequences; llama/qwen2 run
+  /// sequence b). Same contract as forward_backward summed over the B sequences; the decoders run
   /// them as one batched forward (DecoderLM::forward_train_batch), other architectures loop.
   /// Deterministic for a fixed thread count (summation order differs from B single calls).
   double forward_backward_batch(std::span<const int32_t> tokens, std::span<const int32_t> targets,
@@ -100,7 +100,7 @@ class TrainLM {
   std::string arch_;
   int64_t vocab_ = 0;
   std::vector<Param> params_;
-  std::unique_ptr<models::DecoderLM> decoder_;       // llama, qwen2
+  std::unique_ptr<models::DecoderLM> decoder_;       // llama, qwen2, qwen3
   std::unique_ptr<models::deepseek_v3::DeepseekV3> ds_;  // deepseek_v3
   autograd::Tape tape_;
   std::vector<std::vector<int64_t>> load_;  // routed tokens per layer/expert since the last update

@@ -1,4 +1,4 @@
-// Whole-model gradients of the llama/qwen2 decoder against ../shared/fixtures (float64 PyTorch
+// Whole-model gradients of the llama/qwen2/qwen3 decoder against ../shared/fixtures (float64 PyTorch
 // reference: loss and d loss / d every parameter), plus a finite-difference check on a few
 // entries of a tiny random model.
 #include <gtest/gtest.h>
@@ -68,6 +68,8 @@ void check_fixture(const std::string& name, bool mtp = false) {
 TEST(FixtureGrads, Llama) { check_fixture("llama_f32"); }
 TEST(FixtureGrads, Qwen2) { check_fixture("qwen2_f32"); }
 TEST(FixtureGrads, Qwen2Tied) { check_fixture("qwen2_tied_f32"); }
+TEST(FixtureGrads, Qwen3) { check_fixture("qwen3_f32"); }
+TEST(FixtureGrads, Qwen3Tied) { check_fixture("qwen3_tied_f32"); }
 TEST(FixtureGrads, DeepseekV3QLora) { check_fixture("ds_qlora_f32"); }
 TEST(FixtureGrads, DeepseekV3NoQLora) { check_fixture("ds_noqlora_f32"); }
 TEST(FixtureGrads, DeepseekV3Mtp) { check_fixture("ds_qlora_f32", true); }

@@ -20,14 +20,17 @@
 namespace r1::train {
 namespace {
 
+// qwen2: biases, tied head; qwen3: q/k norm, head_dim 12 != D / H = 8, untied; llama: plain.
 nlohmann::json tiny_config(const std::string& arch, int64_t vocab) {
-  return {{"model_type", arch},        {"vocab_size", vocab},
-          {"hidden_size", 32},         {"intermediate_size", 48},
-          {"num_hidden_layers", 2},    {"num_attention_heads", 4},
-          {"num_key_value_heads", 2},  {"rms_norm_eps", 1e-5},
-          {"rope_theta", 10000.0},     {"max_position_embeddings", 128},
-          {"tie_word_embeddings", arch == "qwen2"}, {"bos_token_id", 0},
-          {"eos_token_id", 1}};
+  nlohmann::json j = {{"model_type", arch},        {"vocab_size", vocab},
+                      {"hidden_size", 32},         {"intermediate_size", 48},
+                      {"num_hidden_layers", 2},    {"num_attention_heads", 4},
+                      {"num_key_value_heads", 2},  {"rms_norm_eps", 1e-5},
+                      {"rope_theta", 10000.0},     {"max_position_embeddings", 128},
+                      {"tie_word_embeddings", arch == "qwen2"}, {"bos_token_id", 0},
+                      {"eos_token_id", 1}};
+  if (arch == "qwen3") j["head_dim"] = 12;
+  return j;
 }
 
 Param make_param(const std::string& name, std::vector<float> w, std::vector<float> g, bool decay) {
@@ -193,11 +196,12 @@ TEST(TrainLM, TinyModelOverfitsShortCorpus) {
 }
 
 // Central differences of the loss (inference forward) against the tape's gradients on the
-// largest-gradient entries of every tensor of a tiny qwen2 (biases, tied head).
+// largest-gradient entries of every tensor of tiny qwen2 (biases, tied head), llama and qwen3
+// (q_norm/k_norm weights, head_dim != D / H) models.
 TEST(TrainLM, WholeModelFiniteDifferences) {
   test::TempDir tmp;
   ThreadPool pool(1);
-  for (const char* arch : {"qwen2", "llama"}) {
+  for (const char* arch : {"qwen2", "llama", "qwen3"}) {
     auto m = TrainLM::init(tiny_config(arch, 50), "tiny", 5, tmp.file(arch), pool);
     ASSERT_TRUE(m.ok()) << m.message();
     // Bigger weights than N(0, 0.02) so every block matters to the loss.
@@ -236,7 +240,7 @@ TEST(TrainLM, WholeModelFiniteDifferences) {
 TEST(TrainLM, BatchedRowsMatchPerSequenceCalls) {
   test::TempDir tmp;
   ThreadPool pool(1);
-  for (const char* arch : {"qwen2", "llama"}) {
+  for (const char* arch : {"qwen2", "llama", "qwen3"}) {
     auto m = TrainLM::init(tiny_config(arch, 50), "tiny", 7, tmp.file(arch), pool);
     ASSERT_TRUE(m.ok()) << m.message();
     std::mt19937 rng(3);
