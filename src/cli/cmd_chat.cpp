@@ -63,12 +63,18 @@ int cmd_chat(int argc, char** argv) {
   int64_t n_predict = -1;
   int64_t ctx_size = -1;
   int threads = default_threads();
+  int64_t thinking_budget = -1;
   SamplingFlags sampling;
   app.add_option("MODEL", model_path, "model: a Hugging Face directory or a .gguf file (default: the demo's student, made by `make demo`)");
   app.add_option("-s,--system", system, "system message (default: none)");
   app.add_option("-n,--n-predict", n_predict, "tokens per reply at most; -1 = until EOS")
       ->capture_default_str();
   sampling.add_to(app);
+  app.add_option("--thinking-budget", thinking_budget,
+                 "tokens of reasoning (<think>) per reply at most, then \"</think>\" is forced and "
+                 "the model answers; -1 = unlimited, 0 = no reasoning")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{-1}, INT64_MAX));
   app.add_option("-c,--ctx-size", ctx_size,
                  "context length in tokens for the whole conversation; 0 = the model's full "
                  "length (default: the model's length, at most 4096)");
@@ -106,6 +112,8 @@ int cmd_chat(int argc, char** argv) {
   gen.sampling = sampling.resolve(info.is_r1);
   gen.max_tokens = n_predict;
   gen.eos_ids = lm.eos_ids();
+  gen.thinking_budget = thinking_budget;
+  if (thinking_budget >= 0) gen.think_end_ids = engine::think_end_ids(*lm.tokenizer);
 
   const bool tty_in = isatty(STDIN_FILENO);
   const bool tty_out = isatty(STDOUT_FILENO);
@@ -146,7 +154,8 @@ int cmd_chat(int argc, char** argv) {
       messages.erase(messages.end() - 1);
       continue;
     }
-    tok::ReasoningParser parser(tok::prompt_ends_in_reasoning(rendered));
+    gen.starts_in_reasoning = tok::prompt_ends_in_reasoning(rendered);
+    tok::ReasoningParser parser(gen.starts_in_reasoning);
     TurnPrinter printer(tty_out);
     auto res = engine::generate(*lm.model, cs, *lm.tokenizer, *ids, gen,
                                 [&](std::string_view text, int32_t) {

@@ -53,6 +53,8 @@ Sequence::Sequence(const tok::Tokenizer& tok, GenerateOptions opts, std::span<co
       rng_(opts_.sampling.seed),
       history_(prompt.begin(), prompt.end()),
       n_ctx_(n_ctx),
+      think_(opts_.starts_in_reasoning),
+      budget_(opts_.thinking_budget, opts_.think_end_ids),
       decoder_(tok),
       stop_(opts_.stop) {
   result_.prompt_tokens = static_cast<int64_t>(prompt.size());
@@ -60,7 +62,11 @@ Sequence::Sequence(const tok::Tokenizer& tok, GenerateOptions opts, std::span<co
 
 void Sequence::accept(std::span<const float> logits, SamplerWorkspace& ws, const StreamCallback& cb) {
   R1_CHECK(!finished(), "accept on a finished sequence");
-  auto sampled = sample_token(logits, history_, opts_.sampling, rng_, ws);
+  const int32_t forced =
+      opts_.thinking_budget >= 0 ? budget_.next(reasoning_open(think_)) : -1;
+  auto sampled = forced >= 0 ? Result<int32_t>(forced)
+                             : sample_token(logits, history_, opts_.sampling, rng_, ws,
+                                            result_.tokens.size());
   if (!sampled.ok()) {
     result_.error = sampled.message();
     finish(FinishReason::Error, cb);
@@ -78,6 +84,7 @@ void Sequence::accept(std::span<const float> logits, SamplerWorkspace& ws, const
   }
   const std::string piece = stop_.push(decoder_.push(id));
   result_.text += piece;
+  if (opts_.thinking_budget >= 0) think_.push(piece);
   if (cb && !cb(piece, id)) {
     finish(FinishReason::Cancelled, cb);
     return;

@@ -15,6 +15,7 @@
 #include "core/result.h"
 #include "engine/sampler.h"
 #include "engine/stop_strings.h"
+#include "engine/thinking_budget.h"
 #include "models/model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -38,6 +39,11 @@ struct GenerateOptions {
   std::vector<std::string> stop;      // stop strings, matched on decoded text, never emitted
   std::vector<int32_t> eos_ids;       // ids that end generation (their text is not emitted)
   bool ignore_eos = false;            // keep going past EOS ids (benchmarks)
+  // Thinking budget (thinking_budget.h): after this many sampled tokens inside <think>, the
+  // closing `think_end_ids` are forced. < 0: unlimited.
+  int64_t thinking_budget = -1;
+  std::vector<int32_t> think_end_ids;  // think_end_ids(tok) when thinking_budget >= 0
+  bool starts_in_reasoning = false;    // the prompt opened <think> (tok::prompt_ends_in_reasoning)
 };
 
 /// Receives, for each generated token, the text it released (complete UTF-8; may be empty while
@@ -98,6 +104,8 @@ class Sequence {
   Rng rng_;
   std::vector<int32_t> history_;  // prompt + generated, for the repetition penalty
   int64_t n_ctx_;
+  tok::ReasoningParser think_;    // whether the output is inside <think> (thinking budget only)
+  ThinkingBudget budget_;
   tok::StreamDecoder decoder_;
   StopMatcher stop_;
   GenerateResult result_;

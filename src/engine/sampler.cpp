@@ -80,6 +80,23 @@ void apply_repetition_penalty(Candidates& c, std::span<const int32_t> history, f
   }
 }
 
+void apply_frequency_presence_penalty(Candidates& c, std::span<const int32_t> generated,
+                                      float frequency, float presence,
+                                      std::vector<int32_t>& counts) {
+  if ((frequency == 0.0f && presence == 0.0f) || generated.empty()) return;
+  R1_CHECK(!c.sorted, "frequency/presence penalties need candidates in id order");
+  const int64_t V = static_cast<int64_t>(c.items.size());
+  if (static_cast<int64_t>(counts.size()) < V) counts.assign(V, 0);
+  for (const int32_t id : generated) {
+    if (id >= 0 && id < V) ++counts[id];
+  }
+  for (const int32_t id : generated) {
+    if (id < 0 || id >= V || counts[id] == 0) continue;
+    c.items[id].logit -= static_cast<float>(counts[id]) * frequency + presence;
+    counts[id] = 0;  // each distinct id is penalised once, and the scratch ends all zero
+  }
+}
+
 void apply_temperature(Candidates& c, float temperature) {
   R1_CHECK(temperature > 0.0f, "temperature {} must be > 0", temperature);
   if (temperature == 1.0f) return;
@@ -183,11 +200,49 @@ int32_t argmax(const Candidates& c) {
   return best.id;
 }
 
+float log_softmax_top(std::span<const float> logits, int32_t chosen, int32_t k,
+                      std::vector<TokenLogprob>& top) {
+  top.clear();
+  const size_t V = logits.size();
+  double m = -std::numeric_limits<double>::infinity();
+  for (const float l : logits) m = std::max(m, static_cast<double>(l));
+  double z = 0.0;
+  for (const float l : logits) z += std::exp(static_cast<double>(l) - m);
+  const double log_z = m + std::log(z);
+  auto lp = [&](size_t i) { return static_cast<float>(static_cast<double>(logits[i]) - log_z); };
+  if (k > 0) {
+    // A min-heap of the best k seen so far: one comparison per id for the usual rejections.
+    const size_t kk = std::min<size_t>(static_cast<size_t>(k), V);
+    std::vector<TokenLogit> heap;
+    heap.reserve(kk);
+    auto worse_first = [](const TokenLogit& a, const TokenLogit& b) { return better(a, b); };
+    for (size_t i = 0; i < V; ++i) {
+      const TokenLogit t{static_cast<int32_t>(i), logits[i]};
+      if (heap.size() < kk) {
+        heap.push_back(t);
+        std::push_heap(heap.begin(), heap.end(), worse_first);
+      } else if (better(t, heap.front())) {
+        std::pop_heap(heap.begin(), heap.end(), worse_first);
+        heap.back() = t;
+        std::push_heap(heap.begin(), heap.end(), worse_first);
+      }
+    }
+    std::sort(heap.begin(), heap.end(), better);
+    for (const auto& t : heap) top.push_back({t.id, lp(static_cast<size_t>(t.id))});
+  }
+  if (chosen < 0 || static_cast<size_t>(chosen) >= V) return -std::numeric_limits<float>::infinity();
+  return lp(static_cast<size_t>(chosen));
+}
+
 Result<int32_t> sample_token(std::span<const float> logits, std::span<const int32_t> history,
-                             const SamplerOptions& opts, Rng& rng, SamplerWorkspace& ws) {
+                             const SamplerOptions& opts, Rng& rng, SamplerWorkspace& ws,
+                             size_t n_generated) {
   Candidates& c = ws.candidates;
   R1_TRY(init_candidates(logits, c));
   apply_repetition_penalty(c, history, opts.repeat_penalty, opts.repeat_last_n, ws.seen);
+  n_generated = std::min(n_generated, history.size());
+  apply_frequency_presence_penalty(c, history.subspan(history.size() - n_generated),
+                                   opts.frequency_penalty, opts.presence_penalty, ws.counts);
   if (opts.greedy()) return argmax(c);
   apply_temperature(c, opts.temperature);
   apply_top_k(c, opts.top_k);

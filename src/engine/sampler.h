@@ -1,5 +1,5 @@
 // Token sampling: a chain of pure steps over one row of logits [V] (repetition penalty,
-// temperature, top-k, top-p, min-p) followed by a draw from a seeded RNG. The steps are exposed
+// frequency/presence penalties, temperature, top-k, top-p, min-p) followed by a draw from a seeded RNG. The steps are exposed
 // one by one (for tests and for callers that need a different chain); `sample_token` runs the
 // standard chain in Hugging Face's order. Used per decoded token by generate.h, the server's
 // batched decoding and GRPO's group sampling: one SamplerWorkspace per thread, one Rng and one
@@ -24,6 +24,8 @@ struct SamplerOptions {
   float min_p = 0.0f;          // drop tokens with prob < min_p * (top prob); <= 0 disables
   float repeat_penalty = 1.0f; // HF/CTRL penalty on already-seen ids; 1 disables
   int32_t repeat_last_n = 64;  // window of history the penalty looks at; < 0: all history
+  float frequency_penalty = 0.0f;  // OpenAI's, per occurrence in the completion; 0 disables
+  float presence_penalty = 0.0f;   // OpenAI's, once per id present in the completion; 0 disables
   uint64_t seed = 0;           // seeds the sequence's Rng (see Rng)
 
   /// The defaults the CLI uses: R1-family checkpoints get the DeepSeek-R1 recommendation
@@ -80,6 +82,17 @@ Result<void> init_candidates(std::span<const float> logits, Candidates& c);
 void apply_repetition_penalty(Candidates& c, std::span<const int32_t> history, float penalty,
                               int32_t last_n, std::vector<uint8_t>& seen);
 
+/// OpenAI's frequency and presence penalties (OpenAI API reference, chat.create
+/// "frequency_penalty"/"presence_penalty"; the formula of the "Parameter details" guide):
+///   logit[t] -= c[t] * frequency + (c[t] > 0) * presence,
+/// c[t] the count of t in `generated` (the completion so far; the prompt does not count). Both
+/// may be negative (encouraging repeats). Precondition: `c` in id order (straight from
+/// init_candidates); ids outside [0, V) are ignored. `counts` is scratch of size >= V, all zero
+/// on entry and on exit. Cost: O(len(generated)).
+void apply_frequency_presence_penalty(Candidates& c, std::span<const int32_t> generated,
+                                      float frequency, float presence,
+                                      std::vector<int32_t>& counts);
+
 /// Divides every logit by `temperature` (> 0).
 void apply_temperature(Candidates& c, float temperature);
 
@@ -107,6 +120,21 @@ int32_t draw(Candidates& c, Rng& rng);
 /// The highest logit's id (lowest id among ties, like numpy.argmax).
 int32_t argmax(const Candidates& c);
 
+/// A token and its log-probability (natural log).
+struct TokenLogprob {
+  int32_t id = -1;
+  float logprob = 0.0f;
+};
+
+/// Log-probabilities of the model's own distribution, log_softmax(logits) over the raw row [V]
+/// (before penalties, temperature and truncation: what vLLM returns by default and what
+/// `r1 logits` gives after a log-softmax). Returns the log-prob of `chosen` and writes the `k`
+/// most likely tokens into `top` (descending, ties towards the lower id; k <= 0: empty).
+/// -inf logits get -inf; precondition: no NaN/+inf (init_candidates accepted the row).
+/// Cost: O(V log k) in double precision; called only when a request asks for log-probs.
+float log_softmax_top(std::span<const float> logits, int32_t chosen, int32_t k,
+                      std::vector<TokenLogprob>& top);
+
 // ---- The standard chain. ----
 
 /// Scratch reused across calls so that sampling allocates nothing per token. One per thread;
@@ -114,15 +142,19 @@ int32_t argmax(const Candidates& c);
 struct SamplerWorkspace {
   Candidates candidates;
   std::vector<uint8_t> seen;
+  std::vector<int32_t> counts;
 };
 
 /// Samples the next token from logits [V] (f32): repetition penalty over `history` (the
-/// sequence so far: prompt and generated ids), then greedy argmax if opts.greedy(), else
-/// temperature, top-k, top-p, min-p and a draw from `rng` (Hugging Face's processor order).
+/// sequence so far: prompt and generated ids), frequency/presence penalties over its last
+/// `n_generated` ids (the completion), then greedy argmax if opts.greedy(), else temperature,
+/// top-k, top-p, min-p and a draw from `rng` (Hugging Face's processor order; vLLM applies
+/// OpenAI's penalties before temperature too).
 /// Errors: non-finite logits (see init_candidates); the caller stops that sequence.
 /// Cost: O(V) plus the partial selections; no allocation after the first call.
 Result<int32_t> sample_token(std::span<const float> logits, std::span<const int32_t> history,
-                             const SamplerOptions& opts, Rng& rng, SamplerWorkspace& ws);
+                             const SamplerOptions& opts, Rng& rng, SamplerWorkspace& ws,
+                             size_t n_generated = 0);
 
 /// One sequence's sampler: its options, its Rng (seeded from opts.seed) and a workspace.
 /// Convenience for single-sequence callers; batched callers share workspaces per thread.

@@ -293,5 +293,68 @@ TEST(Sampler, RecommendedDefaults) {
   EXPECT_FALSE(r1.greedy());
 }
 
+// OpenAI's penalties, computed here by hand: counts over the completion only, the presence
+// penalty once per distinct id, both subtracted from the raw logit; the scratch ends all zero.
+TEST(Sampler, FrequencyAndPresencePenalties) {
+  const std::vector<float> logits = {1.0f, 2.0f, 3.0f, -1.0f};
+  Candidates c;
+  ASSERT_TRUE(init_candidates(logits, c).ok());
+  std::vector<int32_t> counts;
+  const std::vector<int32_t> generated = {2, 2, 2, 0, 7, -1};  // 7 and -1 are out of range
+  apply_frequency_presence_penalty(c, generated, 0.5f, 0.25f, counts);
+  EXPECT_FLOAT_EQ(c.items[0].logit, 1.0f - 1 * 0.5f - 0.25f);
+  EXPECT_FLOAT_EQ(c.items[1].logit, 2.0f);
+  EXPECT_FLOAT_EQ(c.items[2].logit, 3.0f - 3 * 0.5f - 0.25f);
+  EXPECT_FLOAT_EQ(c.items[3].logit, -1.0f);
+  EXPECT_TRUE(std::all_of(counts.begin(), counts.end(), [](int32_t n) { return n == 0; }));
+  // Negative values encourage repeats.
+  ASSERT_TRUE(init_candidates(logits, c).ok());
+  apply_frequency_presence_penalty(c, std::vector<int32_t>{1}, -1.0f, -0.5f, counts);
+  EXPECT_FLOAT_EQ(c.items[1].logit, 3.5f);
+  // In the chain: greedy picks id 2 alone, but not once it has been generated three times, and
+  // the prompt part of the history does not count.
+  SamplerOptions o;
+  o.temperature = 0.0f;
+  o.frequency_penalty = 0.5f;
+  o.presence_penalty = 0.25f;
+  Rng rng;
+  SamplerWorkspace ws;
+  const std::vector<int32_t> history = {2, 2, 2, 2, 2, 2};
+  EXPECT_EQ(id_of(sample_token(logits, history, o, rng, ws, /*n_generated=*/0)), 2);
+  EXPECT_EQ(id_of(sample_token(logits, history, o, rng, ws, /*n_generated=*/1)), 2);  // 2.25
+  EXPECT_EQ(id_of(sample_token(logits, history, o, rng, ws, /*n_generated=*/3)), 1);  // 1.25 < 2
+}
+
+// log_softmax_top against a double-precision log-softmax and a full sort.
+TEST(Sampler, LogSoftmaxTopIsTheRawDistribution) {
+  std::vector<float> logits(1000);
+  Rng rng(5);
+  for (auto& l : logits) l = static_cast<float>(rng.uniform() * 20.0 - 10.0);
+  logits[17] = logits[18];  // a tie: the lower id first
+  logits[3] = -std::numeric_limits<float>::infinity();
+  double m = -1e300, z = 0.0;
+  for (float l : logits) m = std::max(m, static_cast<double>(l));
+  for (float l : logits) z += std::exp(static_cast<double>(l) - m);
+  auto ref = [&](int id) { return static_cast<double>(logits[id]) - m - std::log(z); };
+  std::vector<int32_t> order(logits.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return logits[a] > logits[b]; });
+  std::vector<TokenLogprob> top;
+  for (int id : {0, 17, 999}) {
+    EXPECT_NEAR(log_softmax_top(logits, id, 20, top), ref(id), 1e-5);
+    ASSERT_EQ(top.size(), 20u);
+    for (size_t i = 0; i < top.size(); ++i) {
+      EXPECT_EQ(top[i].id, order[i]) << i;
+      EXPECT_NEAR(top[i].logprob, ref(order[i]), 1e-5);
+    }
+  }
+  EXPECT_EQ(log_softmax_top(logits, 3, 0, top), -std::numeric_limits<float>::infinity());
+  EXPECT_TRUE(top.empty());
+  // Probabilities of the whole row sum to one.
+  double sum = 0.0;
+  for (size_t i = 0; i < logits.size(); ++i) sum += std::exp(log_softmax_top(logits, static_cast<int32_t>(i), 0, top));
+  EXPECT_NEAR(sum, 1.0, 1e-4);
+}
+
 }  // namespace
 }  // namespace r1::engine

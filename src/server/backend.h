@@ -8,8 +8,10 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <deque>
 #include <vector>
 
+#include "engine/sampler.h"
 #include "server/queue.h"
 #include "server/schema.h"
 
@@ -29,6 +31,28 @@ class Sequence {
   virtual ~Sequence() = default;
   /// Positions used so far (prompt + generated tokens fed back).
   virtual int64_t n_past() const = 0;
+
+  /// Makes `id` the next token Backend::step reports for this sequence instead of a sampled one
+  /// (the thinking budget's closing tag). It is fed back and counted like a sampled token.
+  void force(int32_t id) { forced_.push_back(id); }
+
+  /// Filled by Backend::step when SamplingParams::top_logprobs >= 0: the log-prob of the token it
+  /// put in next[i] under the model's raw distribution (engine::log_softmax_top) and the top
+  /// alternatives, most likely first.
+  float logprob = 0.0f;
+  std::vector<engine::TokenLogprob> top_logprobs;
+
+ protected:
+  /// For Backend::step: the forced token to report now (removed), or -1 to sample.
+  int32_t take_forced() {
+    if (forced_.empty()) return -1;
+    const int32_t id = forced_.front();
+    forced_.pop_front();
+    return id;
+  }
+
+ private:
+  std::deque<int32_t> forced_;
 };
 
 class Backend {
@@ -42,9 +66,12 @@ class Backend {
   virtual int64_t n_ctx() const = 0;
   /// Sampling used when the request leaves temperature / top_p unset.
   virtual SamplingParams default_sampling() const = 0;
-  /// Renders chat messages with the model's template plus the assistant generation prompt.
+  /// Renders chat messages with the model's template plus the assistant generation prompt;
+  /// `kwargs` (an object, the request's chat_template_kwargs) become template variables, e.g.
+  /// enable_thinking: false for Qwen3's template.
   /// Errors (400): a template that rejects the conversation (e.g. roles out of order).
-  virtual ApiResult<std::string> render_chat(const std::vector<ChatMessage>& messages) const = 0;
+  virtual ApiResult<std::string> render_chat(const std::vector<ChatMessage>& messages,
+                                             const nlohmann::ordered_json& kwargs) const = 0;
   /// Tokenizes a rendered chat prompt (special tokens parsed, no extra BOS unless the template
   /// lacks it) or a raw completion prompt (BOS per the tokenizer's default).
   virtual std::vector<int32_t> tokenize(std::string_view text, bool raw_prompt) const = 0;
@@ -52,6 +79,10 @@ class Backend {
   virtual int32_t vocab_size() const = 0;
   /// True for ids that end generation (EOS, <|im_end|>, <｜end▁of▁sentence｜>, ...).
   virtual bool is_eos(int32_t id) const = 0;
+  /// Raw bytes of one token (for log-probs; may be part of a UTF-8 character).
+  virtual std::string token_bytes(int32_t id) const = 0;
+  /// The tokens that close a reasoning block ("\n</think>\n\n"), forced by the thinking budget.
+  virtual std::vector<int32_t> think_end_tokens() const = 0;
   /// A fresh incremental detokenizer (one per choice).
   virtual std::unique_ptr<Detokenizer> new_detokenizer() const = 0;
 
@@ -60,7 +91,8 @@ class Backend {
   virtual std::unique_ptr<Sequence> new_sequence(std::span<const int32_t> prompt,
                                                  const SamplingParams& sampling) = 0;
   /// Advances every sequence by one token: a new sequence runs its prompt, the others the token
-  /// sampled last step; then one token is sampled per sequence into next[i]. All sequences have
+  /// sampled last step; then one token is sampled per sequence into next[i] (or its forced token
+  /// taken), with its log-probs filled in when the sampling asked for them. All sequences have
   /// room (n_past + pending <= n_ctx). Sequences join and leave between calls.
   virtual void step(std::span<Sequence* const> seqs, std::span<int32_t> next) = 0;
 };

@@ -5,17 +5,6 @@
 #include <exception>
 
 namespace r1::server {
-namespace {
-
-// Whether text pushed into `p` now would land in reasoning_content: a finished copy of the parser
-// still has its think block open. (The parser's state is private; a copy is a few short strings.)
-bool reasoning_open(const tok::ReasoningParser& p) {
-  tok::ReasoningParser probe = p;
-  probe.finish();
-  return probe.reasoning_unclosed();
-}
-
-}  // namespace
 
 Batcher::Batcher(Backend& backend, AdmissionQueue& queue, Metrics& metrics, int parallel)
     : backend_(backend), queue_(queue), metrics_(metrics), parallel_(std::max(1, parallel)) {}
@@ -67,9 +56,14 @@ void Batcher::admit(const std::shared_ptr<Job>& job) {
     for (int i = 0; i < job->n; ++i) {
       SamplingParams sp = job->sampling;
       sp.seed += static_cast<uint64_t>(i);
-      auto slot = std::make_unique<Slot>(job, i, engine::StopMatcher(job->stop), job->prompt_opens_think);
+      const bool budgeted = job->kind == GenerationRequest::Kind::Chat && job->max_reasoning_tokens >= 0;
+      engine::ThinkingBudget budget(budgeted ? job->max_reasoning_tokens : -1,
+                                    budgeted ? backend_.think_end_tokens() : std::vector<int32_t>{});
+      auto slot = std::make_unique<Slot>(job, i, engine::StopMatcher(job->stop),
+                                         job->prompt_opens_think, std::move(budget));
       slot->seq = backend_.new_sequence(job->prompt_tokens, sp);
       slot->detok = backend_.new_detokenizer();
+      apply_budget(*slot);  // a budget of 0 closes the block before the first token
       fresh.push_back(std::move(slot));
     }
   } catch (const std::exception& ex) {
@@ -143,6 +137,7 @@ bool Batcher::on_token(Slot& s, int32_t id) {
   // A token is reasoning when the think block was open before it (the one completing </think>
   // included), as the <think> split sees the text so far.
   if (chat && s.in_reasoning) ++st.usage.reasoning_tokens;
+  record_logprobs(s, id);
   if (backend_.is_eos(id)) {
     finish(s, FinishReason::Stop, "", "", false);
     return true;
@@ -154,7 +149,7 @@ bool Batcher::on_token(Slot& s, int32_t id) {
     auto parts = s.think.push(text);
     d.reasoning_content = std::move(parts.reasoning);
     d.content = std::move(parts.content);
-    if (!text.empty()) s.in_reasoning = reasoning_open(s.think);
+    if (!text.empty()) s.in_reasoning = engine::reasoning_open(s.think);
   } else {
     d.content = std::move(text);
   }
@@ -170,11 +165,32 @@ bool Batcher::on_token(Slot& s, int32_t id) {
   if (!d.content.empty() || !d.reasoning_content.empty()) {
     d.role = chat && !s.sent_role;
     s.sent_role = true;
+    d.logprobs = s.job->sampling.top_logprobs >= 0;
+    d.token_logprobs = std::move(s.logprobs);
+    s.logprobs.clear();
     JobEvent ev;
     ev.delta = std::move(d);
     s.job->push(std::move(ev));
   }
+  apply_budget(s);
   return false;
+}
+
+void Batcher::record_logprobs(Slot& s, int32_t id) {
+  // EOS has no text: OpenAI and vLLM leave it out of the log-probs.
+  if (s.job->sampling.top_logprobs < 0 || backend_.is_eos(id)) return;
+  TokenLogprobs t;
+  t.token = backend_.token_bytes(id);
+  t.logprob = s.seq->logprob;
+  t.text_offset = s.text_offset;
+  s.text_offset += static_cast<int64_t>(t.token.size());
+  t.top.reserve(s.seq->top_logprobs.size());
+  for (const auto& alt : s.seq->top_logprobs) t.top.emplace_back(backend_.token_bytes(alt.id), alt.logprob);
+  s.logprobs.push_back(std::move(t));
+}
+
+void Batcher::apply_budget(Slot& s) {
+  if (const int32_t forced = s.budget.next(s.in_reasoning); forced >= 0) s.seq->force(forced);
 }
 
 void Batcher::finish(Slot& s, FinishReason why, std::string tail_reasoning,
@@ -202,6 +218,9 @@ void Batcher::finish(Slot& s, FinishReason why, std::string tail_reasoning,
   }
   d.role = chat && !s.sent_role;
   s.sent_role = true;
+  d.logprobs = s.job->sampling.top_logprobs >= 0;
+  d.token_logprobs = std::move(s.logprobs);
+  s.logprobs.clear();
   JobEvent ev;
   ev.delta = std::move(d);
   s.job->push(std::move(ev));

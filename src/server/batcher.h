@@ -2,7 +2,8 @@
 // slots; each step it drops cancelled jobs (freeing their slots at once), admits waiting jobs into
 // free slots, advances every active sequence by one token through Backend::step, and turns the
 // tokens into text events (detokenize -> stop strings -> <think> split by tok::ReasoningParser)
-// for each job's waiter.
+// for each job's waiter, with the tokens' log-probs when asked for; the thinking budget forces
+// the end of the reasoning block through Sequence::force.
 // Requests join and leave between steps; none waits for another to finish.
 #pragma once
 #include <atomic>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "engine/stop_strings.h"
+#include "engine/thinking_budget.h"
 #include "server/backend.h"
 #include "server/metrics.h"
 #include "server/queue.h"
@@ -56,11 +58,15 @@ class Batcher {
     // starts the output inside the block.
     tok::ReasoningParser think;
     bool in_reasoning;      // text pushed now would be reasoning (counts reasoning_tokens)
+    engine::ThinkingBudget budget;
     int64_t generated = 0;  // tokens sampled for this choice
     bool sent_role = false;
-    Slot(std::shared_ptr<Job> j, int i, engine::StopMatcher s, bool opens_think)
+    std::vector<TokenLogprobs> logprobs;  // of tokens not yet sent with a delta
+    int64_t text_offset = 0;              // bytes of the tokens so far (completions' text_offset)
+    Slot(std::shared_ptr<Job> j, int i, engine::StopMatcher s, bool opens_think,
+         engine::ThinkingBudget b)
         : job(std::move(j)), index(i), stop(std::move(s)), think(opens_think),
-          in_reasoning(opens_think) {}
+          in_reasoning(opens_think), budget(std::move(b)) {}
   };
   // Per-job bookkeeping shared by its choices.
   struct JobState {
@@ -73,6 +79,10 @@ class Batcher {
   void admit(const std::shared_ptr<Job>& job);
   // Feeds one sampled token through the text pipeline; returns true when the choice finished.
   bool on_token(Slot& s, int32_t id);
+  // Records the log-probs of the token just sampled (when the job asked for them).
+  void record_logprobs(Slot& s, int32_t id);
+  // Before the slot's next token: forces it when the thinking budget is spent.
+  void apply_budget(Slot& s);
   // Ends a choice: emits its last delta (with the tail text and the finish reason) and, when it
   // was the job's last choice, the Done event. stop_string: a stop string matched (drop the rest).
   void finish(Slot& s, FinishReason why, std::string tail_reasoning, std::string tail_content,

@@ -1,6 +1,8 @@
 // A deterministic stand-in model for testing the server without weights: byte-level tokens
 // (id = byte, kEos = 256), a trivial chat template, and sequences that emit a fixed script one
 // byte per step and then EOS. Optional per-step delay to exercise queueing and cancellation.
+// Its "distribution" at each step (for log-probs) puts 1/2 on the script's next byte b and
+// 2^-(j+1) on byte b + j (mod 256), j = 1, 2, ...; a forced token does not advance the script.
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -30,11 +32,15 @@ class FakeBackend : public Backend {
   const std::string& model_id() const override { return opts_.model_id; }
   int64_t n_ctx() const override { return opts_.n_ctx; }
   SamplingParams default_sampling() const override { return {}; }
-  /// "<|role|>content\n" per message, then "<|assistant|>" (+ "<think>\n").
-  ApiResult<std::string> render_chat(const std::vector<ChatMessage>& messages) const override;
+  /// "<|role|>content\n" per message, then "<|assistant|>" (+ "<think>\n" unless kwargs has
+  /// enable_thinking: false, as Qwen3's template does).
+  ApiResult<std::string> render_chat(const std::vector<ChatMessage>& messages,
+                                     const nlohmann::ordered_json& kwargs) const override;
   std::vector<int32_t> tokenize(std::string_view text, bool raw_prompt) const override;
   int32_t vocab_size() const override { return kEos + 1; }
   bool is_eos(int32_t id) const override { return id == kEos; }
+  std::string token_bytes(int32_t id) const override;
+  std::vector<int32_t> think_end_tokens() const override;
   std::unique_ptr<Detokenizer> new_detokenizer() const override;
 
   std::unique_ptr<Sequence> new_sequence(std::span<const int32_t> prompt,

@@ -52,6 +52,8 @@ void collect(Collected& c, JobEvent& ev) {
       auto& ch = c.choices[static_cast<size_t>(ev.delta.index)];
       ch.content += ev.delta.content;
       ch.reasoning_content += ev.delta.reasoning_content;
+      ch.logprobs = ev.delta.logprobs;
+      for (auto& t : ev.delta.token_logprobs) ch.token_logprobs.push_back(std::move(t));
       if (ev.delta.finish != FinishReason::None) ch.finish = ev.delta.finish;
       break;
     }
@@ -272,7 +274,7 @@ void HttpServer::handle_generation(const httplib::Request& req, httplib::Respons
   auto job = std::make_shared<Job>();
   job->kind = r.kind;
   if (chat) {
-    auto rendered = backend_.render_chat(r.messages);
+    auto rendered = backend_.render_chat(r.messages, r.chat_template_kwargs);
     if (auto* e = std::get_if<ApiError>(&rendered)) return send_error(res, *e, endpoint);
     const std::string& prompt = std::get<std::string>(rendered);
     job->prompt_tokens = backend_.tokenize(prompt, false);
@@ -312,6 +314,10 @@ void HttpServer::handle_generation(const httplib::Request& req, httplib::Respons
   job->sampling = backend_.default_sampling();
   if (r.temperature) job->sampling.temperature = *r.temperature;
   if (r.top_p) job->sampling.top_p = *r.top_p;
+  job->sampling.frequency_penalty = r.frequency_penalty.value_or(0.0f);
+  job->sampling.presence_penalty = r.presence_penalty.value_or(0.0f);
+  job->sampling.top_logprobs = r.logprobs ? r.top_logprobs : -1;
+  job->max_reasoning_tokens = r.max_reasoning_tokens.value_or(-1);
   if (r.seed) {
     job->sampling.seed = *r.seed;
   } else {

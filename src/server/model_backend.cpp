@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "engine/prompt.h"
+#include "engine/thinking_budget.h"
 
 namespace r1::server {
 namespace {
@@ -26,8 +27,9 @@ class StreamDetokenizer : public Detokenizer {
 class ModelBackend::ModelSequence : public Sequence {
  public:
   ModelSequence(ModelBackend& owner, PooledSession s, std::span<const int32_t> prompt,
-                engine::SamplerOptions opts)
+                engine::SamplerOptions opts, int top_logprobs)
       : owner_(owner), s_(std::move(s)), opts_(opts), rng_(opts.seed),
+        top_logprobs_k_(top_logprobs), n_prompt_(prompt.size()),
         history_(prompt.begin(), prompt.end()),
         pending_(prompt.begin() + static_cast<ptrdiff_t>(s_.tokens.size()), prompt.end()) {}
   ~ModelSequence() override { owner_.release(std::move(s_)); }
@@ -43,13 +45,17 @@ class ModelBackend::ModelSequence : public Sequence {
   }
   // Records that the pending tokens are now in the KV cache (after forward or forward_batch).
   void fed() { s_.tokens.insert(s_.tokens.end(), pending_.begin(), pending_.end()); }
-  // Samples the next token from the logits [V] after the last fed token (-1 when not finite).
+  // Samples the next token from the logits [V] after the last fed token (-1 when not finite),
+  // or takes the forced one; fills in its log-probs when asked for.
   int32_t sample(std::span<const float> logits, engine::SamplerWorkspace& ws) {
-    auto id = engine::sample_token(logits, history_, opts_, rng_, ws);
-    if (!id.ok()) return -1;
-    history_.push_back(*id);
-    pending_.assign(1, *id);
-    return *id;
+    const int32_t forced = take_forced();
+    auto id = engine::sample_token(logits, history_, opts_, rng_, ws, history_.size() - n_prompt_);
+    if (!id.ok()) return -1;  // non-finite logits end the sequence, forced token or not
+    const int32_t next = forced >= 0 ? forced : *id;
+    if (top_logprobs_k_ >= 0) logprob = engine::log_softmax_top(logits, next, top_logprobs_k_, top_logprobs);
+    history_.push_back(next);
+    pending_.assign(1, next);
+    return next;
   }
 
  private:
@@ -57,6 +63,8 @@ class ModelBackend::ModelSequence : public Sequence {
   PooledSession s_;
   engine::SamplerOptions opts_;
   engine::Rng rng_;
+  int top_logprobs_k_;            // < 0: no log-probs
+  size_t n_prompt_;               // history_[n_prompt_:] is the completion (OpenAI's penalties)
   std::vector<int32_t> history_;  // prompt + generated (the repetition penalty's window)
   std::vector<int32_t> pending_;  // to feed on the next step
 };
@@ -65,7 +73,7 @@ ModelBackend::ModelBackend(models::CausalLM& model, const tok::Tokenizer& tok,
                            std::optional<tok::ChatTemplate> tmpl, std::vector<int32_t> eos_ids,
                            engine::SamplerOptions sampling, Options opts)
     : model_(model), tok_(tok), tmpl_(std::move(tmpl)), eos_ids_(std::move(eos_ids)),
-      sampling_(sampling), opts_(std::move(opts)) {
+      think_end_(engine::think_end_ids(tok)), sampling_(sampling), opts_(std::move(opts)) {
   const int64_t model_ctx = model_.info().max_position_embeddings;
   if (opts_.n_ctx <= 0 || (model_ctx > 0 && opts_.n_ctx > model_ctx)) opts_.n_ctx = model_ctx;
   if (opts_.model_id.empty()) opts_.model_id = model_.info().name;
@@ -97,7 +105,8 @@ SamplingParams ModelBackend::default_sampling() const {
   return p;
 }
 
-ApiResult<std::string> ModelBackend::render_chat(const std::vector<ChatMessage>& messages) const {
+ApiResult<std::string> ModelBackend::render_chat(const std::vector<ChatMessage>& messages,
+                                                const nlohmann::ordered_json& kwargs) const {
   if (!tmpl_) {
     ApiError e;
     e.param = "messages";
@@ -111,7 +120,7 @@ ApiResult<std::string> ModelBackend::render_chat(const std::vector<ChatMessage>&
     // Templates predate the "developer" role; it is OpenAI's new name for "system".
     msgs.push_back({{"role", m.role == "developer" ? "system" : m.role}, {"content", m.content}});
   }
-  auto text = tmpl_->render(msgs, /*add_generation_prompt=*/true);
+  auto text = tmpl_->render(msgs, /*add_generation_prompt=*/true, kwargs);
   if (!text.ok()) {
     ApiError e;
     e.param = "messages";
@@ -173,7 +182,9 @@ std::unique_ptr<Sequence> ModelBackend::new_sequence(std::span<const int32_t> pr
   o.temperature = sampling.temperature;
   o.top_p = sampling.top_p;
   o.seed = sampling.seed;
-  return std::make_unique<ModelSequence>(*this, acquire(prompt), prompt, o);
+  o.frequency_penalty = sampling.frequency_penalty;
+  o.presence_penalty = sampling.presence_penalty;
+  return std::make_unique<ModelSequence>(*this, acquire(prompt), prompt, o, sampling.top_logprobs);
 }
 
 void ModelBackend::step(std::span<Sequence* const> seqs, std::span<int32_t> next) {

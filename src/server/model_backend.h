@@ -29,7 +29,7 @@ class ModelBackend : public Backend {
 
   /// `tmpl` may be empty (then chat requests get a 400 asking for /v1/completions). `sampling`
   /// holds the defaults (SamplerOptions::recommended or the CLI flags); requests override
-  /// temperature, top_p and seed. model and tokenizer must outlive the backend.
+  /// temperature, top_p, seed and the frequency/presence penalties. model and tokenizer must outlive the backend.
   /// Errors: the tokenizer has ids the model's vocabulary lacks.
   static Result<std::unique_ptr<ModelBackend>> create(models::CausalLM& model,
                                                       const tok::Tokenizer& tokenizer,
@@ -41,10 +41,13 @@ class ModelBackend : public Backend {
   const std::string& model_id() const override { return opts_.model_id; }
   int64_t n_ctx() const override { return opts_.n_ctx; }
   SamplingParams default_sampling() const override;
-  ApiResult<std::string> render_chat(const std::vector<ChatMessage>& messages) const override;
+  ApiResult<std::string> render_chat(const std::vector<ChatMessage>& messages,
+                                     const nlohmann::ordered_json& kwargs) const override;
   std::vector<int32_t> tokenize(std::string_view text, bool raw_prompt) const override;
   int32_t vocab_size() const override { return tok_.vocab_size(); }
   bool is_eos(int32_t id) const override;
+  std::string token_bytes(int32_t id) const override { return tok_.token_bytes(id); }
+  std::vector<int32_t> think_end_tokens() const override { return think_end_; }
   std::unique_ptr<Detokenizer> new_detokenizer() const override;
 
   std::unique_ptr<Sequence> new_sequence(std::span<const int32_t> prompt,
@@ -77,6 +80,7 @@ class ModelBackend : public Backend {
   const tok::Tokenizer& tok_;
   std::optional<tok::ChatTemplate> tmpl_;
   std::vector<int32_t> eos_ids_;
+  std::vector<int32_t> think_end_;  // engine::think_end_ids(tok_)
   engine::SamplerOptions sampling_;
   Options opts_;
   std::vector<float> logits_;  // [V] scratch, scheduler thread only

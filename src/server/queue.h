@@ -35,6 +35,9 @@ struct SamplingParams {
   float temperature = 1.0f;  // 0: greedy
   float top_p = 1.0f;
   uint64_t seed = 0;
+  float frequency_penalty = 0.0f;  // OpenAI's (engine::apply_frequency_presence_penalty)
+  float presence_penalty = 0.0f;
+  int top_logprobs = -1;     // < 0: no log-probs; k >= 0: the chosen token's and the top k
 };
 
 /// One admitted request: everything the scheduler needs, and the channel back to the client.
@@ -51,6 +54,7 @@ class Job {
   int n = 1;                           // choices; each takes one decode slot
   std::vector<std::string> stop;
   SamplingParams sampling;             // choice i uses seed + i
+  int64_t max_reasoning_tokens = -1;   // thinking budget per choice (chat); < 0: unlimited
   Clock::time_point enqueued_at;
 
   /// Scheduler side: appends an event and wakes the waiter. Thread-safe.

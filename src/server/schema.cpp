@@ -1,6 +1,7 @@
 // OpenAI request validation and response JSON (see schema.h).
 #include "server/schema.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -67,6 +68,50 @@ std::optional<int64_t> as_integer(const json& v) {
   if (v.is_number_float()) {
     double d = v.get<double>();
     if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9e15) return static_cast<int64_t>(d);
+  }
+  return std::nullopt;
+}
+
+// OpenAI fields this server would not honour: a 400 rather than silently different output.
+std::optional<ApiError> unsupported(const json& j, bool chat) {
+  auto refuse = [](const char* key, std::string why) {
+    return bad(key, fmt::format("'{}' is not supported by this server: {}", key, why), "unsupported_parameter");
+  };
+  for (const char* key : {"tools", "functions"}) {
+    const json* v = field(j, key);
+    if (v && !(v->is_array() && v->empty())) return refuse(key, "tool calling is not implemented");
+  }
+  for (const char* key : {"tool_choice", "function_call"}) {
+    const json* v = field(j, key);
+    if (v && !(v->is_string() && v->get<std::string>() == "none")) return refuse(key, "tool calling is not implemented (only \"none\")");
+  }
+  if (const json* v = field(j, "logit_bias"); v && !(v->is_object() && v->empty())) {
+    return refuse("logit_bias", "logit biases are not applied");
+  }
+  if (const json* v = field(j, "response_format")) {
+    const json* type = v->is_object() ? field(*v, "type") : nullptr;
+    if (!type || !type->is_string()) return bad("response_format.type", "'response_format' must be an object with a string 'type'", "invalid_type");
+    if (type->get<std::string>() != "text") return refuse("response_format", fmt::format("type '{}' (structured output) is not implemented; only 'text'", type->get<std::string>()));
+  }
+  for (const char* key : {"prediction", "audio", "web_search_options"}) {
+    if (field(j, key)) return refuse(key, "this server generates text only, without predicted outputs or tools");
+  }
+  if (const json* v = field(j, "modalities")) {
+    if (!(v->is_array() && v->size() == 1 && (*v)[0] == "text")) return refuse("modalities", "only [\"text\"]");
+  }
+  if (!chat) {
+    if (const json* v = field(j, "echo"); v && !(v->is_boolean() && !v->get<bool>())) {
+      return refuse("echo", "the prompt is not echoed back");
+    }
+    if (const json* v = field(j, "suffix"); v && !(v->is_string() && v->get<std::string>().empty())) {
+      return refuse("suffix", "insertion (fill in the middle) is not implemented");
+    }
+    if (const json* v = field(j, "best_of")) {
+      auto b = as_integer(*v);
+      auto n_field = field(j, "n");
+      const int64_t n = n_field ? as_integer(*n_field).value_or(1) : 1;
+      if (!b || (*b != 1 && *b != n)) return refuse("best_of", "only best_of = 1 or = n (no server-side ranking)");
+    }
   }
   return std::nullopt;
 }
@@ -142,14 +187,49 @@ std::optional<ApiError> parse_common(const json& j, GenerationRequest& r) {
     if (!v->is_number()) return wrong_type(key, "a number", *v);
     double x = v->get<double>();
     if (!(x >= -2.0 && x <= 2.0)) return bad(key, fmt::format("'{}' must be in [-2, 2], got {}", key, x), "invalid_value");
+    (std::string_view(key) == "frequency_penalty" ? r.frequency_penalty : r.presence_penalty) = static_cast<float>(x);
   }
+  const bool chat = r.kind == GenerationRequest::Kind::Chat;
   if (const json* v = field(j, "logprobs")) {
-    // Chat sends a boolean, completions an integer; either way we do not return log-probs yet.
-    bool wants = v->is_boolean() ? v->get<bool>() : (as_integer(*v).value_or(0) > 0);
-    if (!v->is_boolean() && !as_integer(*v)) return wrong_type("logprobs", "a boolean or an integer", *v);
-    if (wants) return bad("logprobs", "'logprobs' is not supported by this server", "unsupported_parameter");
+    if (chat) {
+      // Chat: a boolean, with the alternatives' count in top_logprobs.
+      if (!v->is_boolean()) return wrong_type("logprobs", "a boolean", *v);
+      r.logprobs = v->get<bool>();
+    } else {
+      // Legacy completions: the number of alternatives; 0 still returns the chosen tokens'.
+      auto k = as_integer(*v);
+      if (!k) return wrong_type("logprobs", "an integer", *v);
+      if (*k < 0 || *k > kMaxTopLogprobs) return bad("logprobs", fmt::format("'logprobs' must be in [0, {}], got {}", kMaxTopLogprobs, *k), "invalid_value");
+      r.logprobs = true;
+      r.top_logprobs = static_cast<int>(*k);
+    }
   }
-  return std::nullopt;
+  if (const json* v = field(j, "top_logprobs")) {
+    auto k = as_integer(*v);
+    if (!k) return wrong_type("top_logprobs", "an integer", *v);
+    if (*k < 0 || *k > kMaxTopLogprobs) return bad("top_logprobs", fmt::format("'top_logprobs' must be in [0, {}], got {}", kMaxTopLogprobs, *k), "invalid_value");
+    if (!chat) return bad("top_logprobs", "'top_logprobs' is a chat parameter; completions take the count in 'logprobs'", "unsupported_parameter");
+    if (!r.logprobs) return bad("top_logprobs", "'logprobs' must be true when 'top_logprobs' is given", "invalid_value");
+    r.top_logprobs = static_cast<int>(*k);
+  }
+  if (const json* v = field(j, "max_reasoning_tokens")) {
+    auto n = as_integer(*v);
+    if (!n) return wrong_type("max_reasoning_tokens", "an integer", *v);
+    if (*n < 0) return bad("max_reasoning_tokens", fmt::format("'max_reasoning_tokens' must be at least 0, got {}", *n), "invalid_value");
+    r.max_reasoning_tokens = *n;
+  }
+  if (const json* v = field(j, "reasoning_effort")) {
+    if (!v->is_string()) return wrong_type("reasoning_effort", "a string", *v);
+    if (r.max_reasoning_tokens) return bad("reasoning_effort", "give either 'reasoning_effort' or 'max_reasoning_tokens', not both", "invalid_value");
+    const std::string effort = v->get<std::string>();
+    std::string names;
+    for (const auto& e : kReasoningEffortBudgets) {
+      if (effort == e.effort) r.max_reasoning_tokens = e.budget_tokens;
+      names += names.empty() ? e.effort : std::string(", ") + e.effort;
+    }
+    if (!r.max_reasoning_tokens) return bad("reasoning_effort", fmt::format("'reasoning_effort' must be one of {}; got '{}'", names, effort), "invalid_value");
+  }
+  return unsupported(j, chat);
 }
 
 // Message content: a string, null (assistant turns with tool calls) or an array of parts of which
@@ -215,6 +295,16 @@ ApiResult<GenerationRequest> parse_chat_request(std::string_view body) {
     }
     r.messages.push_back(std::move(cm));
   }
+  if (const json* v = field(j, "chat_template_kwargs")) {
+    if (!v->is_object()) return wrong_type("chat_template_kwargs", "an object", *v);
+    for (const auto& [key, value] : v->items()) {
+      // These are the render call's own arguments, not template options.
+      if (key == "messages" || key == "add_generation_prompt") {
+        return bad("chat_template_kwargs." + key, fmt::format("'chat_template_kwargs' may not set '{}'", key), "invalid_value");
+      }
+      r.chat_template_kwargs[key] = nlohmann::ordered_json::parse(value.dump());
+    }
+  }
   return r;
 }
 
@@ -225,6 +315,10 @@ ApiResult<GenerationRequest> parse_completion_request(std::string_view body) {
   GenerationRequest r;
   r.kind = GenerationRequest::Kind::Completion;
   if (auto e = parse_common(j, r)) return *e;
+  if (r.max_reasoning_tokens) {
+    const char* key = field(j, "reasoning_effort") ? "reasoning_effort" : "max_reasoning_tokens";
+    return bad(key, fmt::format("'{}' is a chat parameter: a raw completion has no reasoning block", key), "unsupported_parameter");
+  }
 
   const json* p = field(j, "prompt");
   if (!p) return bad("prompt", "'prompt' is required", "missing_required_parameter");
@@ -279,6 +373,45 @@ std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_hand
 
 std::string sse(const json& j) { return "data: " + dump(j) + "\n\n"; }
 
+json bytes_json(const std::string& s) {
+  json a = json::array();
+  for (const unsigned char c : s) a.push_back(static_cast<int>(c));
+  return a;
+}
+
+// JSON has no -inf: OpenAI writes -9999.0 for a token the model rules out.
+double logprob_value(float lp) { return std::max(static_cast<double>(lp), -9999.0); }
+
+json chat_logprobs_json(bool wanted, const std::vector<TokenLogprobs>& tokens) {
+  if (!wanted) return nullptr;
+  json content = json::array();
+  for (const auto& t : tokens) {
+    json top = json::array();
+    for (const auto& [tok, lp] : t.top) {
+      top.push_back({{"token", tok}, {"logprob", logprob_value(lp)}, {"bytes", bytes_json(tok)}});
+    }
+    content.push_back({{"token", t.token}, {"logprob", logprob_value(t.logprob)},
+                       {"bytes", bytes_json(t.token)}, {"top_logprobs", top}});
+  }
+  return {{"content", content}, {"refusal", nullptr}};
+}
+
+json completion_logprobs_json(bool wanted, const std::vector<TokenLogprobs>& tokens) {
+  if (!wanted) return nullptr;
+  json toks = json::array(), lps = json::array(), tops = json::array(), offs = json::array();
+  for (const auto& t : tokens) {
+    toks.push_back(t.token);
+    lps.push_back(logprob_value(t.logprob));
+    json top = json::object();
+    for (const auto& [tok, lp] : t.top) {
+      if (!top.contains(tok)) top[tok] = logprob_value(lp);  // two ids with one text: the likelier
+    }
+    tops.push_back(top);
+    offs.push_back(t.text_offset);
+  }
+  return {{"tokens", toks}, {"token_logprobs", lps}, {"top_logprobs", tops}, {"text_offset", offs}};
+}
+
 }  // namespace
 
 std::string chat_response_json(const ResponseMeta& meta, const std::vector<Choice>& choices,
@@ -287,7 +420,8 @@ std::string chat_response_json(const ResponseMeta& meta, const std::vector<Choic
   for (size_t i = 0; i < choices.size(); ++i) {
     json msg = {{"role", "assistant"}, {"content", choices[i].content}};
     if (!choices[i].reasoning_content.empty()) msg["reasoning_content"] = choices[i].reasoning_content;
-    cs.push_back({{"index", i}, {"message", msg}, {"logprobs", nullptr},
+    cs.push_back({{"index", i}, {"message", msg},
+                  {"logprobs", chat_logprobs_json(choices[i].logprobs, choices[i].token_logprobs)},
                   {"finish_reason", finish_json(choices[i].finish)}});
   }
   return dump({{"id", meta.id}, {"object", "chat.completion"}, {"created", meta.created},
@@ -298,7 +432,8 @@ std::string completion_response_json(const ResponseMeta& meta, const std::vector
                                      const Usage& usage) {
   json cs = json::array();
   for (size_t i = 0; i < choices.size(); ++i) {
-    cs.push_back({{"index", i}, {"text", choices[i].content}, {"logprobs", nullptr},
+    cs.push_back({{"index", i}, {"text", choices[i].content},
+                  {"logprobs", completion_logprobs_json(choices[i].logprobs, choices[i].token_logprobs)},
                   {"finish_reason", finish_json(choices[i].finish)}});
   }
   return dump({{"id", meta.id}, {"object", "text_completion"}, {"created", meta.created},
@@ -312,7 +447,8 @@ std::string chat_chunk_sse(const ResponseMeta& meta, const ChunkDelta& d, bool i
   if (!d.content.empty()) delta["content"] = d.content;
   json j = {{"id", meta.id}, {"object", "chat.completion.chunk"}, {"created", meta.created},
             {"model", meta.model},
-            {"choices", json::array({{{"index", d.index}, {"delta", delta}, {"logprobs", nullptr},
+            {"choices", json::array({{{"index", d.index}, {"delta", delta},
+                                      {"logprobs", chat_logprobs_json(d.logprobs, d.token_logprobs)},
                                       {"finish_reason", finish_json(d.finish)}}})}};
   if (include_usage) j["usage"] = nullptr;
   return sse(j);
@@ -322,7 +458,8 @@ std::string completion_chunk_sse(const ResponseMeta& meta, const ChunkDelta& d,
                                  bool include_usage) {
   json j = {{"id", meta.id}, {"object", "text_completion"}, {"created", meta.created},
             {"model", meta.model},
-            {"choices", json::array({{{"index", d.index}, {"text", d.content}, {"logprobs", nullptr},
+            {"choices", json::array({{{"index", d.index}, {"text", d.content},
+                                      {"logprobs", completion_logprobs_json(d.logprobs, d.token_logprobs)},
                                       {"finish_reason", finish_json(d.finish)}}})}};
   if (include_usage) j["usage"] = nullptr;
   return sse(j);

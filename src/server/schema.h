@@ -11,6 +11,8 @@
 #include <variant>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace r1::server {
 
 /// An error as OpenAI reports it: HTTP status plus {"error": {message, type, param, code}}.
@@ -52,14 +54,42 @@ struct GenerationRequest {
   int n = 1;                           // choices, [1, kMaxChoices]
   bool stream = false;
   bool include_usage = false;          // stream_options.include_usage
+  std::optional<float> frequency_penalty;  // [-2, 2]; unset: 0
+  std::optional<float> presence_penalty;   // [-2, 2]; unset: 0
+  // Log-probs: chat `logprobs: true` + `top_logprobs: K`, completions `logprobs: K`.
+  bool logprobs = false;
+  int top_logprobs = 0;                // [0, kMaxTopLogprobs]
+  // Thinking budget: max_reasoning_tokens, or reasoning_effort mapped by
+  // kReasoningEffortBudgets; unset: unlimited.
+  std::optional<int64_t> max_reasoning_tokens;
+  nlohmann::ordered_json chat_template_kwargs = nlohmann::ordered_json::object();  // chat only
 };
 
 inline constexpr int kMaxChoices = 16;
 inline constexpr int kMaxStop = 4;
+/// OpenAI's limit on top_logprobs (chat); the legacy completions API allowed 5, we allow 20 there
+/// too, as vLLM does.
+inline constexpr int kMaxTopLogprobs = 20;
+
+/// reasoning_effort -> thinking budget (tokens of <think> before </think> is forced). OpenAI's
+/// efforts have no published token counts; these follow the budgets Qwen3's and Anthropic's
+/// documentation use as low/medium/high examples (1K, 4K, 16K) and give "none" an empty block.
+struct ReasoningEffortBudget {
+  const char* effort;
+  int64_t budget_tokens;
+};
+inline constexpr ReasoningEffortBudget kReasoningEffortBudgets[] = {
+    {"none", 0}, {"minimal", 256}, {"low", 1024}, {"medium", 4096}, {"high", 16384}};
 
 /// Parses and validates a POST /v1/chat/completions body. Unknown fields are ignored (clients send
 /// many); known fields of the wrong type or out of range give a 400 naming the field (`param`).
-/// Null counts as absent for optional fields, as in OpenAI's API.
+/// Null counts as absent for optional fields, as in OpenAI's API. Fields of OpenAI's API that this
+/// server would not honour get a 400 with code "unsupported_parameter" instead of being ignored:
+/// tools/functions, tool_choice/function_call (other than "none"), logit_bias (non-empty),
+/// response_format other than "text", prediction, audio, modalities other than ["text"],
+/// web_search_options; for completions echo, suffix and best_of other than 1 or n. Fields that
+/// change nothing in the output (user, store, metadata, service_tier, parallel_tool_calls) are
+/// accepted.
 ApiResult<GenerationRequest> parse_chat_request(std::string_view body);
 
 /// Same for POST /v1/completions: `prompt` is a string, a one-string array or an array of token
@@ -77,11 +107,23 @@ struct Usage {
   int64_t reasoning_tokens = 0;  // of completion_tokens, those inside <think>...</think>
 };
 
+/// The log-prob of one generated token and of the most likely alternatives at its position.
+/// Tokens are raw bytes (a token may hold part of a UTF-8 character): JSON gets `bytes` exactly
+/// and `token` with invalid UTF-8 replaced by U+FFFD.
+struct TokenLogprobs {
+  std::string token;
+  float logprob = 0.0f;
+  std::vector<std::pair<std::string, float>> top;  // most likely first
+  int64_t text_offset = 0;  // completions: byte offset of the token in the choice's text
+};
+
 /// One finished choice.
 struct Choice {
   std::string content;
   std::string reasoning_content;  // chat only; omitted from JSON when the model did not think
   FinishReason finish = FinishReason::Stop;
+  bool logprobs = false;                 // the request asked for them ("logprobs": null if not)
+  std::vector<TokenLogprobs> token_logprobs{};  // every generated token but EOS, in order
 };
 
 /// Identity of one response: id ("chatcmpl-..."/"cmpl-..."), creation time (unix s), model id.
@@ -92,10 +134,13 @@ struct ResponseMeta {
 };
 
 /// {"object": "chat.completion", ...} with message.content, message.reasoning_content and usage
-/// including completion_tokens_details.reasoning_tokens.
+/// including completion_tokens_details.reasoning_tokens. With log-probs, choices[].logprobs is
+/// {"content": [{token, logprob, bytes, top_logprobs: [{token, logprob, bytes}]}], "refusal": null}
+/// covering every generated token, the reasoning's included (as vLLM does).
 std::string chat_response_json(const ResponseMeta& meta, const std::vector<Choice>& choices,
                                const Usage& usage);
-/// {"object": "text_completion", ...}.
+/// {"object": "text_completion", ...}. With log-probs, choices[].logprobs is the legacy object
+/// {tokens, token_logprobs, top_logprobs: [{token: logprob}], text_offset}.
 std::string completion_response_json(const ResponseMeta& meta, const std::vector<Choice>& choices,
                                      const Usage& usage);
 
@@ -107,6 +152,8 @@ struct ChunkDelta {
   std::string content;
   std::string reasoning_content;
   FinishReason finish = FinishReason::None;
+  bool logprobs = false;                      // the request asked for them
+  std::vector<TokenLogprobs> token_logprobs{};  // of the tokens generated since the last delta
 };
 
 /// One SSE event `data: {...}\n\n` of a chat stream ("chat.completion.chunk"). When

@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <limits>
+#include <utility>
+
 namespace r1::server {
 namespace {
 
@@ -81,7 +84,16 @@ TEST(Schema, RejectsBadChatRequestsNamingTheField) {
       {R"({"messages": [{"role": "user", "content": "x"}], "n": 0})", "n"},
       {R"({"messages": [{"role": "user", "content": "x"}], "stream": "yes"})", "stream"},
       {R"({"messages": [{"role": "user", "content": "x"}], "stream_options": {"include_usage": true}})", "stream_options"},
-      {R"({"messages": [{"role": "user", "content": "x"}], "logprobs": true})", "logprobs"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "logprobs": 1})", "logprobs"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "logprobs": true, "top_logprobs": 21})", "top_logprobs"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "logprobs": true, "top_logprobs": -1})", "top_logprobs"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "top_logprobs": 2})", "top_logprobs"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "frequency_penalty": "a lot"})", "frequency_penalty"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "max_reasoning_tokens": -1})", "max_reasoning_tokens"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "reasoning_effort": "extreme"})", "reasoning_effort"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "reasoning_effort": "low", "max_reasoning_tokens": 5})", "reasoning_effort"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "chat_template_kwargs": [1]})", "chat_template_kwargs"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "chat_template_kwargs": {"messages": []}})", "chat_template_kwargs.messages"},
       {R"({"messages": [{"role": "user", "content": "x"}], "presence_penalty": 9})", "presence_penalty"},
   };
   for (const auto& c : cases) {
@@ -91,6 +103,109 @@ TEST(Schema, RejectsBadChatRequestsNamingTheField) {
     EXPECT_EQ(e.param, c.param) << c.body;
     EXPECT_FALSE(e.message.empty()) << c.body;
   }
+}
+
+TEST(Schema, LogprobsPenaltiesAndThinkingControls) {
+  auto r = chat_ok(R"({"messages":[{"role":"user","content":"x"}],"logprobs":true,"top_logprobs":20,
+    "frequency_penalty":0.5,"presence_penalty":-1.5,"reasoning_effort":"low",
+    "chat_template_kwargs":{"enable_thinking":false,"n":{"a":1}}})");
+  EXPECT_TRUE(r.logprobs);
+  EXPECT_EQ(r.top_logprobs, 20);
+  EXPECT_FLOAT_EQ(*r.frequency_penalty, 0.5f);
+  EXPECT_FLOAT_EQ(*r.presence_penalty, -1.5f);
+  EXPECT_EQ(r.max_reasoning_tokens, 1024);
+  EXPECT_EQ(r.chat_template_kwargs.dump(), R"({"enable_thinking":false,"n":{"a":1}})");
+  EXPECT_EQ(chat_ok(R"({"messages":[{"role":"user","content":"x"}],"max_reasoning_tokens":0})").max_reasoning_tokens, 0);
+  auto plain = chat_ok(R"({"messages":[{"role":"user","content":"x"}],"logprobs":false})");
+  EXPECT_FALSE(plain.logprobs);
+  EXPECT_FALSE(plain.max_reasoning_tokens);
+  // Completions: logprobs is the alternatives' count; 0 still asks for the chosen tokens'.
+  auto c = parse_completion_request(R"({"prompt":"a","logprobs":0})");
+  ASSERT_TRUE(std::get_if<GenerationRequest>(&c));
+  EXPECT_TRUE(std::get<GenerationRequest>(c).logprobs);
+  EXPECT_EQ(std::get<GenerationRequest>(c).top_logprobs, 0);
+  for (const char* bad : {R"({"prompt":"a","logprobs":21})", R"({"prompt":"a","logprobs":true})",
+                          R"({"prompt":"a","top_logprobs":2})", R"({"prompt":"a","max_reasoning_tokens":3})"}) {
+    auto e = parse_completion_request(bad);
+    ASSERT_TRUE(std::get_if<ApiError>(&e)) << bad;
+    EXPECT_EQ(std::get<ApiError>(e).status, 400) << bad;
+  }
+}
+
+TEST(Schema, RefusesParametersItWouldNotHonour) {
+  const std::pair<const char*, const char*> chat_cases[] = {
+      {R"("tools":[{"type":"function","function":{"name":"f"}}])", "tools"},
+      {R"("functions":[{"name":"f"}])", "functions"},
+      {R"("tool_choice":"auto")", "tool_choice"},
+      {R"("function_call":"auto")", "function_call"},
+      {R"("logit_bias":{"50256":-100})", "logit_bias"},
+      {R"("response_format":{"type":"json_object"})", "response_format"},
+      {R"("response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{}}})", "response_format"},
+      {R"("prediction":{"type":"content","content":"x"})", "prediction"},
+      {R"("audio":{"voice":"alloy","format":"mp3"})", "audio"},
+      {R"("modalities":["text","audio"])", "modalities"},
+      {R"("web_search_options":{})", "web_search_options"},
+  };
+  for (const auto& [field, param] : chat_cases) {
+    const std::string body = std::string(R"({"messages":[{"role":"user","content":"x"}],)") + field + "}";
+    ApiError e = chat_err(body);
+    EXPECT_EQ(e.status, 400) << body;
+    EXPECT_EQ(e.param, param) << body;
+    EXPECT_EQ(e.code, "unsupported_parameter") << body;
+  }
+  // Their neutral values, and fields that change nothing in the output, are accepted.
+  chat_ok(R"({"messages":[{"role":"user","content":"x"}],"tools":[],"tool_choice":"none",
+    "logit_bias":{},"response_format":{"type":"text"},"modalities":["text"],"user":"u",
+    "store":false,"metadata":{"a":"b"},"service_tier":"auto","parallel_tool_calls":true})");
+  for (const char* bad : {R"({"prompt":"a","echo":true})", R"({"prompt":"a","suffix":"end"})",
+                          R"({"prompt":"a","best_of":3})", R"({"prompt":"a","n":2,"best_of":3})"}) {
+    auto e = parse_completion_request(bad);
+    ASSERT_TRUE(std::get_if<ApiError>(&e)) << bad;
+    EXPECT_EQ(std::get<ApiError>(e).code, "unsupported_parameter") << bad;
+  }
+  for (const char* ok : {R"({"prompt":"a","echo":false,"suffix":"","best_of":1})",
+                         R"({"prompt":"a","n":2,"best_of":2})"}) {
+    auto r = parse_completion_request(ok);
+    EXPECT_TRUE(std::get_if<GenerationRequest>(&r)) << ok;
+  }
+}
+
+TEST(Schema, LogprobsInOpenAIsShapes) {
+  ResponseMeta meta{"id", 1, "m"};
+  Choice c;
+  c.content = "ab";
+  c.logprobs = true;
+  c.token_logprobs = {{"a", -0.5f, {{"a", -0.5f}, {"b", -1.0f}}, 0},
+                      {"\xe2", -std::numeric_limits<float>::infinity(), {}, 1}};
+  json chat = json::parse(chat_response_json(meta, {c}, {}));
+  const json& lp = chat["choices"][0]["logprobs"];
+  ASSERT_EQ(lp["content"].size(), 2u);
+  EXPECT_EQ(lp["content"][0]["token"], "a");
+  EXPECT_DOUBLE_EQ(lp["content"][0]["logprob"].get<double>(), -0.5);
+  EXPECT_EQ(lp["content"][0]["bytes"], json::array({97}));
+  EXPECT_EQ(lp["content"][0]["top_logprobs"][1]["token"], "b");
+  EXPECT_EQ(lp["content"][0]["top_logprobs"][1]["bytes"], json::array({98}));
+  EXPECT_EQ(lp["content"][1]["bytes"], json::array({0xe2}));  // part of a character: bytes exact
+  EXPECT_DOUBLE_EQ(lp["content"][1]["logprob"].get<double>(), -9999.0);
+  EXPECT_TRUE(lp["refusal"].is_null());
+  json cmpl = json::parse(completion_response_json(meta, {c}, {}));
+  const json& l = cmpl["choices"][0]["logprobs"];
+  EXPECT_EQ(l["tokens"][0], "a");
+  EXPECT_DOUBLE_EQ(l["token_logprobs"][0].get<double>(), -0.5);
+  EXPECT_DOUBLE_EQ(l["top_logprobs"][0]["b"].get<double>(), -1.0);
+  EXPECT_EQ(l["text_offset"], json::array({0, 1}));
+  c.logprobs = false;
+  EXPECT_TRUE(json::parse(chat_response_json(meta, {c}, {}))["choices"][0]["logprobs"].is_null());
+  // Streamed: each chunk carries the log-probs of its own tokens.
+  ChunkDelta d;
+  d.content = "a";
+  d.logprobs = true;
+  d.token_logprobs = {{"a", -0.25f, {}, 0}};
+  const std::string ev = chat_chunk_sse(meta, d, false);
+  json chunk = json::parse(ev.substr(6));
+  EXPECT_EQ(chunk["choices"][0]["logprobs"]["content"][0]["token"], "a");
+  json cchunk = json::parse(completion_chunk_sse(meta, d, false).substr(6));
+  EXPECT_EQ(cchunk["choices"][0]["logprobs"]["tokens"], json::array({"a"}));
 }
 
 TEST(Schema, CompletionPromptForms) {

@@ -1,0 +1,161 @@
+// Issue 18's request features through the scheduler with the FakeBackend: log-probs (chosen token
+// and alternatives, every token but EOS, streamed deltas adding up), the thinking budget (the
+// closing tag forced after N reasoning tokens) and chat_template_kwargs reaching the template.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "server/batcher.h"
+#include "server/fake_backend.h"
+#include "server/queue.h"
+
+namespace r1::server {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct Harness {
+  FakeBackend backend;
+  AdmissionQueue queue{64};
+  Metrics metrics;
+  Batcher batcher;
+  explicit Harness(std::string script) : backend([&] {
+    FakeBackend::Options o;
+    o.script = std::move(script);
+    return o;
+  }()), batcher(backend, queue, metrics, 2) {
+    batcher.start();
+  }
+};
+
+std::vector<JobEvent> run(Harness& h, std::shared_ptr<Job> j) {
+  h.queue.submit(j);
+  std::vector<JobEvent> evs;
+  const auto until = Clock::now() + 5000ms;
+  while (Clock::now() < until) {
+    j->wait_events(evs, 20ms);
+    if (!evs.empty() && evs.back().kind != JobEvent::Kind::Delta) return evs;
+  }
+  ADD_FAILURE() << "job did not finish";
+  return evs;
+}
+
+std::shared_ptr<Job> chat_job(std::string prompt, bool opens_think) {
+  auto j = std::make_shared<Job>();
+  for (char c : prompt) j->prompt_tokens.push_back(static_cast<unsigned char>(c));
+  j->prompt_opens_think = opens_think;
+  j->max_tokens = 200;
+  return j;
+}
+
+TEST(Logprobs, EveryTokenButEosWithTheBackendsValuesAndOffsets) {
+  Harness h("abc");
+  auto j = chat_job("hi", false);
+  j->kind = GenerationRequest::Kind::Completion;
+  j->sampling.top_logprobs = 3;
+  auto evs = run(h, j);
+  std::vector<TokenLogprobs> all;
+  for (const auto& e : evs) {
+    if (e.kind != JobEvent::Kind::Delta) continue;
+    EXPECT_TRUE(e.delta.logprobs);
+    all.insert(all.end(), e.delta.token_logprobs.begin(), e.delta.token_logprobs.end());
+  }
+  ASSERT_EQ(all.size(), 3u);  // a, b, c; not EOS
+  const float half = std::log(0.5f);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(all[i].token, std::string(1, "abc"[i]));
+    EXPECT_FLOAT_EQ(all[i].logprob, half);
+    EXPECT_EQ(all[i].text_offset, static_cast<int64_t>(i));
+    ASSERT_EQ(all[i].top.size(), 3u);
+    // The fake's distribution: 1/2 on the script byte, 1/4 on the next byte, 1/8 on the one after.
+    EXPECT_EQ(all[i].top[0].first, std::string(1, "abc"[i]));
+    EXPECT_EQ(all[i].top[1].first, std::string(1, static_cast<char>("abc"[i] + 1)));
+    EXPECT_FLOAT_EQ(all[i].top[2].second, 3 * half);
+  }
+}
+
+TEST(Logprobs, AbsentUnlessAsked) {
+  Harness h("abc");
+  auto evs = run(h, chat_job("hi", false));
+  for (const auto& e : evs) {
+    EXPECT_FALSE(e.delta.logprobs);
+    EXPECT_TRUE(e.delta.token_logprobs.empty());
+  }
+}
+
+struct Split {
+  std::string reasoning, content;
+  int64_t reasoning_tokens = 0, completion_tokens = 0;
+  size_t n_logprobs = 0;
+};
+Split split(const std::vector<JobEvent>& evs) {
+  Split s;
+  for (const auto& e : evs) {
+    s.reasoning += e.delta.reasoning_content;
+    s.content += e.delta.content;
+    s.n_logprobs += e.delta.token_logprobs.size();
+    if (e.kind == JobEvent::Kind::Done) {
+      s.reasoning_tokens = e.usage.reasoning_tokens;
+      s.completion_tokens = e.usage.completion_tokens;
+    }
+  }
+  return s;
+}
+
+TEST(ThinkingBudget, ForcesTheClosingTagAfterTheBudget) {
+  Harness h("abcdefghij</think>\n\nanswer");
+  auto j = chat_job("q", true);
+  j->max_reasoning_tokens = 4;
+  j->sampling.top_logprobs = 0;
+  Split s = split(run(h, j));
+  EXPECT_EQ(s.reasoning, "abcd");
+  // The forced tokens do not consume the script: it goes on where the budget cut it.
+  EXPECT_EQ(s.content, "efghij</think>\n\nanswer");
+  // 4 sampled thinking tokens plus the forced "\n</think>" (9 bytes, the last one closing the
+  // block); the forced "\n\n" after it are content tokens.
+  EXPECT_EQ(s.reasoning_tokens, 4 + 9);
+  EXPECT_EQ(s.n_logprobs, static_cast<size_t>(s.completion_tokens - 1));  // forced ones too
+}
+
+TEST(ThinkingBudget, ZeroMeansNoReasoningAndUnsetMeansUnlimited) {
+  Harness h("abc</think>\n\nok");
+  auto zero = chat_job("q", true);
+  zero->max_reasoning_tokens = 0;
+  Split z = split(run(h, zero));
+  EXPECT_EQ(z.reasoning, "");
+  EXPECT_EQ(z.content, "abc</think>\n\nok");
+  auto free = chat_job("q", true);
+  Split f = split(run(h, free));
+  EXPECT_EQ(f.reasoning, "abc");
+  EXPECT_EQ(f.content, "ok");
+  // A model that closes the block within its budget is not touched.
+  auto roomy = chat_job("q", true);
+  roomy->max_reasoning_tokens = 100;
+  Split r = split(run(h, roomy));
+  EXPECT_EQ(r.reasoning, "abc");
+  EXPECT_EQ(r.content, "ok");
+}
+
+TEST(ThinkingBudget, CompletionsAreNeverForced) {
+  Harness h("abcdef");
+  auto j = chat_job("q", true);
+  j->kind = GenerationRequest::Kind::Completion;
+  j->max_reasoning_tokens = 1;
+  EXPECT_EQ(split(run(h, j)).content, "abcdef");
+}
+
+TEST(ChatTemplateKwargs, ReachTheTemplate) {
+  FakeBackend::Options o;
+  o.template_opens_think = true;
+  FakeBackend b(o);
+  const std::vector<ChatMessage> m = {{"user", "hi", ""}};
+  auto on = b.render_chat(m, nlohmann::ordered_json::object());
+  auto off = b.render_chat(m, {{"enable_thinking", false}});
+  ASSERT_TRUE(std::holds_alternative<std::string>(on));
+  ASSERT_TRUE(std::holds_alternative<std::string>(off));
+  EXPECT_TRUE(std::get<std::string>(on).ends_with("<think>\n"));
+  EXPECT_TRUE(std::get<std::string>(off).ends_with("</think>\n\n"));
+}
+
+}  // namespace
+}  // namespace r1::server
