@@ -5,15 +5,17 @@ FUZZ_BUILD ?= build-fuzz
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test unit asan fuzz demo bench clean
+.PHONY: all deps configure build test unit asan fuzz demo bench clean
 
 all: build
 
 deps:
 	@bash scripts/install-deps.sh
 
-build: deps
+configure: deps
 	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
+
+build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
 # Everything: unit + model + CLI tests, then the sanitizer build of the unit tests, then a short
@@ -24,7 +26,10 @@ test: build
 unit: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-demo: build
+# The demo runs only the r1 binary (`r1 zero` starts its stages as /proc/self/exe), so it builds
+# that target alone, not the test binaries.
+demo: configure
+	@cmake --build $(BUILD) -j $(JOBS) --target r1
 	@bash scripts/demo.sh "$(BUILD)"
 
 bench: build
