@@ -6,15 +6,17 @@ FUZZ_SECONDS ?= 600
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test unit fuzz-long demo bench clean
+.PHONY: all deps configure build test unit fuzz-long demo bench clean
 
 all: build
 
 deps:
 	@bash scripts/install-deps.sh
 
-build: deps
+configure: deps
 	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
+
+build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
 # Everything: every unit test under ASan + UBSan, core and server unit tests under TSan, a short
@@ -36,7 +38,10 @@ fuzz-long: deps
 unit: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-demo: build
+# The demo runs only the r1 binary (`r1 zero` starts its stages as /proc/self/exe), so it builds
+# that target alone, not the test binaries.
+demo: configure
+	@cmake --build $(BUILD) -j $(JOBS) --target r1
 	@bash scripts/demo.sh "$(BUILD)"
 
 bench: build
