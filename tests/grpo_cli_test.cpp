@@ -68,8 +68,10 @@ class GrpoCli : public ::testing::Test {
 
 TEST_F(GrpoCli, TaskRunMetricsCheckpointResumeCharts) {
   const std::string a = dir_.file("a");
+  // The language reward varies over this barely trained model's random completions (accuracy and
+  // format are all 0 on it), so groups have non-zero advantages and the weights really move.
   const std::string opts = "--task arith --beta 0.04 --num_iterations 2 --epsilon_high 0.28 "
-                           "--reward-funcs accuracy,format --reward-weights 1,0.5 "
+                           "--reward-funcs accuracy,format,language --reward-weights 1,0.5,0.5 "
                            "--dynamic-sampling --max-resample-rounds 1 ";
   ASSERT_EQ(sh(grpo(a, opts + "--steps 2 > " + dir_.file("a.log") + " 2>&1")), 0)
       << slurp(dir_.file("a.log"));
@@ -98,6 +100,9 @@ TEST_F(GrpoCli, TaskRunMetricsCheckpointResumeCharts) {
   // restarted from the base) would differ.
   ASSERT_EQ(sh(grpo(a, opts + "--steps 3 --resume --no-charts > " + dir_.file("b.log") + " 2>&1")), 0)
       << slurp(dir_.file("b.log"));
+  const std::string resumed = slurp(dir_.file("b.log"));
+  EXPECT_NE(resumed.find("steps 3..3"), std::string::npos) << resumed;  // ran step 3 only
+  EXPECT_EQ(resumed.find("step 1/3 "), std::string::npos) << "restarted instead of resuming";
   m = metrics(a + "/metrics.jsonl");
   ASSERT_EQ(m.size(), 3u);
   EXPECT_EQ(m[2]["step"], 3);
@@ -107,8 +112,9 @@ TEST_F(GrpoCli, TaskRunMetricsCheckpointResumeCharts) {
   const auto mc = metrics(c + "/metrics.jsonl");
   ASSERT_EQ(mc.size(), 3u);
   for (size_t i = 0; i < 3; ++i)
-    for (const char* k : {"step", "reward", "reward/accuracy", "reward/format", "accuracy",
-                          "completion_len", "kl", "clip_frac", "entropy", "zero_std_groups"})
+    for (const char* k : {"step", "reward", "reward/accuracy", "reward/format", "reward/language",
+                          "accuracy", "completion_len", "kl", "clip_frac", "entropy",
+                          "zero_std_groups", "loss", "grad_norm"})
       EXPECT_EQ(m[i][k], mc[i][k]) << "step " << i + 1 << " " << k;
   const std::string wa = slurp(a + "/checkpoint-3/model.safetensors");
   ASSERT_FALSE(wa.empty());
@@ -116,6 +122,7 @@ TEST_F(GrpoCli, TaskRunMetricsCheckpointResumeCharts) {
       << "resumed weights differ from an uninterrupted run's";
   // And the run did move the weights (equal checkpoints are not two untouched copies).
   EXPECT_FALSE(wa == w2);
+  EXPECT_GT(m[0]["grad_norm"].get<double>(), 0.0);
   // The GRPO checkpoint is an HF directory `r1 run` loads.
   EXPECT_EQ(sh(r1_bin() + " run " + a + "/checkpoint-3 -p 'Q:12+19=?A:' -n 4 --threads 1 > " +
                dir_.file("run.log") + " 2>&1"),
