@@ -27,10 +27,26 @@ Result<json> read_json(const std::string& path) {
   return j;
 }
 
+// An optional string/bool field of object `o`: absent or null gives `fallback`, another type is an
+// error naming the field (nlohmann's value() would throw a message naming neither file nor field).
+Result<std::string> opt_string(const json& o, const char* key, const char* fallback, const std::string& where) {
+  auto it = o.find(key);
+  if (it == o.end() || it->is_null()) return std::string(fallback);
+  if (!it->is_string()) return make_error("{}.{}: expected a string, got {}", where, key, it->type_name());
+  return it->get<std::string>();
+}
+Result<bool> opt_bool(const json& o, const char* key, bool fallback, const std::string& where) {
+  auto it = o.find(key);
+  if (it == o.end() || it->is_null()) return fallback;
+  if (!it->is_boolean()) return make_error("{}.{}: expected a boolean, got {}", where, key, it->type_name());
+  return it->get<bool>();
+}
+
 // Collects normalizer flags; only NFC (alone or in a Sequence) is supported.
 Result<void> parse_normalizer(const json& n, const std::string& where, TokenizerImpl& impl) {
   if (n.is_null()) return ok_result();
-  const std::string type = n.value("type", "");
+  if (!n.is_object()) return make_error("{}: normalizer: expected an object, got {}", where, n.type_name());
+  R1_ASSIGN_OR_RETURN(type, opt_string(n, "type", "", where + ": normalizer"));
   if (type == "NFC") {
     impl.nfc = true;
     return ok_result();
@@ -72,7 +88,9 @@ Result<std::shared_ptr<const Regex>> compile_shared(const std::string& pattern, 
 Result<void> parse_pretokenizer(const json& p, const std::string& where, std::vector<PreTokenizerStep>& steps,
                                 bool& byte_level) {
   if (p.is_null()) return ok_result();
-  const std::string type = p.value("type", "");
+  if (!p.is_object()) return make_error("{}: pre_tokenizer: expected an object, got {}", where, p.type_name());
+  const std::string at = where + ": pre_tokenizer";
+  R1_ASSIGN_OR_RETURN(type, opt_string(p, "type", "", at));
   if (type == "Sequence") {
     if (!p.contains("pretokenizers") || !p["pretokenizers"].is_array()) {
       return make_error("{}: pre_tokenizer.pretokenizers: expected an array", where);
@@ -92,22 +110,27 @@ Result<void> parse_pretokenizer(const json& p, const std::string& where, std::ve
       return make_error("{}: pre_tokenizer Split: pattern must be {{\"Regex\": ...}} or {{\"String\": ...}}", where);
     }
     R1_ASSIGN_OR_RETURN(re, compile_shared(regex, where));
-    R1_ASSIGN_OR_RETURN(behavior, parse_behavior(p.value("behavior", "Isolated"), where));
+    R1_ASSIGN_OR_RETURN(behavior_name, opt_string(p, "behavior", "Isolated", at));
+    R1_ASSIGN_OR_RETURN(behavior, parse_behavior(behavior_name, where));
+    R1_ASSIGN_OR_RETURN(invert, opt_bool(p, "invert", false, at));
     s.kind = PreTokenizerStep::Kind::Split;
     s.regex = std::move(re);
     s.behavior = behavior;
-    s.invert = p.value("invert", false);
+    s.invert = invert;
   } else if (type == "ByteLevel") {
     byte_level = true;
     s.kind = PreTokenizerStep::Kind::ByteLevel;
-    s.add_prefix_space = p.value("add_prefix_space", true);
-    if (p.value("use_regex", true)) {
+    R1_ASSIGN_OR_RETURN(add_prefix_space, opt_bool(p, "add_prefix_space", true, at));
+    R1_ASSIGN_OR_RETURN(use_regex, opt_bool(p, "use_regex", true, at));
+    s.add_prefix_space = add_prefix_space;
+    if (use_regex) {
       R1_ASSIGN_OR_RETURN(re, compile_shared(kGpt2Regex, where));
       s.regex = std::move(re);
     }
   } else if (type == "Digits") {
     // HF Digits: runs of char::is_numeric characters, isolated (one by one when individual).
-    R1_ASSIGN_OR_RETURN(re, compile_shared(p.value("individual_digits", false) ? "\\p{N}" : "\\p{N}+", where));
+    R1_ASSIGN_OR_RETURN(individual, opt_bool(p, "individual_digits", false, at));
+    R1_ASSIGN_OR_RETURN(re, compile_shared(individual ? "\\p{N}" : "\\p{N}+", where));
     s.kind = PreTokenizerStep::Kind::Split;
     s.regex = std::move(re);
     s.behavior = SplitBehavior::Isolated;
@@ -180,7 +203,7 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_tokenizer_json(const std::str
 
   if (!j.contains("model") || !j["model"].is_object()) return make_error("{}: model: missing", path);
   const json& model = j["model"];
-  const std::string mtype = model.value("type", "BPE");
+  R1_ASSIGN_OR_RETURN(mtype, opt_string(model, "type", "BPE", path + ": model"));
   if (mtype != "BPE") return make_error("{}: model.type '{}' is not supported (only BPE)", path, mtype);
   for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
     if (model.contains(key) && model[key].is_string() && !model[key].get<std::string>().empty()) {
@@ -208,21 +231,35 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_tokenizer_json(const std::str
     }
     max_id = std::max<int64_t>(max_id, a["id"].get<int64_t>());
   }
+  // Ids index dense tables (id -> text, bytes): an id far past the token count would make the
+  // loader allocate gigabytes for one stray number, so such sparse vocabularies are refused.
+  const int64_t n_entries = static_cast<int64_t>(model["vocab"].size() + added.size());
+  if (max_id >= 2 * n_entries + 1024) {
+    return make_error("{}: token id {} is far above the {} tokens of model.vocab and added_tokens (ids must be "
+                      "dense)", path, max_id, n_entries);
+  }
   impl->id_text.assign(static_cast<size_t>(max_id + 1), std::string());
   impl->model_text_to_id.reserve(model["vocab"].size());
   for (const auto& [tok, id] : model["vocab"].items()) {
     impl->id_text[id.get<int64_t>()] = tok;
     impl->model_text_to_id.emplace(tok, static_cast<int32_t>(id.get<int64_t>()));
   }
-  for (const json& a : added) {
+  for (size_t i = 0; i < added.size(); ++i) {
+    const json& a = added[i];
+    const std::string at = path + ": added_tokens[" + std::to_string(i) + "]";
     AddedToken t;
     t.content = a["content"].get<std::string>();
     t.id = static_cast<int32_t>(a["id"].get<int64_t>());
-    t.special = a.value("special", false);
-    t.lstrip = a.value("lstrip", false);
-    t.rstrip = a.value("rstrip", false);
-    t.normalized = a.value("normalized", !t.special);
-    t.single_word = a.value("single_word", false);
+    R1_ASSIGN_OR_RETURN(special, opt_bool(a, "special", false, at));
+    R1_ASSIGN_OR_RETURN(lstrip, opt_bool(a, "lstrip", false, at));
+    R1_ASSIGN_OR_RETURN(rstrip, opt_bool(a, "rstrip", false, at));
+    R1_ASSIGN_OR_RETURN(normalized, opt_bool(a, "normalized", !special, at));
+    R1_ASSIGN_OR_RETURN(single_word, opt_bool(a, "single_word", false, at));
+    t.special = special;
+    t.lstrip = lstrip;
+    t.rstrip = rstrip;
+    t.normalized = normalized;
+    t.single_word = single_word;
     impl->id_text[t.id] = t.content;
     impl->added_text_to_id.emplace(t.content, t.id);
     impl->added.push_back(std::move(t));
@@ -261,8 +298,9 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_tokenizer_json(const std::str
   std::vector<PreTokenizerStep> steps;
   bool byte_level = false;
   R1_TRY(parse_pretokenizer(j.contains("pre_tokenizer") ? j["pre_tokenizer"] : json(), path, steps, byte_level));
-  const bool byte_level_decoder =
-      j.contains("decoder") && j["decoder"].is_object() && j["decoder"].value("type", "") == "ByteLevel";
+  const auto decoder = j.find("decoder");
+  const bool byte_level_decoder = decoder != j.end() && decoder->is_object() && decoder->contains("type") &&
+                                  (*decoder)["type"] == "ByteLevel";
   if (!byte_level && !byte_level_decoder) {
     return make_error("{}: only byte-level BPE is supported (no ByteLevel pre_tokenizer or decoder)", path);
   }
