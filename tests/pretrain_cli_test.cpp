@@ -138,6 +138,38 @@ TEST_F(PretrainCli, DeepSeekV3FromConfigTrainsAndLoads) {
       << slurp(dir_.file("dsrun.log"));
 }
 
+TEST_F(PretrainCli, Qwen3FromConfigTrainsAndLoads) {
+  // A tiny Qwen3 (q/k norm, head_dim 16 != hidden / heads = 8, GQA 4:2): --model-config trains
+  // it and the checkpoint keeps its q_norm/k_norm weights, config and architecture.
+  std::ofstream(dir_.file("q3.json")) << nlohmann::json{
+      {"model_type", "qwen3"},      {"vocab_size", 320},       {"hidden_size", 32},
+      {"intermediate_size", 64},    {"num_hidden_layers", 2},  {"num_attention_heads", 4},
+      {"num_key_value_heads", 2},   {"head_dim", 16},          {"rms_norm_eps", 1e-6},
+      {"rope_theta", 1000000.0},    {"max_position_embeddings", 256},
+      {"tie_word_embeddings", true}, {"bos_token_id", 0},      {"eos_token_id", 1}}.dump();
+  const std::string out = dir_.file("q3");
+  const std::string cmd = r1_bin() + " pretrain --model-config " + dir_.file("q3.json") +
+                          " --tokenizer " + dir_.file("tok/tokenizer.json") + " --data " +
+                          dir_.file("corpus.txt") + " --out " + out +
+                          " --steps 12 --batch 2 --seq-len 32 --save-every 12 --threads 1 --lr 3e-3" +
+                          " --warmup 2 -q > " + dir_.file("q3.log") + " 2>&1";
+  ASSERT_EQ(sh(cmd), 0) << slurp(dir_.file("q3.log"));
+  const auto l = losses(out + "/metrics.jsonl");
+  ASSERT_EQ(l.size(), 12u);
+  EXPECT_LT(std::stod(l.back()), std::stod(l.front()));
+  const auto cfg = nlohmann::json::parse(slurp(out + "/checkpoint-12/config.json"));
+  EXPECT_EQ(cfg.value("model_type", ""), "qwen3");
+  EXPECT_EQ(cfg["architectures"][0], "Qwen3ForCausalLM");
+  EXPECT_EQ(cfg.value("head_dim", 0), 16);
+  const std::string st = slurp(out + "/checkpoint-12/model.safetensors");
+  EXPECT_NE(st.find("model.layers.1.self_attn.k_norm.weight"), std::string::npos);
+  EXPECT_EQ(st.find("q_proj.bias"), std::string::npos);
+  EXPECT_EQ(sh(r1_bin() + " run " + out + "/checkpoint-12 -p 'Once upon' -n 4 --threads 1 > " +
+               dir_.file("q3run.log") + " 2>&1"),
+            0)
+      << slurp(dir_.file("q3run.log"));
+}
+
 TEST_F(PretrainCli, HelpAndBadInput) {
   ASSERT_EQ(sh(r1_bin() + " pretrain --help > " + dir_.file("h.txt")), 0);
   const std::string help = slurp(dir_.file("h.txt"));

@@ -1,4 +1,4 @@
-// `r1 convert MODEL --out FILE.gguf --type q8_0`: a Hugging Face checkpoint (llama, qwen2,
+// `r1 convert MODEL --out FILE.gguf --type q8_0`: a Hugging Face checkpoint (llama, qwen2, qwen3,
 // deepseek_v2/deepseek_v3 as llama.cpp's deepseek2) to a GGUF file with llama.cpp's tensor names and metadata, loadable by llama.cpp and by r1.
 #include <chrono>
 #include <cstdio>
@@ -14,7 +14,7 @@
 namespace r1::cli {
 
 int cmd_convert(int argc, char** argv) {
-  CLI::App app{"Converts a Hugging Face model directory (llama, qwen2, deepseek_v2/v3) to GGUF. "
+  CLI::App app{"Converts a Hugging Face model directory (llama, qwen2, qwen3, deepseek_v2/v3) to GGUF. "
                "Matrices are stored as --type (rows that are not whole 32-blocks fall back to "
                "f16); norms, biases and MoE routers stay f32. Llama Q/K rows are permuted and "
                "DeepSeek kv_b_proj is split into attn_k_b/attn_v_b as llama.cpp's converter does; "
