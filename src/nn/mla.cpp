@@ -169,7 +169,7 @@ void mla_forward(Context& ctx, const MlaConfig& cfg, const MlaWeights& w,
   } else {
     const bool per_head = w.w_uk.defined();
     kernels::WeightView uk, uv;  // per_head: all heads, [H*L, Dn] and [H*Dv, L]
-    const float* wkv = nullptr;  // else: kv_b_f32 [H, Dn + Dv, L]
+    const float* wkv = nullptr;  // else: the F32 kv_b_proj itself [H, Dn + Dv, L]
     if (per_head) {
       R1_CHECK(w.w_uk.ndim() == 3 && w.w_uk.dim(0) == H && w.w_uk.dim(1) == L &&
                    w.w_uk.dim(2) == Dn && w.w_uv.ndim() == 3 && w.w_uv.dim(0) == H &&
@@ -179,9 +179,11 @@ void mla_forward(Context& ctx, const MlaConfig& cfg, const MlaWeights& w,
       uk = kernels::weight_view(w.w_uk.reshape({H * L, Dn}));
       uv = kernels::weight_view(w.w_uv.reshape({H * Dv, L}));
     } else {
-      R1_CHECK(w.kv_b_f32.defined() && w.kv_b_f32.numel() == H * (Dn + Dv) * L,
-               "absorbed MLA needs kv_b_f32 [H*(Dn+Dv), L] or w_uk/w_uv");
-      wkv = w.kv_b_f32.data<float>();
+      const Tensor& kvb = w.kv_b_proj.weight();
+      R1_CHECK(kvb.defined() && kvb.dtype() == DType::F32 && kvb.numel() == H * (Dn + Dv) * L,
+               "absorbed MLA needs an F32 kv_b_proj [{}, {}] or w_uk/w_uv, got {}", H * (Dn + Dv),
+               L, kvb.defined() ? kvb.shape_str() : std::string("none"));
+      wkv = kvb.data<float>();
     }
     // q_abs [T, H, L + R]: q_nope_h . W_UK_h (latent side) then q_pe; K and V rows are the cache
     // rows themselves (K = [c_kv | k_pe], V = c_kv), one shared KV head (V2 report §2.1.2 end).

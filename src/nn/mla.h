@@ -43,15 +43,14 @@ struct MlaWeights {
   Linear q_b_proj;                 // [H*(Hd_nope+R), q_lora_rank]
   Linear kv_a_proj_with_mqa;       // [L + R, D]
   RMSNorm kv_a_layernorm;           // [L]
-  Linear kv_b_proj;                // [H*(Hd_nope+Hd_v), L]
-  /// kv_b_proj dequantised to f32 [H, Hd_nope + Hd_v, L]: per head W_UK [Hd_nope, L] then
-  /// W_UV [Hd_v, L]. Used by the absorbed path; built by the loader (weight_to_f32).
-  Tensor kv_b_f32;
-  /// Alternatively (llama.cpp deepseek2 GGUF attn_k_b / attn_v_b, any matmul dtype, views):
-  /// w_uk [H, L, Hd_nope] (W_UK_h transposed: L rows of Hd_nope) and w_uv [H, Hd_v, L]. When
-  /// defined, the absorbed path runs kernels::matmul_batch over them directly (no f32 copy: at
-  /// Q4_0 about 1/7 of the bytes), and kv_b_proj / kv_b_f32 may be left undefined (the naive
-  /// path then decompresses from them; training needs kv_b_proj).
+  Linear kv_b_proj;                // [H*(Hd_nope+Hd_v), L]: per head W_UK_h then W_UV_h
+  /// The absorbed path's per-head weights w_uk [H, L, Hd_nope] (W_UK_h transposed: L rows of
+  /// Hd_nope) and w_uv [H, Hd_v, L], any matmul dtype, read by kernels::matmul_batch directly.
+  /// Defined only for weights nothing updates: a llama.cpp deepseek2 GGUF's attn_k_b / attn_v_b
+  /// as stored (kv_b_proj may then be undefined: the naive path decompresses from them), or a
+  /// copy of a BF16/F16/FP8/quantised kv_b_proj made at load (inference only: training needs
+  /// F32). With an F32 kv_b_proj (every trainable model) they stay undefined and the absorbed
+  /// path reads kv_b_proj itself, so an optimizer step reaches decode: no copy can go stale.
   Tensor w_uk, w_uv;
   Linear o_proj;                   // [D, H*Hd_v]
 };

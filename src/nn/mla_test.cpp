@@ -70,8 +70,7 @@ TinyMla make_mla(int64_t q_lora_rank, uint32_t seed) {
   m.o = rand_tensor(rng, {c.dim, H * c.v_head_dim}, s);
   m.w.kv_a_proj_with_mqa = Linear(m.kv_a);
   m.w.kv_a_layernorm = RMSNorm(m.kv_a_norm, c.rms_norm_eps);
-  m.w.kv_b_proj = Linear(m.kv_b);
-  m.w.kv_b_f32 = weight_to_f32(m.kv_b);
+  m.w.kv_b_proj = Linear(m.kv_b);  // F32: the absorbed path reads it directly
   m.w.o_proj = Linear(m.o);
   return m;
 }
@@ -268,7 +267,6 @@ TEST_P(MlaPerHeadTest, MatchesF32KvB) {
   Tensor kvb_dq = Tensor::zeros(DType::F32, {H * (Dn + Dv), L});  // what the stored rows hold
   kv_b_f32_from_heads(per_head.w_uk, per_head.w_uv, kvb_dq.data<float>());
   ref.kv_b_proj = Linear(kvb_dq);
-  ref.kv_b_f32 = kvb_dq;
 
   const int64_t T = 9, D = c.dim;
   Tensor xt = rand_tensor(rng, {T, D}, 1.0f);
@@ -293,7 +291,7 @@ TEST_P(MlaPerHeadTest, MatchesF32KvB) {
   const auto expect = run(ref, MlaPath::Naive, MlaPath::Naive);
   // Naive from per-head weights: the same f32 kv_b_proj, built per call.
   EXPECT_LT(rel_err(run(per_head, MlaPath::Naive, MlaPath::Naive), expect), 1e-6);
-  // The f32 absorbed path (kv_b_f32) is exact up to f32 rounding.
+  // The absorbed path over the F32 kv_b_proj itself is exact up to f32 rounding.
   EXPECT_LT(rel_err(run(ref, MlaPath::Naive, MlaPath::Absorbed), expect), 1e-5);
   // Per-head absorbed: F32/BF16 weights go through f32 dot products; Q8_0/Q4_0 ones quantise
   // q_nope and the latent output to Q8_0 blocks (as llama.cpp does): rounding up to 1/254 of each

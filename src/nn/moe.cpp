@@ -216,8 +216,7 @@ void moe_forward_infer(Context& ctx, const MoeConfig& cfg, const MoeWeights& w, 
   sc.logits.resize(size_t(T * E));
   w.gate.forward(ctx, x, sc.logits.data(), T);
   MoeRouting& r = routing ? *routing : sc.routing;
-  moe_route(cfg, sc.logits.data(),
-            w.e_score_correction_bias.empty() ? nullptr : w.e_score_correction_bias.data(), T, r);
+  moe_route(cfg, sc.logits.data(), w.selection_bias(), T, r);
 
   // Bucket the T*K (token, slot) pairs by expert: a stable counting sort (tokens ascending
   // within each expert). order[i] = t*K + k.
@@ -309,8 +308,7 @@ void moe_forward(Context& ctx, const MoeConfig& cfg, const MoeWeights& w, const 
   w.gate.forward(ctx, x, logits, T);
   MoeRouting local;
   MoeRouting& r = routing ? *routing : local;
-  moe_route(cfg, logits, w.e_score_correction_bias.empty()
-                             ? nullptr : w.e_score_correction_bias.data(), T, r);
+  moe_route(cfg, logits, w.selection_bias(), T, r);
   // Training: the combine weights live in a tape buffer whose gradient flows back to the router
   // logits of the selected experts only (the selection itself is not differentiable).
   float* wts = r.weights.data();
@@ -372,8 +370,7 @@ void moe_forward_ref(Context& ctx, const MoeConfig& cfg, const MoeWeights& w, co
   std::vector<float> logits;
   router_logits(ctx, w, x, T, logits);
   MoeRouting r;
-  moe_route(cfg, logits.data(), w.e_score_correction_bias.empty()
-                                    ? nullptr : w.e_score_correction_bias.data(), T, r);
+  moe_route(cfg, logits.data(), w.selection_bias(), T, r);
   std::vector<float> y(static_cast<size_t>(D)), scratch;
   for (int64_t t = 0; t < T; ++t) {
     float* o = out + t * D;

@@ -53,10 +53,15 @@ void moe_route(const MoeConfig& cfg, const float* logits, const float* bias, int
 /// Parameters of one MoE layer (HF DeepseekV3MoE names).
 struct MoeWeights {
   Linear gate;                                // router [E, D]
-  std::vector<float> e_score_correction_bias;  // [E] (empty: zeros)
+  /// [E] F32 selection bias (undefined: zeros). A view of the checkpoint's tensor (a trainable
+  /// model's parameter: the aux-loss-free update writes it there and every model sees it).
+  Tensor e_score_correction_bias;
   std::vector<SwiGluMlp> experts;             // E routed experts, ffn moe_intermediate_size
   SwiGluMlp shared_experts;                   // ffn moe_intermediate_size * n_shared_experts
   bool has_shared = false;
+  const float* selection_bias() const {
+    return e_score_correction_bias.defined() ? e_score_correction_bias.data<float>() : nullptr;
+  }
 };
 
 /// Reusable buffers of moe_forward, owned by the session and shared by its layers, so that

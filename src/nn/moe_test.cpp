@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -98,7 +99,9 @@ TEST(Moe, GroupedDispatchEqualsTokenLoop) {
   c.routed_scaling_factor = 1.5f;
   MoeWeights w;
   w.gate = Linear(rand_tensor(rng, {E, D}, 0.5f));
-  w.e_score_correction_bias = {0.1f, -0.1f, 0.0f, 0.05f, 0.2f, -0.2f};
+  w.e_score_correction_bias = Tensor::zeros(DType::F32, {E});
+  const float bias[] = {0.1f, -0.1f, 0.0f, 0.05f, 0.2f, -0.2f};
+  std::copy(bias, bias + E, w.e_score_correction_bias.data<float>());
   for (int64_t e = 0; e < E; ++e)
     w.experts.emplace_back(Linear(rand_tensor(rng, {F, D}, 0.3f)),
                            Linear(rand_tensor(rng, {F, D}, 0.3f)),

@@ -1,5 +1,6 @@
 #include "train/lm.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 
@@ -195,20 +196,20 @@ double TrainLM::eval_loss(std::span<const int32_t> tokens, std::span<const int32
 
 void TrainLM::update_router_bias(double rate) {
   if (ds_ == nullptr) return;
+  // The bias parameter is the one copy: every model built over params_ views it (nn::MoeWeights).
   for (size_t l = 0; l < load_.size(); ++l) {
-    std::vector<float>* bias = ds_->router_bias(int64_t(l));
-    if (bias == nullptr || bias->empty() || load_[l].size() != bias->size()) continue;
+    if (load_[l].empty()) continue;
+    const std::string name = "model.layers." + std::to_string(l) + ".mlp.gate.e_score_correction_bias";
+    auto p = std::find_if(params_.begin(), params_.end(), [&](const Param& q) { return q.name == name; });
+    if (p == params_.end() || p->data.numel() != int64_t(load_[l].size())) continue;
     double mean = 0;
     for (int64_t c : load_[l]) mean += double(c);
     mean /= double(load_[l].size());
-    for (size_t e = 0; e < bias->size(); ++e) {
+    float* bias = p->data.data<float>();
+    for (size_t e = 0; e < load_[l].size(); ++e) {
       const double d = mean - double(load_[l][e]);
-      (*bias)[e] += float(d > 0 ? rate : d < 0 ? -rate : 0.0);
+      bias[e] += float(d > 0 ? rate : d < 0 ? -rate : 0.0);
     }
-    const std::string name = "model.layers." + std::to_string(l) + ".mlp.gate.e_score_correction_bias";
-    for (auto& p : params_)
-      if (p.name == name && p.data.numel() == int64_t(bias->size()))
-        std::copy(bias->begin(), bias->end(), p.data.data<float>());
   }
   for (auto& v : load_) std::fill(v.begin(), v.end(), 0);
 }

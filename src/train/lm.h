@@ -78,8 +78,9 @@ class TrainLM {
 
   /// DeepSeek-V3 auxiliary-loss-free load balancing (V3 report §2.1.2): for every MoE layer,
   /// bias_e += rate * sign(mean load - load_e), where load_e counts the tokens routed to expert e
-  /// by the forwards since the last call (then reset). Updates the model's selection bias and the
-  /// e_score_correction_bias parameter (saved in checkpoints). No-op for other architectures.
+  /// by the forwards since the last call (then reset). Updates the e_score_correction_bias
+  /// parameter (saved in checkpoints), which every model built over params() routes with (a view,
+  /// not a copy). No-op for other architectures.
   void update_router_bias(double rate);
   /// Tokens routed per expert since the last update_router_bias: [layers][E] (empty if none).
   const std::vector<std::vector<int64_t>>& expert_load() const { return load_; }

@@ -135,13 +135,20 @@ class Loader {
       a.w_uv = std::move(uv);
     } else {
       R1_ASSIGN_OR_RETURN(w, src_.get(at + "kv_b_proj.weight", {H * (Dn + Dv), L}));
-      if (w.dtype() == DType::BF16 || w.dtype() == DType::F16 || w.dtype() == DType::F32) {
-        // The absorbed path's per-head weights as copies in the checkpoint's own dtype (half
-        // the bytes of an f32 copy for BF16; element copies, exact); naive uses kv_b_proj.
+      if (w.dtype() == DType::F32) {
+        // Both paths read kv_b_proj itself: an F32 weight may be a trainable master copy (TrainLM,
+        // GrpoPolicy), and a copy made here would keep decoding from the weights of load time.
+        a.kv_b_proj = nn::Linear(w);
+      } else if (w.dtype() == DType::BF16 || w.dtype() == DType::F16) {
+        // Inference-only weights: the absorbed path's per-head copies in the checkpoint's own
+        // dtype (half the bytes of an f32 copy; element copies, exact); naive uses kv_b_proj.
         split_kv_b(w, H, L, Dn, Dv, a.w_uk, a.w_uv);
         a.kv_b_proj = nn::Linear(w);
       } else {
-        R1_ASSIGN_OR_RETURN(kvb, linear(at + "kv_b_proj.weight", {H * (Dn + Dv), L}, &a.kv_b_f32));
+        // FP8 / quantised (inference only): per-head f32 copies of the dequantised weight.
+        Tensor f32;
+        R1_ASSIGN_OR_RETURN(kvb, linear(at + "kv_b_proj.weight", {H * (Dn + Dv), L}, &f32));
+        split_kv_b(f32, H, L, Dn, Dv, a.w_uk, a.w_uv);
         a.kv_b_proj = std::move(kvb);
       }
     }
@@ -160,8 +167,8 @@ class Loader {
     b.moe.gate = nn::Linear(gate);
     if (c.topk_method == "noaux_tc") {
       R1_ASSIGN_OR_RETURN(bias, tensor(pre + "mlp.gate.e_score_correction_bias", {E}));
-      Tensor bf = bias.to_f32();
-      b.moe.e_score_correction_bias.assign(bf.data<float>(), bf.data<float>() + E);
+      // A view when F32 (a trainable model's parameter, which update_router_bias changes).
+      b.moe.e_score_correction_bias = bias.dtype() == DType::F32 ? bias : bias.to_f32();
     }
     b.moe.experts.reserve(size_t(E));
     for (int64_t e = 0; e < E; ++e) {
@@ -379,6 +386,13 @@ float* DeepseekV3::forward_train(std::span<const int32_t> tokens, autograd::Tape
   const int64_t T = int64_t(tokens.size()), V = cfg_.vocab_size;
   for (int64_t t = 0; t < T; ++t)
     R1_CHECK(tokens[t] >= 0 && tokens[t] < V, "token id {} out of range [0, {})", tokens[t], V);
+  auto check = [](const Block& b) {
+    R1_CHECK(!b.attn.w_uk.defined(),
+             "training needs F32 weights with kv_b_proj as the only copy of W_UK/W_UV; this model "
+             "has per-head absorbed weights (GGUF or a non-F32 checkpoint), which would go stale");
+  };
+  for (const auto& b : layers_) check(b);
+  for (const auto& m : mtp_) check(m.block);
   std::shared_ptr<Session> sess = new_session(T);
   tape.keep_alive(sess);
   auto& s = static_cast<DeepseekV3Session&>(*sess);

@@ -92,9 +92,9 @@ class DeepseekV3 : public CausalLM {
   /// Builds the model from `src` (HF names), running the shape checker over tensor_plan(cfg)
   /// first. FP8 weights stay FP8 (kernels::matmul uses the block scales) unless
   /// opts.dequantize_fp8 or a block size other than 128x128 asks for F32 copies.
-  /// The absorbed decode path reads per-head W_UK/W_UV (nn::MlaWeights::w_uk / w_uv): a GGUF's
-  /// attn_k_b / attn_v_b as stored, or copies of a float kv_b_proj in its own dtype; FP8
-  /// kv_b_proj is kept as an f32 copy (kv_b_f32) instead.
+  /// The absorbed decode path reads an F32 kv_b_proj itself (trainable weights: no copy), or
+  /// per-head W_UK/W_UV (nn::MlaWeights::w_uk / w_uv): a GGUF's attn_k_b / attn_v_b as stored,
+  /// copies of a BF16/F16 kv_b_proj in its own dtype, f32 copies of an FP8/quantised one.
   /// Errors: missing/mis-shaped tensors or scales (one line naming the tensor).
   static Result<std::unique_ptr<DeepseekV3>> load(const Config& cfg, const TensorSource& src,
                                                   const LoadOptions& opts, ModelInfo info,
@@ -128,15 +128,10 @@ class DeepseekV3 : public CausalLM {
   /// T >= 2) it receives the MTP depth-1 logits [T-1, V] (row i predicts tokens[i+2]; see
   /// mtp_logits). expert_counts, if non-null: [num_hidden_layers][E] += tokens routed per expert
   /// (the load the aux-loss-free bias update balances). The session lives until tape.clear().
+  /// Checks that no block holds per-head absorbed copies (nn::MlaWeights::w_uk): training needs
+  /// F32 weights, whose absorbed path reads kv_b_proj, so decode sees every optimizer step.
   float* forward_train(std::span<const int32_t> tokens, autograd::Tape& tape, float** mtp_logits,
                        std::vector<std::vector<int64_t>>* expert_counts);
-
-  /// The selection bias (e_score_correction_bias [E]) of MoE layer `layer`, mutable for the
-  /// aux-loss-free balancing update during training; null for dense layers.
-  std::vector<float>* router_bias(int64_t layer) {
-    if (layer < 0 || layer >= int64_t(layers_.size()) || !layers_[size_t(layer)].is_moe) return nullptr;
-    return &layers_[size_t(layer)].moe.e_score_correction_bias;
-  }
 
   void set_mla_mode(MlaMode m) { mla_mode_ = m; }
   const Config& config() const { return cfg_; }
