@@ -156,12 +156,7 @@ int cmd_distill(int argc, char** argv) {
                                              const std::string& gold) {
     train::Verdict v;
     auto it = problems.find(prompt);
-    if (it != problems.end()) {
-      const std::string ans = rewards::final_answer(prompt, completion);
-      v.correct = !ans.empty() && task::check_answer(it->second, ans);
-    } else {
-      v.correct = rewards::accuracy_reward(prompt, completion, gold) == 1.0f;
-    }
+    v.correct = rewards::answer_correct(prompt, completion, gold, it == problems.end() ? nullptr : &it->second);
     v.well_formed = rewards::format_reward(prompt, completion, gold) == 1.0f;
     return v;
   };

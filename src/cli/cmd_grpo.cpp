@@ -205,11 +205,10 @@ int cmd_grpo(int argc, char** argv) {
     if (names[i] == "accuracy" && !task_name.empty()) {
       r.fn = [problems, mu](std::string_view prompt, std::string_view completion,
                             std::string_view gold) -> float {
-        const std::string ans = rewards::final_answer(prompt, completion);
         std::lock_guard<std::mutex> lock(*mu);
         auto it = problems->find(std::string(prompt));
-        if (it == problems->end()) return rewards::accuracy_reward(prompt, completion, gold);
-        return !ans.empty() && task::check_answer(it->second, ans) ? 1.0f : 0.0f;
+        const task::Problem* p = it == problems->end() ? nullptr : &it->second;
+        return rewards::answer_correct(prompt, completion, gold, p) ? 1.0f : 0.0f;
       };
     } else {
       r.fn = *fn;

@@ -67,10 +67,7 @@ std::vector<engine::GenerateResult> generate_group(models::CausalLM& model, cons
 }  // namespace
 
 bool judge(const EvalItem& item, const std::string& rendered_prompt, const std::string& completion, std::string& answer) {
-  answer = rewards::final_answer(rendered_prompt, completion);
-  if (answer.empty()) return false;
-  if (item.task) return task::check_answer(*item.task, answer);
-  return rewards::math_equal(item.answer, answer);
+  return rewards::answer_correct(rendered_prompt, completion, item.answer, item.task ? &*item.task : nullptr, &answer);
 }
 
 nlohmann::ordered_json EvalSummary::to_json() const {

@@ -63,8 +63,8 @@ struct EvalSummary {
 };
 
 /// Whether `completion` (for problem text `prompt` as rendered) solves `item`; sets `answer` to
-/// the extracted final answer (rewards::final_answer). Task items use task::check_answer, others
-/// rewards::math_equal against the gold.
+/// the extracted final answer. The rule is rewards::answer_correct, the one GRPO and distillation
+/// use (task items by task::check_answer, others math_equal against the gold).
 bool judge(const EvalItem& item, const std::string& rendered_prompt, const std::string& completion, std::string& answer);
 
 /// Summarises records (grouped by .problem; every problem must have exactly `k` records).

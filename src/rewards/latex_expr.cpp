@@ -2,8 +2,10 @@
 #include "rewards/latex_expr.h"
 
 #include <cctype>
+#include <algorithm>
 #include <cmath>
 #include <numbers>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -244,25 +246,110 @@ class Parser {
     return f;
   }
 
+  // `{D}` or `D` (one digit) at pos_ for \dot; on success consumes it and returns the digit.
+  std::optional<char> dot_digit() {
+    size_t j = pos_;
+    while (j < s_.size() && s_[j] == ' ') ++j;
+    if (j + 2 < s_.size() && s_[j] == '{' && std::isdigit(static_cast<unsigned char>(s_[j + 1])) && s_[j + 2] == '}') {
+      pos_ = j + 3;
+      return s_[j + 1];
+    }
+    if (j < s_.size() && std::isdigit(static_cast<unsigned char>(s_[j]))) {
+      pos_ = j + 1;
+      return s_[j];
+    }
+    return std::nullopt;
+  }
+
+  // `{DIGITS}` at pos_ for \overline / \bar; on success consumes it and returns the digits.
+  std::optional<std::string> bar_digits() {
+    size_t j = pos_;
+    while (j < s_.size() && s_[j] == ' ') ++j;
+    if (j >= s_.size() || s_[j] != '{') return std::nullopt;
+    const size_t close = s_.find('}', j);
+    if (close == std::string_view::npos || close == j + 1) return std::nullopt;
+    for (size_t k = j + 1; k < close; ++k)
+      if (!std::isdigit(static_cast<unsigned char>(s_[k]))) return std::nullopt;
+    pos_ = close + 1;
+    return std::string(s_.substr(j + 1, close - j - 1));
+  }
+
+  // A decimal number at pos_, with an optional repeating tail after its point: 0.\overline{3}
+  // and 0.1\bar{6} (the barred digits repeat), 0.\dot{3} (one dotted digit repeats) and
+  // 0.\dot{1}4285\dot{7} (the two dotted digits delimit the period). The period must end the
+  // number; a truncated decimal (0.333) is just that decimal.
+  Ptr parse_number() {
+    const size_t start = pos_;
+    while (pos_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[pos_]))) ++pos_;
+    const std::string int_digits(s_.substr(start, pos_ - start));
+    std::string frac;           // digits after the point, repeating ones included
+    size_t period_begin = 0;    // the period is frac[period_begin, period_end)
+    size_t period_end = 0;
+    int n_dots = 0;
+    if (pos_ < s_.size() && s_[pos_] == '.') {
+      ++pos_;
+      while (pos_ < s_.size() && period_end == 0) {
+        if (std::isdigit(static_cast<unsigned char>(s_[pos_]))) {
+          frac += s_[pos_++];
+          continue;
+        }
+        if (s_[pos_] != '\\') break;
+        size_t j = pos_ + 1;
+        while (j < s_.size() && std::isalpha(static_cast<unsigned char>(s_[j]))) ++j;
+        const std::string_view cmd = s_.substr(pos_ + 1, j - pos_ - 1);
+        const size_t saved = pos_;
+        pos_ = j;
+        if ((cmd == "overline" || cmd == "bar") && n_dots == 0) {
+          if (auto d = bar_digits()) {
+            period_begin = frac.size();
+            frac += *d;
+            period_end = frac.size();
+            continue;
+          }
+        } else if (cmd == "dot") {
+          if (auto d = dot_digit()) {
+            if (n_dots++ == 0) period_begin = frac.size();
+            frac += *d;
+            if (n_dots == 2) period_end = frac.size();
+            continue;
+          }
+        }
+        pos_ = saved;  // another command: the number ends here (0.5\pi)
+        break;
+      }
+      if (n_dots == 1) {  // one dot: that digit alone repeats, and it must be the last
+        if (period_begin + 1 != frac.size()) return nullptr;
+        period_end = frac.size();
+      }
+      if (period_end > 0 && pos_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[pos_]))) return nullptr;
+    }
+    if (int_digits.empty() && frac.empty()) return nullptr;
+    if (pos_ < s_.size() && s_[pos_] == '_') return nullptr;  // 52_8: a base, not a product
+    if (period_end == 0) return num(std::strtod(fmt::format("{}.{}", int_digits, frac).c_str(), nullptr));
+    // I.NR with R repeating = (INR - IN) / (10^|N| (10^|R| - 1)), exact in integers while they fit.
+    const std::string head = int_digits + frac.substr(0, period_begin);
+    const std::string all = int_digits + frac;
+    const size_t n_len = period_begin, r_len = period_end - period_begin;
+    if (all.size() <= 18) {
+      const auto v = [](const std::string& d) { return d.empty() ? 0ull : std::stoull(d); };
+      unsigned long long den = 1;
+      for (size_t k = 0; k < n_len + r_len; ++k) den *= 10;
+      unsigned long long den_n = 1;
+      for (size_t k = 0; k < n_len; ++k) den_n *= 10;
+      return num(static_cast<double>(v(all) - v(head)) / static_cast<double>(den - den_n));
+    }
+    const double fixed = std::strtod(fmt::format("0{}.{}", int_digits, frac.substr(0, period_begin)).c_str(), nullptr);
+    const double period = std::strtod(frac.substr(period_begin, r_len).c_str(), nullptr);
+    return num(fixed + period / (std::pow(10.0, static_cast<double>(n_len)) * (std::pow(10.0, static_cast<double>(r_len)) - 1.0)));
+  }
+
   Ptr parse_atom() {
     const char c = peek();
     if (c == '\0') return nullptr;
     if (c == '(') return parse_group('(', ')');
     if (c == '[') return parse_group('[', ']');
     if (c == '{') return parse_group('{', '}');
-    if (std::isdigit(static_cast<unsigned char>(c)) || c == '.') {
-      const size_t start = pos_;
-      bool dot = false;
-      while (pos_ < s_.size() && (std::isdigit(static_cast<unsigned char>(s_[pos_])) ||
-                                  (s_[pos_] == '.' && !dot))) {
-        if (s_[pos_] == '.') dot = true;
-        ++pos_;
-      }
-      const std::string t(s_.substr(start, pos_ - start));
-      if (t == ".") return nullptr;
-      if (pos_ < s_.size() && s_[pos_] == '_') return nullptr;  // 52_8: a base, not a product
-      return num(std::strtod(t.c_str(), nullptr));
-    }
+    if (std::isdigit(static_cast<unsigned char>(c)) || c == '.') return parse_number();
     if (std::isalpha(static_cast<unsigned char>(c))) {
       // A plain function name (sqrt(2), sin x), else a single-letter variable.
       size_t j = pos_;
@@ -340,6 +427,44 @@ double factorial(double x) {
   return std::tgamma(x + 1);
 }
 
+double func_value(const std::string& f, double x) {
+  if (f == "sin") return std::sin(x);
+  if (f == "cos") return std::cos(x);
+  if (f == "tan") return std::tan(x);
+  if (f == "cot") return 1.0 / std::tan(x);
+  if (f == "sec") return 1.0 / std::cos(x);
+  if (f == "csc") return 1.0 / std::sin(x);
+  if (f == "arcsin") return std::asin(x);
+  if (f == "arccos") return std::acos(x);
+  if (f == "arctan") return std::atan(x);
+  if (f == "sinh") return std::sinh(x);
+  if (f == "cosh") return std::cosh(x);
+  if (f == "tanh") return std::tanh(x);
+  if (f == "ln") return std::log(x);
+  if (f == "log") return std::log10(x);  // MATH's \log without a base is base 10
+  if (f == "exp") return std::exp(x);
+  if (f == "sqrt") return std::sqrt(x);
+  return NAN;
+}
+
+// |f'(x)|: how much of the argument's rounding error reaches f(x) (first order).
+double func_slope(const std::string& f, double x) {
+  const double c = std::cos(x), s = std::sin(x);
+  if (f == "sin") return std::fabs(c);
+  if (f == "cos") return std::fabs(s);
+  if (f == "tan" || f == "sec") return 1.0 / (c * c);
+  if (f == "cot" || f == "csc") return 1.0 / (s * s);
+  if (f == "arcsin" || f == "arccos") return 1.0 / std::sqrt(std::fabs(1.0 - x * x));
+  if (f == "arctan") return 1.0 / (1.0 + x * x);
+  if (f == "sinh" || f == "cosh") return std::cosh(x);
+  if (f == "tanh") return 1.0;
+  if (f == "ln") return 1.0 / std::fabs(x);
+  if (f == "log") return 1.0 / (std::fabs(x) * std::numbers::ln10);
+  if (f == "exp") return std::exp(x);
+  if (f == "sqrt") return 0.5 / std::sqrt(std::fabs(x));
+  return NAN;
+}
+
 }  // namespace
 
 std::unique_ptr<Expr> parse_expr(std::string_view s) {
@@ -352,49 +477,59 @@ void collect_vars(const Expr& e, std::set<std::string>& out) {
   for (const auto& a : e.args) collect_vars(*a, out);
 }
 
-double eval_expr(const Expr& e, const std::map<std::string, double>& vars) {
+Evaluated eval_expr_scaled(const Expr& e, const std::map<std::string, double>& vars) {
   using K = Expr::Kind;
-  auto arg = [&](size_t i) { return eval_expr(*e.args[i], vars); };
+  auto arg = [&](size_t i) { return eval_expr_scaled(*e.args[i], vars); };
+  // The scale never falls below the result's own magnitude (its last rounding).
+  auto out = [](double v, double scale) { return Evaluated{v, std::max(std::fabs(v), std::fabs(scale))}; };
   switch (e.kind) {
-    case K::Num: return e.value;
+    case K::Num: return out(e.value, 0.0);
     case K::Var: {
       auto it = vars.find(e.name);
-      return it == vars.end() ? NAN : it->second;
+      return out(it == vars.end() ? NAN : it->second, 0.0);
     }
-    case K::Neg: return -arg(0);
-    case K::Add: return arg(0) + arg(1);
-    case K::Sub: return arg(0) - arg(1);
-    case K::Mul: return arg(0) * arg(1);
-    case K::Div: return arg(0) / arg(1);
-    case K::Pow: return std::pow(arg(0), arg(1));
-    case K::Fact: return factorial(arg(0));
+    case K::Neg: {
+      const Evaluated a = arg(0);
+      return {-a.value, a.scale};
+    }
+    case K::Add:
+    case K::Sub: {
+      const Evaluated a = arg(0), b = arg(1);
+      return out(e.kind == K::Add ? a.value + b.value : a.value - b.value, std::max(a.scale, b.scale));
+    }
+    case K::Mul: {
+      const Evaluated a = arg(0), b = arg(1);
+      return out(a.value * b.value, a.scale * b.scale);
+    }
+    case K::Div: {  // d(a/b) = da/b - a db/b^2
+      const Evaluated a = arg(0), b = arg(1);
+      const double q = a.value / b.value;
+      return out(q, (a.scale + std::fabs(q) * b.scale) / std::fabs(b.value));
+    }
+    case K::Pow: {  // d(a^b) = b a^(b-1) da + ln(a) a^b db
+      const Evaluated a = arg(0), b = arg(1);
+      const double r = std::pow(a.value, b.value);
+      double scale = 0.0;
+      if (a.value != 0.0) {
+        scale = std::fabs(b.value * r / a.value) * a.scale + std::fabs(std::log(std::fabs(a.value)) * r) * b.scale;
+      }
+      return out(r, scale);
+    }
+    case K::Fact: return out(factorial(arg(0).value), 0.0);
     case K::Binom: {
-      const double n = arg(0), k = arg(1);
-      return factorial(n) / (factorial(k) * factorial(n - k));
+      const double n = arg(0).value, k = arg(1).value;
+      return out(factorial(n) / (factorial(k) * factorial(n - k)), 0.0);
     }
     case K::Func: {
-      const double x = arg(0);
-      const std::string& f = e.name;
-      if (f == "sin") return std::sin(x);
-      if (f == "cos") return std::cos(x);
-      if (f == "tan") return std::tan(x);
-      if (f == "cot") return 1.0 / std::tan(x);
-      if (f == "sec") return 1.0 / std::cos(x);
-      if (f == "csc") return 1.0 / std::sin(x);
-      if (f == "arcsin") return std::asin(x);
-      if (f == "arccos") return std::acos(x);
-      if (f == "arctan") return std::atan(x);
-      if (f == "sinh") return std::sinh(x);
-      if (f == "cosh") return std::cosh(x);
-      if (f == "tanh") return std::tanh(x);
-      if (f == "ln") return std::log(x);
-      if (f == "log") return std::log10(x);  // MATH's \log without a base is base 10
-      if (f == "exp") return std::exp(x);
-      if (f == "sqrt") return std::sqrt(x);
-      return NAN;
+      const Evaluated x = arg(0);
+      return out(func_value(e.name, x.value), func_slope(e.name, x.value) * x.scale);
     }
   }
-  return NAN;
+  return {NAN, NAN};
+}
+
+double eval_expr(const Expr& e, const std::map<std::string, double>& vars) {
+  return eval_expr_scaled(e, vars).value;
 }
 
 }  // namespace r1::rewards

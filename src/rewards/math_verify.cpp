@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <map>
+#include <utility>
 #include <regex>
 #include <set>
 #include <vector>
@@ -294,15 +295,30 @@ double point_value(const std::string& name, int k) {
   return 0.55 + 1.9 * u;
 }
 
-bool close(double a, double b) {
-  if (std::isinf(a) || std::isinf(b)) return a == b;
-  return std::fabs(a - b) <= 1e-6 * std::max(std::fabs(a), std::fabs(b)) + 1e-12;
+// Relative tolerance for values that should be equal. Double rounding in a short expression is
+// ~1e-15 relative (cancellation is covered by the rounding scale below), so 1e-9 only absorbs
+// noise: \frac{333333}{1000000} is not 1/3. Decimals are held to more (decimal_matches).
+constexpr double kRelTol = 1e-9;
+// A computed result whose exact value is 0 (\sin\pi, x - x at a rounded point) is off by a few
+// ulps of its rounding scale (latex_expr.h Evaluated); 256 ulps covers the short expressions that
+// are answers. It never excuses a real difference: 1e-30 and 2e-30 are exact literals, scale 2e-30.
+constexpr double kNoiseUlps = 256 * 2.220446049250313e-16;
+
+// True when a and b are equal within kRelTol of the larger, or within the rounding noise of their
+// evaluation (so that an exact 0 equals a computed 1e-16, but not a literal 1e-30). No absolute
+// tolerance: answers at any magnitude compare by their relative difference.
+bool close(Evaluated a, Evaluated b) {
+  if (std::isinf(a.value) || std::isinf(b.value)) return a.value == b.value;
+  const double diff = std::fabs(a.value - b.value);
+  return diff <= kRelTol * std::max(std::fabs(a.value), std::fabs(b.value)) ||
+         diff <= kNoiseUlps * std::max(a.scale, b.scale);
 }
+bool close(double a, double b) { return close(Evaluated{a, std::fabs(a)}, Evaluated{b, std::fabs(b)}); }
 
 constexpr int kPoints = 5;
 
-// Values of the two expressions at shared random points; false when either does not parse.
-bool eval_pair(const Expr& a, const Expr& b, std::vector<double>& va, std::vector<double>& vb) {
+// Values of the two expressions at shared random points.
+void eval_pair(const Expr& a, const Expr& b, std::vector<Evaluated>& va, std::vector<Evaluated>& vb) {
   std::set<std::string> names;
   collect_vars(a, names);
   collect_vars(b, names);
@@ -310,16 +326,15 @@ bool eval_pair(const Expr& a, const Expr& b, std::vector<double>& va, std::vecto
   for (int k = 0; k < n_points; ++k) {
     std::map<std::string, double> vars;
     for (const auto& nm : names) vars[nm] = point_value(nm, k);
-    va.push_back(eval_expr(a, vars));
-    vb.push_back(eval_expr(b, vars));
+    va.push_back(eval_expr_scaled(a, vars));
+    vb.push_back(eval_expr_scaled(b, vars));
   }
-  return true;
 }
 
-bool values_equal(const std::vector<double>& va, const std::vector<double>& vb) {
+bool values_equal(const std::vector<Evaluated>& va, const std::vector<Evaluated>& vb) {
   int valid = 0;
   for (size_t i = 0; i < va.size(); ++i) {
-    const bool fa = !std::isnan(va[i]), fb = !std::isnan(vb[i]);
+    const bool fa = !std::isnan(va[i].value), fb = !std::isnan(vb[i].value);
     if (fa != fb) return false;
     if (!fa) continue;
     if (!close(va[i], vb[i])) return false;
@@ -328,15 +343,38 @@ bool values_equal(const std::vector<double>& va, const std::vector<double>& vb) 
   return valid > 0;
 }
 
+// Digits after the point when `s` is a plain decimal literal ("0.34", "-.5", "42.0"), else -1.
+int decimal_places(const std::string& s) {
+  static const std::regex kDecimal(R"(^[-+]?\d*\.(\d+)$)");
+  std::smatch m;
+  const std::string t = remove_spaces(s);
+  return std::regex_match(t, m, kDecimal) ? static_cast<int>(m[1].length()) : -1;
+}
+
+// A decimal with n places denotes a rational with denominator 10^n exactly, so it can equal a
+// value only when that value times 10^n is an integer (up to the value's rounding noise): 0.333
+// and 0.333333333333 are not 1/3, 1.41 is not \sqrt2, 0.34 is 17/50. When the noise reaches a
+// quarter of the last place (about 12 significant digits) a double cannot tell, and the relative
+// tolerance alone decides.
+bool decimal_matches(const Evaluated& v, int places) {
+  const double p = std::pow(10.0, places);
+  const double t = v.value * p;
+  const double noise = kNoiseUlps * std::max(v.scale, std::fabs(v.value)) * p;
+  if (!(noise < 0.25) || !std::isfinite(t)) return true;
+  return std::fabs(t - std::round(t)) <= noise;
+}
+
 bool scalar_equal(const std::string& a, const std::string& b) {
   if (remove_spaces(a) == remove_spaces(b)) return true;
   if (is_wordy(a) || is_wordy(b)) return text_key(a) == text_key(b);
   auto ea = parse_expr(a);
   auto eb = parse_expr(b);
   if (!ea || !eb) return text_key(a) == text_key(b);
-  std::vector<double> va, vb;
+  std::vector<Evaluated> va, vb;
   eval_pair(*ea, *eb, va, vb);
-  return values_equal(va, vb);
+  if (!values_equal(va, vb)) return false;
+  const int pa = decimal_places(a), pb = decimal_places(b);
+  return (pa < 0 || decimal_matches(vb[0], pa)) && (pb < 0 || decimal_matches(va[0], pb));
 }
 
 bool struct_equal(const std::string& a, const std::string& b, int depth);
@@ -426,14 +464,16 @@ bool equation_equal(const std::vector<std::string>& ea, const std::vector<std::s
   auto fa = parse_expr(fmt::format("({})-({})", ea[0], ea[1]));
   auto fb = parse_expr(fmt::format("({})-({})", eb[0], eb[1]));
   if (!fa || !fb) return remove_spaces(fmt::format("{}={}", ea[0], ea[1])) == remove_spaces(fmt::format("{}={}", eb[0], eb[1]));
-  std::vector<double> va, vb;
+  std::vector<Evaluated> va, vb;
   eval_pair(*fa, *fb, va, vb);
+  // lhs - rhs vanishes only at rounding noise on the curve itself; elsewhere the ratio must agree.
+  auto zero = [](Evaluated v) { return std::fabs(v.value) <= kNoiseUlps * v.scale; };
   double ratio = NAN;
   for (size_t i = 0; i < va.size(); ++i) {
-    if (std::isnan(va[i]) || std::isnan(vb[i])) return false;
-    if (std::fabs(va[i]) < 1e-12 && std::fabs(vb[i]) < 1e-12) continue;
-    if (std::fabs(vb[i]) < 1e-12) return false;
-    const double r = va[i] / vb[i];
+    if (std::isnan(va[i].value) || std::isnan(vb[i].value)) return false;
+    if (zero(va[i]) && zero(vb[i])) continue;
+    if (zero(vb[i])) return false;
+    const double r = va[i].value / vb[i].value;
     if (std::isnan(ratio)) ratio = r;
     else if (!close(r, ratio)) return false;
   }
@@ -517,6 +557,19 @@ std::optional<std::string> last_tag_block(std::string_view text, std::string_vie
   return trim(text.substr(start, c == std::string_view::npos ? std::string_view::npos : c - start));
 }
 
+// Position and length of the last \boxed / \fbox command in `text`; npos when there is none.
+std::pair<size_t, size_t> last_box_command(std::string_view text) {
+  size_t best = std::string_view::npos, len = 0;
+  for (std::string_view cmd : {"\\boxed", "\\fbox"}) {
+    const size_t p = text.rfind(cmd);
+    if (p != std::string_view::npos && (best == std::string_view::npos || p > best)) {
+      best = p;
+      len = cmd.size();
+    }
+  }
+  return {best, len};
+}
+
 std::string last_number(std::string_view text) {
   static const std::regex kNum(R"(-?\d[\d,]*(\.\d+)?(/\d+)?|-?\.\d+)");
   std::string s(text);
@@ -528,16 +581,51 @@ std::string last_number(std::string_view text) {
 
 }  // namespace
 
-std::optional<std::string> extract_boxed(std::string_view text) {
-  size_t best = std::string_view::npos;
-  size_t len = 0;
-  for (std::string_view cmd : {"\\boxed", "\\fbox"}) {
-    const size_t p = text.rfind(cmd);
-    if (p != std::string_view::npos && (best == std::string_view::npos || p > best)) {
-      best = p;
-      len = cmd.size();
+bool has_box_command(std::string_view text) { return last_box_command(text).first != std::string_view::npos; }
+
+bool balanced_latex(std::string_view s) {
+  int braces = 0, brackets = 0, left_right = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c == '\\') {
+      if (i + 1 >= s.size()) return false;  // a lone trailing backslash
+      const char n = s[i + 1];
+      if (n == '{' || n == '}') {  // \{ \}: set braces, grouped like brackets
+        if ((brackets += n == '{' ? 1 : -1) < 0) return false;
+        ++i;
+        continue;
+      }
+      size_t j = i + 1;
+      while (j < s.size() && std::isalpha(static_cast<unsigned char>(s[j]))) ++j;
+      const std::string_view name = s.substr(i + 1, j - i - 1);
+      if (name == "left" || name == "right") {
+        if ((left_right += name == "left" ? 1 : -1) < 0) return false;
+        // Its delimiter pairs through \left/\right, not as a bracket: \left\{ x \right.
+        while (j < s.size() && s[j] == ' ') ++j;
+        if (j >= s.size()) return false;
+        if (s[j] == '\\') {
+          size_t k = j + 1;
+          while (k < s.size() && std::isalpha(static_cast<unsigned char>(s[k]))) ++k;
+          j = k == j + 1 ? j + 2 : k;  // \{ \| or \langle
+        } else {
+          ++j;
+        }
+        i = j - 1;
+        continue;
+      }
+      i = j == i + 1 ? i + 1 : j - 1;  // \\, \, \( are one escaped character
+      continue;
     }
+    if (c == '{') ++braces;
+    if (c == '}' && --braces < 0) return false;
+    if (c == '(' || c == '[') ++brackets;
+    if ((c == ')' || c == ']') && --brackets < 0) return false;
   }
+  return braces == 0 && brackets == 0 && left_right == 0;
+}
+
+std::optional<std::string> extract_boxed(std::string_view text) {
+  const auto [best, len] = last_box_command(text);
   if (best == std::string_view::npos) return std::nullopt;
   size_t i = best + len;
   if (i < text.size() && text[i] == '{') {
@@ -556,9 +644,10 @@ std::optional<std::string> extract_boxed(std::string_view text) {
 
 std::string extract_answer(std::string_view completion) {
   if (auto b = extract_boxed(completion)) return *b;
+  if (has_box_command(completion)) return "";  // the last box never closes: no answer
   if (auto a = last_tag_block(completion, "<answer>", "</answer>")) {
     if (auto b = extract_boxed(*a)) return *b;
-    return *a;
+    return has_box_command(*a) ? "" : *a;
   }
   if (auto h = last_tag_block(completion, "####", "\n")) return last_number(*h).empty() ? *h : last_number(*h);
   return last_number(completion);
@@ -566,11 +655,13 @@ std::string extract_answer(std::string_view completion) {
 
 std::string answer_text(std::string_view s) {
   if (auto b = extract_boxed(s)) return *b;
+  if (has_box_command(s)) return "";
   if (auto a = last_tag_block(s, "<answer>", "</answer>")) return *a;
   return trim(s);
 }
 
 bool math_equal(std::string_view gold, std::string_view pred) {
+  if (!balanced_latex(gold) || !balanced_latex(pred)) return false;
   const Norm g = normalize(gold), p = normalize(pred);
   if (g.s.empty() || p.s.empty()) return false;
   if (struct_equal(g.s, p.s, 0)) return true;
@@ -603,8 +694,8 @@ bool verify(std::string_view gold, std::string_view pred) {
   const std::string g = answer_text(gold);
   const std::string p = answer_text(pred);
   if (math_equal(g, p)) return true;
-  const bool tagged = extract_boxed(pred) || pred.find("<answer>") != std::string_view::npos;
-  if (tagged) return false;
+  const bool tagged = has_box_command(pred) || pred.find("<answer>") != std::string_view::npos;
+  if (tagged || !balanced_latex(pred)) return false;
   const Norm np = normalize(p);
   if ((!is_wordy(np.s) && parse_expr(np.s)) || is_set(np.s) || parse_bracketed(np.s) || parse_matrix(np.s)) return false;
   if (is_wordy(np.s) && !has_digit(np.s)) return false;

@@ -243,6 +243,123 @@ const Pair kDifferent[] = {
     {"-3", "3"},
 };
 
+// Class 1: numbers compare by relative difference at every magnitude; only rounding noise of a
+// computed value (an exact 0 against \sin\pi) is excused, never a real difference of tiny values.
+const Pair kTinyEqual[] = {
+    {"2\\times 10^{-30}", "2 \\cdot 10^{-30}"},
+    {"2\\times 10^{-30}", "\\frac{1}{5}\\times 10^{-29}"},
+    {"1.6 \\times 10^{-19}", "16 \\times 10^{-20}"},
+    {"6.02\\times10^{23}", "602000000000000000000000"},
+    {"10^{-13}", "1-0.9999999999999"},
+    {"0", "\\sin \\pi"},
+    {"0", "\\cos\\frac{\\pi}{2}"},
+    {"0", "0.0"},
+    {"3\\times 10^{-40} x", "\\frac{3x}{10^{40}}"},
+};
+const Pair kTinyDifferent[] = {
+    {"10^{-30}", "2\\times 10^{-30}"},
+    {"1\\times10^{-30}", "2 \\times 10^{-30}"},
+    {"0", "10^{-30}"},
+    {"0", "10^{-300}"},
+    {"10^{-13}", "2\\times 10^{-13}"},
+    {"3\\times 10^{-20}", "3.1\\times10^{-20}"},
+    {"1.5\\times 10^{-15}", "1.5 \\times 10^{-14}"},
+    {"2\\times 10^{-12}", "1-0.999999999999"},
+    {"10^{-30} x", "2\\cdot 10^{-30} x"},
+    {"\\frac{1}{10^{20}}", "\\frac{1}{2\\cdot 10^{20}}"},
+};
+
+TEST(MathVerify, TinyMagnitudesCompareRelatively) {
+  for (const auto& p : kTinyEqual) {
+    EXPECT_TRUE(math_equal(p.gold, p.pred)) << "gold=" << p.gold << " pred=" << p.pred;
+    EXPECT_TRUE(math_equal(p.pred, p.gold)) << "symmetric: gold=" << p.pred << " pred=" << p.gold;
+  }
+  for (const auto& p : kTinyDifferent) {
+    EXPECT_FALSE(math_equal(p.gold, p.pred)) << "gold=" << p.gold << " pred=" << p.pred;
+    EXPECT_FALSE(math_equal(p.pred, p.gold)) << "symmetric: gold=" << p.pred << " pred=" << p.gold;
+  }
+  EXPECT_TRUE(verify("10^{-30}", "\\boxed{1 \\times 10^{-30}}"));
+  EXPECT_FALSE(verify("10^{-30}", "\\boxed{2 \\times 10^{-30}}"));
+}
+
+// Class 2: a prediction whose LaTeX does not close is no answer (no extraction, no last-number
+// fallback), and never a crash.
+TEST(MathVerify, MalformedLatexIsNoAnswer) {
+  const char* kMalformed[] = {"\\boxed{12", "\\frac{1}{2", "\\frac{1}{", "12}", "{12", "1\\right)",
+                              "(1,2\\right)", "\\left(1,2)", "(1,2", "1,2)", "\\sqrt{4", "\\{1,2",
+                              "\\frac{1}{2}}", "\\", "12\\", "\\boxed{", "\\left(1,2\\right"};
+  for (const char* m : kMalformed) {
+    EXPECT_FALSE(balanced_latex(m)) << m;
+    for (const char* gold : {"12", "\\frac{1}{2}", "(1,2)", "\\{1,2\\}", "2", "1", "4"}) {
+      EXPECT_FALSE(math_equal(gold, m)) << "gold=" << gold << " pred=" << m;
+      EXPECT_FALSE(verify(gold, m)) << "gold=" << gold << " pred=" << m;
+    }
+  }
+  for (const char* ok : {"(3,4]", "\\left( 3, \\frac{\\pi}{2} \\right)", "\\{1,2\\}", "\\left\\{1\\right.",
+                         "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "[0,1)", "\\frac12"})
+    EXPECT_TRUE(balanced_latex(ok)) << ok;
+  EXPECT_FALSE(verify("12", "\\boxed"));
+  EXPECT_EQ(extract_answer("the answer is \\boxed"), "");
+  // An unclosed last box is no answer, even after an earlier closed one or inside <answer>.
+  EXPECT_EQ(extract_answer("so the answer is \\boxed{12"), "");
+  EXPECT_EQ(extract_answer("first \\boxed{3}, then \\boxed{12"), "");
+  EXPECT_EQ(extract_answer("<answer>\\boxed{12</answer>"), "");
+  EXPECT_EQ(answer_text("The answer is \\boxed{12"), "");
+  EXPECT_FALSE(verify("12", "The answer is \\boxed{12"));
+  EXPECT_FALSE(verify("3", "first \\boxed{3}, then \\boxed{12"));
+  EXPECT_FALSE(verify("2", "The answer is \\frac{1}{2"));
+  EXPECT_FALSE(verify("12", "<answer>\\boxed{12</answer>"));
+  EXPECT_TRUE(verify("12", "The answer is \\boxed{12}"));  // the closed form still counts
+  // Deeply nested or long junk: no crash, no answer.
+  const std::string deep(5000, '{');
+  EXPECT_FALSE(math_equal("1", deep + "1"));
+  EXPECT_FALSE(verify("1", "\\boxed" + deep + "1"));
+  EXPECT_FALSE(math_equal("1", std::string(5000, '(') + "1"));
+  EXPECT_FALSE(math_equal("1", "\\frac" + std::string(3000, '{')));
+}
+
+// Class 3: repeating-decimal notation denotes the exact fraction; a truncated decimal does not.
+TEST(MathVerify, RepeatingDecimals) {
+  const Pair kEq[] = {
+      {"\\frac{1}{3}", "0.\\overline{3}"},       {"\\frac{1}{6}", "0.1\\overline{6}"},
+      {"\\frac{8}{7}", "1.\\overline{142857}"},  {"\\frac{1}{3}", "0.\\bar{3}"},
+      {"\\frac{1}{3}", ".\\overline{3}"},        {"\\frac{1}{3}", "0.\\dot{3}"},
+      {"\\frac{1}{6}", "0.1\\dot{6}"},           {"\\frac{1}{6}", "0.1\\dot 6"},
+      {"\\frac{1}{7}", "0.\\dot{1}4285\\dot{7}"}, {"1", "0.\\overline{9}"},
+      {"\\frac{41}{333}", "0.\\overline{123}"},  {"-\\frac{1}{3}", "-0.\\overline{3}"},
+      {"\\frac{7}{12}", "0.58\\overline{3}"},    {"\\frac{2}{3}", "2 \\cdot 0.\\overline{3}"},
+      {"0.\\overline{3}", "0.3\\overline{3}"},   {"\\frac{1}{22}", "0.0\\overline{45}"},
+  };
+  for (const auto& p : kEq) {
+    EXPECT_TRUE(math_equal(p.gold, p.pred)) << "gold=" << p.gold << " pred=" << p.pred;
+    EXPECT_TRUE(math_equal(p.pred, p.gold)) << "symmetric: gold=" << p.pred << " pred=" << p.gold;
+    EXPECT_TRUE(verify(p.gold, std::string("so \\boxed{") + p.pred + "}")) << p.pred;
+  }
+  const Pair kNe[] = {
+      {"\\frac{1}{3}", "0.333"},  {"\\frac{1}{3}", "0.3333333"}, {"0.\\overline{3}", "0.333"},
+      {"0.\\overline{3}", "0.3"}, {"\\frac{1}{6}", "0.16"},      {"\\frac{1}{6}", "0.\\overline{16}"},
+      {"\\frac{8}{7}", "1.142857"}, {"\\frac{1}{7}", "0.\\dot{1}4285"}, {"\\frac{1}{3}", "0.\\overline{31}"},
+      // However many digits: a terminating decimal is never a repeating one, nor an irrational.
+      {"\\frac{1}{3}", "0.3333333333"}, {"\\frac{1}{3}", "0.333333333333"}, {"\\sqrt{2}", "1.41421356237"},
+      {"0.3333333333", "0.33333333334"}, {"\\frac{1}{7}", "\\frac{142857}{1000000}"}, {"\\pi", "3.14159265359"},
+  };
+  for (const auto& p : kNe) {
+    EXPECT_FALSE(math_equal(p.gold, p.pred)) << "gold=" << p.gold << " pred=" << p.pred;
+    EXPECT_FALSE(math_equal(p.pred, p.gold)) << "symmetric: gold=" << p.pred << " pred=" << p.gold;
+  }
+  // Terminating decimals still equal their exact fractions.
+  for (const auto& p : {Pair{"\\frac{17}{50}", "0.340"}, Pair{"\\frac{1}{8}", "0.125"}, Pair{"\\frac{3}{2}", "1.5"},
+                        Pair{"42", "42.000"}, Pair{"\\frac{1}{1024}", "0.0009765625"}})
+    EXPECT_TRUE(math_equal(p.gold, p.pred) && math_equal(p.pred, p.gold)) << p.gold << " " << p.pred;
+  EXPECT_EQ(numeric_value("0.1\\overline{6}"), 1.0 / 6.0);
+  EXPECT_EQ(numeric_value("1.\\overline{142857}"), 8.0 / 7.0);
+  // Malformed periods parse as nothing: a dot that is not last, digits after a bar.
+  EXPECT_FALSE(numeric_value("0.\\dot{3}3"));
+  EXPECT_FALSE(numeric_value("0.\\overline{3}3"));
+  EXPECT_FALSE(numeric_value("0.\\overline{}"));
+  EXPECT_EQ(normalize_answer("0.\\overline{3}"), normalize_answer("\\frac{1}{3}"));
+}
+
 TEST(MathVerify, EquivalentPairsAccepted) {
   for (const auto& p : kEqual) {
     EXPECT_TRUE(math_equal(p.gold, p.pred)) << "gold=" << p.gold << " pred=" << p.pred;

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "rewards/math_verify.h"
+#include "task/task.h"
 
 namespace r1::rewards {
 namespace {
@@ -108,9 +109,16 @@ std::string final_answer(std::string_view prompt, std::string_view completion) {
   return extract_answer(tail);
 }
 
+bool answer_correct(std::string_view prompt, std::string_view completion, std::string_view gold,
+                    const task::Problem* problem, std::string* answer) {
+  std::string a = final_answer(prompt, completion);
+  const bool ok = !a.empty() && (problem ? task::check_answer(*problem, a) : math_equal(gold, a));
+  if (answer) *answer = std::move(a);
+  return ok;
+}
+
 float accuracy_reward(std::string_view prompt, std::string_view completion, std::string_view gold) {
-  const std::string a = final_answer(prompt, completion);
-  return !a.empty() && math_equal(gold, a) ? 1.0f : 0.0f;
+  return answer_correct(prompt, completion, gold) ? 1.0f : 0.0f;
 }
 
 float format_reward(std::string_view prompt, std::string_view completion, std::string_view) {

@@ -9,6 +9,10 @@
 #include <string_view>
 #include <vector>
 
+namespace r1::task {
+struct Problem;
+}
+
 namespace r1::rewards {
 
 /// A reward: prompt text, completion text (what the policy generated, without the prompt) and
@@ -21,7 +25,15 @@ using RewardFn = std::function<float(std::string_view prompt, std::string_view c
 /// Returns "" when the completion has an unclosed `<think>` (the reasoning never finished).
 std::string final_answer(std::string_view prompt, std::string_view completion);
 
-/// 1 when final_answer(...) is math_equal to `gold`, else 0.
+/// The one answer-checking rule of evaluation (`r1 eval`), GRPO's accuracy reward and
+/// distillation's rejection sampling: the completion's final_answer(prompt, completion), checked
+/// by the embedded task's own rule when `problem` is given (task::check_answer; countdown accepts
+/// any valid expression that reaches the target) and otherwise math_equal to `gold`. False when no
+/// answer is extracted. `answer`, when not null, receives the extracted answer ("" if none).
+bool answer_correct(std::string_view prompt, std::string_view completion, std::string_view gold,
+                    const task::Problem* problem = nullptr, std::string* answer = nullptr);
+
+/// 1 when answer_correct(prompt, completion, gold) (no task problem: math_equal), else 0.
 float accuracy_reward(std::string_view prompt, std::string_view completion, std::string_view gold);
 
 /// 1 when the completion is `<think>REASONING</think>ANSWER` with exactly one think block, no

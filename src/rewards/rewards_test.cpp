@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "task/task.h"
+
 namespace r1::rewards {
 namespace {
 
@@ -16,6 +18,31 @@ TEST(Rewards, AccuracyTaskAnswerAfterThink) {
   EXPECT_EQ(accuracy_reward(p, "<think>936</think>", "936"), 0.0f);
   EXPECT_EQ(accuracy_reward(p, "<think>7+9=16 936", "936"), 0.0f);
   EXPECT_EQ(accuracy_reward(p, "", "936"), 0.0f);
+}
+
+// One rule for eval, GRPO and distillation: a task problem is checked by the task's own rule
+// (countdown: any valid expression reaching the target), anything else by math_equal.
+TEST(Rewards, AnswerCorrectUsesTheTaskRuleWhenGiven) {
+  task::Problem cd;
+  cd.family = "countdown";
+  cd.prompt = "Q:24 from 2 3 4=?A:";
+  cd.answer = "2*3*4";
+  cd.numbers = {2, 3, 4};
+  cd.target = 24;
+  std::string a;
+  EXPECT_TRUE(answer_correct(cd.prompt, "<think>try</think>4*3*2", cd.answer, &cd, &a));
+  EXPECT_EQ(a, "4*3*2");
+  EXPECT_TRUE(answer_correct(cd.prompt, "<think>try</think>(2*3)*4", cd.answer, &cd));
+  EXPECT_FALSE(answer_correct(cd.prompt, "<think>try</think>4*4+2*3+2", cd.answer, &cd));  // 4 used twice
+  EXPECT_FALSE(answer_correct(cd.prompt, "<think>try</think>24", cd.answer, &cd));         // not from the pool
+  EXPECT_FALSE(answer_correct(cd.prompt, "<think>4*3*2", cd.answer, &cd, &a));              // never closed
+  EXPECT_EQ(a, "");
+  // Without the problem, the completion is compared with the gold as math (24 = 24).
+  EXPECT_FALSE(answer_correct(cd.prompt, "<think>try</think>4*6", cd.answer, &cd));
+  EXPECT_TRUE(answer_correct(cd.prompt, "<think>try</think>4*6", cd.answer));
+  EXPECT_TRUE(answer_correct("q", "<think>x</think>\\boxed{0.5}", "\\frac{1}{2}", nullptr, &a));
+  EXPECT_EQ(a, "0.5");
+  EXPECT_EQ(accuracy_reward("q", "<think>x</think>\\boxed{0.5}", "\\frac{1}{2}"), 1.0f);
 }
 
 TEST(Rewards, AccuracyBoxedAndAnswerTag) {
