@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernels/matmul_detail.h"
+#include "kernels/matmul_iq.h"
 
 namespace r1::kernels {
 
@@ -45,7 +46,9 @@ void matmul_batch(std::span<const MatmulJob> jobs, ThreadPool& pool) {
              job.w.n, job.w.k, job.T);
     if (job.T == 0) continue;
     const bool q = quantized(job.w.dtype);
-    if (q ? job.T > kQuantMaxTokens : job.T >= kFloatMaxTokens) {
+    // IQ/TQ/MXFP4 (quant-iq): one by one through matmul_iq until it has a row-range entry here.
+    if (detail::matmul_iq_handles(job.w.dtype) ||
+        (q ? job.T > kQuantMaxTokens : job.T >= kFloatMaxTokens)) {
       matmul(job.w, job.x, job.y, job.T, pool);
       continue;
     }

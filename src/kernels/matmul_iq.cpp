@@ -1,6 +1,6 @@
-// Integer dot-product kernels of the IQ / TQ / MXFP4 formats (see matmul_iq.h). Scalar C++ that
-// the compiler vectorises: the weights' sign/grid decoding is done once per super-block
-// (quant::iq::unpack_block), so the per-token work is a plain int8 x int8 dot of 256 elements.
+// Integer dot-product kernels of the IQ / TQ / MXFP4 formats (see matmul_iq.h): the weights'
+// sign/grid decoding is done once per super-block (quant::iq::unpack_block), so the per-token
+// work is a plain int16 x int8 dot of 256 elements (Highway, matmul_iq_hwy.cpp).
 #include "kernels/matmul_iq.h"
 
 #include <algorithm>
@@ -23,18 +23,6 @@ struct Q8KActs {
   std::vector<float> d;
 };
 
-// sum_g ls[g] * (q . a)[g] over the 16 groups of 16 of a super-block (exact in int32: |q| <= 62,
-// |a| <= 127, ls <= 31 bound the total by 2^26).
-inline int32_t dot256(const int8_t* __restrict q, const int8_t* __restrict a, const int32_t* ls) {
-  int32_t s = 0;
-  for (int g = 0; g < 16; ++g) {
-    int32_t p = 0;
-    for (int j = 0; j < 16; ++j) p += int32_t(q[16 * g + j]) * int32_t(a[16 * g + j]);
-    s += ls[g] * p;
-  }
-  return s;
-}
-
 int64_t grain_rows(int64_t n, const ThreadPool& pool) {
   return std::max<int64_t>(1, n / (int64_t(pool.size()) * 8));
 }
@@ -54,17 +42,22 @@ void matmul_q8k(const WeightView& w, const float* x, float* y, int64_t T, Thread
   const float mult = iq::unpack_mult(w.dtype);
   pool.parallel_for(w.n, grain_rows(w.n, pool), [&](int64_t n0, int64_t n1, int) {
     thread_local std::vector<float> acc;
+    thread_local std::vector<int32_t> dots;
     thread_local iq::Unpacked256 u;
+    alignas(64) int16_t wq[iq::kQK_K];
     acc.resize(size_t(T));
+    dots.resize(size_t(T));
     for (int64_t n = n0; n < n1; ++n) {
       const void* row = static_cast<const uint8_t*>(w.data) + size_t(n) * w.row_bytes;
       std::fill(acc.begin(), acc.end(), 0.0f);
       for (int64_t blk = 0; blk < nb; ++blk) {
         iq::unpack_block(w.dtype, row, blk, u);
-        for (int64_t t = 0; t < T; ++t) {
-          const int32_t s = dot256(u.q, acts.qs.data() + t * w.k + blk * iq::kQK_K, u.ls);
-          acc[size_t(t)] += u.d * acts.d[size_t(t * nb + blk)] * float(s);
-        }
+        // Sub-block scales folded into int16 weights (|q| * ls <= 62 * 31): the per-token work is
+        // then one plain widening dot product.
+        for (int i = 0; i < iq::kQK_K; ++i) wq[i] = int16_t(u.q[i] * u.ls[i / 16]);
+        dot_super_block(wq, acts.qs.data() + blk * iq::kQK_K, w.k, T, dots.data());
+        for (int64_t t = 0; t < T; ++t)
+          acc[size_t(t)] += u.d * acts.d[size_t(t * nb + blk)] * float(dots[size_t(t)]);
       }
       for (int64_t t = 0; t < T; ++t) y[t * w.n + n] = mult * acc[size_t(t)];
     }

@@ -19,4 +19,8 @@ bool matmul_iq_handles(DType t);
 /// activation rounding, at most sum_i |w_i| * d_x(block of i) / 2. Threaded over rows.
 void matmul_iq(const WeightView& w, const float* x, float* y, int64_t T, ThreadPool& pool);
 
+/// out[t] = sum_i w[i] * a[t * a_stride + i] over one super-block (i < 256), exact in int32
+/// (|w| <= 62 * 31, |a| <= 127). Highway, dispatched at run time (matmul_iq_hwy.cpp).
+void dot_super_block(const int16_t* w, const int8_t* a, int64_t a_stride, int64_t T, int32_t* out);
+
 }  // namespace r1::kernels::detail

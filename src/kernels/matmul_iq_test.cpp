@@ -9,6 +9,7 @@
 //  - against matmul_ref (unquantised x): the activation rounding, |y - ref| <= sum_i |w_i| *
 //    |x_i - xq_i| + 1e-5 * a.
 #include <gtest/gtest.h>
+#include <hwy/targets.h>
 
 #include <cmath>
 #include <cstring>
@@ -130,6 +131,20 @@ TEST(MatmulIq, PrefillShapesAndOneThread) {
     check(t, 19, 768, 33, pool, rng);
     check(t, 5, 256, 3, one, rng);
   }
+}
+
+TEST(MatmulIq, EveryCompiledSimdTarget) {
+  // The Highway dot (matmul_iq_hwy.cpp) as compiled for each target this CPU runs (SSE4, AVX2,
+  // AVX-512 on one x86 machine), not only the best one.
+  ThreadPool pool(2);
+  std::mt19937 rng(14);
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    SCOPED_TRACE(hwy::TargetName(target));
+    for (DType t : {DType::IQ2_XXS, DType::IQ3_XXS, DType::IQ1_M})
+      for (int64_t T : {1, 4}) check(t, 7, 512, T, pool, rng);
+  }
+  hwy::SetSupportedTargetsForTest(0);  // back to the real CPU
 }
 
 TEST(MatmulIq, PartialBlocksAreRejected) {
