@@ -229,27 +229,27 @@ const GgmlTypeInfo kGgmlTypes[] = {
     /*  0 */ {"F32", 1, 4, DType::F32},
     /*  1 */ {"F16", 1, 2, DType::F16},
     /*  2 */ {"Q4_0", 32, 18, DType::Q4_0},
-    /*  3 */ {"Q4_1", 32, 20, {}},
+    /*  3 */ {"Q4_1", 32, 20, DType::Q4_1},
     /*  4 */ {nullptr, 0, 0, {}},
     /*  5 */ {nullptr, 0, 0, {}},
-    /*  6 */ {"Q5_0", 32, 22, {}},
-    /*  7 */ {"Q5_1", 32, 24, {}},
+    /*  6 */ {"Q5_0", 32, 22, DType::Q5_0},
+    /*  7 */ {"Q5_1", 32, 24, DType::Q5_1},
     /*  8 */ {"Q8_0", 32, 34, DType::Q8_0},
     /*  9 */ {"Q8_1", 32, 36, {}},
-    /* 10 */ {"Q2_K", 256, 84, {}},
-    /* 11 */ {"Q3_K", 256, 110, {}},
-    /* 12 */ {"Q4_K", 256, 144, {}},
-    /* 13 */ {"Q5_K", 256, 176, {}},
-    /* 14 */ {"Q6_K", 256, 210, {}},
+    /* 10 */ {"Q2_K", 256, 84, DType::Q2_K},
+    /* 11 */ {"Q3_K", 256, 110, DType::Q3_K},
+    /* 12 */ {"Q4_K", 256, 144, DType::Q4_K},
+    /* 13 */ {"Q5_K", 256, 176, DType::Q5_K},
+    /* 14 */ {"Q6_K", 256, 210, DType::Q6_K},
     /* 15 */ {"Q8_K", 256, 292, {}},
     /* 16 */ {"IQ2_XXS", 256, 66, DType::IQ2_XXS},
     /* 17 */ {"IQ2_XS", 256, 74, DType::IQ2_XS},
     /* 18 */ {"IQ3_XXS", 256, 98, DType::IQ3_XXS},
     /* 19 */ {"IQ1_S", 256, 50, DType::IQ1_S},
-    /* 20 */ {"IQ4_NL", 32, 18, {}},
+    /* 20 */ {"IQ4_NL", 32, 18, DType::IQ4_NL},
     /* 21 */ {"IQ3_S", 256, 110, DType::IQ3_S},
     /* 22 */ {"IQ2_S", 256, 82, DType::IQ2_S},
-    /* 23 */ {"IQ4_XS", 256, 136, {}},
+    /* 23 */ {"IQ4_XS", 256, 136, DType::IQ4_XS},
     /* 24 */ {"I8", 1, 1, DType::I8},
     /* 25 */ {"I16", 1, 2, {}},
     /* 26 */ {"I32", 1, 4, DType::I32},
@@ -267,6 +267,16 @@ const GgmlTypeInfo kGgmlTypes[] = {
     /* 38 */ {nullptr, 0, 0, {}},
     /* 39 */ {"MXFP4", 32, 17, DType::MXFP4},
 };
+}  // namespace
+
+namespace {
+// "F32, F16, ..." : the ggml types r1 maps to a DType, for error messages.
+std::string supported_type_names() {
+  std::string out;
+  for (const GgmlTypeInfo& t : kGgmlTypes)
+    if (t.name != nullptr && t.dtype) out += (out.empty() ? "" : ", ") + std::string(t.name);
+  return out;
+}
 }  // namespace
 
 const GgmlTypeInfo* ggml_type_info(uint32_t type) {
@@ -639,8 +649,8 @@ Result<Tensor> GgufFile::tensor(const std::string& name) const {
   if (!t) return make_error("{}: tensor {} not found", path_, name);
   const GgmlTypeInfo* ti = ggml_type_info(t->ggml_type);
   if (!ti || !ti->dtype)
-    return make_error("{}: tensor {}: unsupported tensor type {} (supported: F32, F16, BF16, Q8_0, "
-                      "Q4_0, I8, I32, I64)", path_, name, t->type_name());
+    return make_error("{}: tensor {}: unsupported tensor type {} (supported: {})", path_, name,
+                      t->type_name(), supported_type_names());
   const std::vector<int64_t> shape = t->shape();
   const size_t at = size_t(data_offset_ + t->offset);
   // general.alignment 1 or 2 is legal yet can leave F32/I32 data (or the f16 block scales of

@@ -1,4 +1,5 @@
 #include "io/gguf_writer.h"
+#include "quant/dequantize.h"
 
 #include <cstring>
 
@@ -150,7 +151,7 @@ Result<void> GgufWriter::write(const std::string& path) const {
       row_f32.resize(size_t(len));
       row_out.resize(size_t(dtype_bytes(e.target, len)));
       for (int64_t r = 0; r < t.n_rows(); ++r) {
-        convert_row_to_f32(t.dtype(), t.row(r), row_f32.data(), len);
+        quant::dequantize_row(t.dtype(), t.row(r), row_f32.data(), len);
         quant::quantize_row(e.target, row_f32.data(), row_out.data(), len);
         R1_TRY(f.write(row_out.data(), row_out.size()));
       }

@@ -7,7 +7,8 @@
 
 #include "kernels/matmul_detail.h"
 #include "kernels/matmul_iq.h"
-#include "quant/iq_codec.h"
+#include "kernels/matmul_quant.h"
+#include "quant/dequantize.h"
 
 namespace r1::kernels {
 
@@ -73,10 +74,7 @@ void matmul_ref(const WeightView& w, const float* x, float* y, int64_t T) {
   std::vector<float> row(static_cast<size_t>(w.k));
   for (int64_t n = 0; n < w.n; ++n) {
     const auto* src = static_cast<const uint8_t*>(w.data) + size_t(n) * w.row_bytes;
-    if (quant::iq::is_iq_dtype(w.dtype))  // IQ/TQ/MXFP4 (quant-iq)
-      quant::iq::dequantize_row(w.dtype, src, row.data(), w.k);
-    else
-      convert_row_to_f32(w.dtype, src, row.data(), w.k);
+    quant::dequantize_row(w.dtype, src, row.data(), w.k);
     if (w.dtype == DType::F8_E4M3) {
       const int64_t kb = (w.k + w.block_k - 1) / w.block_k;
       for (int64_t i = 0; i < w.k; ++i) row[i] *= w.scale_inv[(n / w.block_n) * kb + i / w.block_k];
@@ -162,9 +160,18 @@ void matmul_path(const WeightView& w, const float* x, float* y, int64_t T, Threa
         return;
       }
       break;
-    case DType::BF16:
-    case DType::F16:
-    case DType::F8_E4M3:
+    default:
+      if (matmul_iq_handles(w.dtype)) {  // IQ/TQ/MXFP4: matmul_iq.cpp
+        matmul_iq(w, x, y, T, pool);
+        return;
+      }
+      R1_CHECK(w.dtype == DType::BF16 || w.dtype == DType::F16 || w.dtype == DType::F8_E4M3 ||
+                   quant_dot(w.dtype) != nullptr,
+               "matmul: unsupported weight dtype {}", dtype_name(w.dtype));
+      if (quant_dot(w.dtype) != nullptr && T < kBlasMinTokens) {
+        matmul_quant(w, x, y, T, pool);
+        return;
+      }
       if (T >= kBlasMinTokens) {
         // Convert a chunk of rows to f32 (threaded), then one sgemm per chunk.
         thread_local std::vector<float> wf_buf;
@@ -177,8 +184,9 @@ void matmul_path(const WeightView& w, const float* x, float* y, int64_t T, Threa
             for (int64_t r = b; r < e; ++r) {
               const int64_t n = n0 + r;
               float* dst = wf.data() + r * w.k;
-              convert_row_to_f32(w.dtype, static_cast<const uint8_t*>(w.data) + size_t(n) * w.row_bytes,
-                                 dst, w.k);
+              quant::dequantize_row(w.dtype,
+                                    static_cast<const uint8_t*>(w.data) + size_t(n) * w.row_bytes,
+                                    dst, w.k);
               if (w.dtype == DType::F8_E4M3) {
                 const float* s = w.scale_inv + (n / w.block_n) * kb;
                 for (int64_t i = 0; i < w.k; ++i) dst[i] *= s[i / w.block_k];
@@ -190,12 +198,6 @@ void matmul_path(const WeightView& w, const float* x, float* y, int64_t T, Threa
         return;
       }
       break;
-    default:
-      if (matmul_iq_handles(w.dtype)) {  // IQ/TQ/MXFP4 (quant-iq): matmul_iq.cpp
-        matmul_iq(w, x, y, T, pool);
-        return;
-      }
-      R1_CHECK(false, "matmul: unsupported weight dtype {}", dtype_name(w.dtype));
   }
   pool.parallel_for(w.n, row_grain(w.n, pool, 4), [&](int64_t b, int64_t e, int) {
     matmul_rows_generic(w, x, nullptr, y, T, b, e);

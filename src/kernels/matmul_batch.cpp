@@ -7,6 +7,7 @@
 
 #include "kernels/matmul_detail.h"
 #include "kernels/matmul_iq.h"
+#include "kernels/matmul_quant.h"
 
 namespace r1::kernels {
 
@@ -22,11 +23,13 @@ struct Slot {
   int64_t job = 0;
   int64_t unit0 = 0;  // first unit of this job in the flat range
   int qa = -1;        // index into the quantised activations, -1 for float weights
+  int ba = -1;        // index into the block activations (matmul_quant types), else -1
   int64_t unit = kUnitRows;  // rows per unit of this job
 };
 
 struct Buffers {
   std::vector<detail::QuantizedActs> qa;
+  std::vector<detail::BlockActs> ba;
   std::vector<Slot> slots;
 };
 
@@ -37,16 +40,18 @@ void matmul_batch(std::span<const MatmulJob> jobs, ThreadPool& pool) {
   Buffers& b = buf;
   b.slots.clear();
   const bool vnni = detail::vnni_available();
-  int n_qa = 0;
+  int n_qa = 0, n_ba = 0;
   int64_t units = 0;
   const MatmulJob* prev_q = nullptr;
+  const MatmulJob* prev_b = nullptr;
   for (size_t j = 0; j < jobs.size(); ++j) {
     const MatmulJob& job = jobs[j];
     R1_CHECK(job.w.n > 0 && job.w.k > 0 && job.T >= 0, "matmul of weight [{}, {}] with T={}",
              job.w.n, job.w.k, job.T);
     if (job.T == 0) continue;
     const bool q = quantized(job.w.dtype);
-    // IQ/TQ/MXFP4 (quant-iq): one by one through matmul_iq until it has a row-range entry here.
+    const detail::QuantDot* qd = detail::quant_dot(job.w.dtype);
+    // IQ/TQ/MXFP4: one by one through matmul_iq (not yet a QuantDot row kernel).
     if (detail::matmul_iq_handles(job.w.dtype) ||
         (q ? job.T > kQuantMaxTokens : job.T >= kFloatMaxTokens)) {
       matmul(job.w, job.x, job.y, job.T, pool);
@@ -69,6 +74,17 @@ void matmul_batch(std::span<const MatmulJob> jobs, ThreadPool& pool) {
       }
       prev_q = &job;
     }
+    if (qd != nullptr) {  // integer kernels of matmul_quant: activations in qd->act blocks
+      if (prev_b != nullptr && prev_b->x == job.x && prev_b->w.k == job.w.k &&
+          prev_b->T == job.T && detail::quant_dot(prev_b->w.dtype)->act == qd->act) {
+        s.ba = n_ba - 1;
+      } else {
+        if (int(b.ba.size()) <= n_ba) b.ba.resize(size_t(n_ba + 1));
+        detail::quantize_block_acts(qd->act, job.x, job.T, job.w.k, b.ba[size_t(n_ba)], pool);
+        s.ba = n_ba++;
+      }
+      prev_b = &job;
+    }
     if (q && vnni) s.unit = detail::vnni_row_unit(job.T);
     b.slots.push_back(s);
     units += (job.w.n + s.unit - 1) / s.unit;
@@ -86,7 +102,9 @@ void matmul_batch(std::span<const MatmulJob> jobs, ThreadPool& pool) {
       const int64_t a = std::max(u0, it->unit0) - it->unit0;
       const int64_t e = std::min(u1, it->unit0 + job_units) - it->unit0;
       const int64_t n0 = a * it->unit, n1 = std::min(job.w.n, e * it->unit);
-      if (it->qa < 0) {
+      if (it->ba >= 0) {
+        detail::quant_dot(job.w.dtype)->rows(job.w, b.ba[size_t(it->ba)], job.y, n0, n1);
+      } else if (it->qa < 0) {
         detail::matmul_rows_generic(job.w, job.x, nullptr, job.y, job.T, n0, n1);
       } else if (vnni) {
         detail::matmul_rows_vnni(job.w, b.qa[size_t(it->qa)], job.y, 0, job.T, n0, n1);

@@ -1,4 +1,5 @@
 #include "nn/linear.h"
+#include "quant/dequantize.h"
 
 #include "nn/grad.h"
 
@@ -21,7 +22,7 @@ Linear::Linear(Tensor weight, Tensor bias, Tensor scale_inv)
   if (bias.defined()) {
     R1_CHECK(bias.numel() == weight_.dim(0), "bias {} does not match weight {}", bias.shape_str(),
              weight_.shape_str());
-    bias_ = bias.dtype() == DType::F32 ? bias : bias.to_f32();
+    bias_ = bias.dtype() == DType::F32 ? bias : quant::to_f32(bias);
   }
 }
 

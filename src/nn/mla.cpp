@@ -8,12 +8,13 @@
 #include "kernels/matmul_batch.h"
 #include "kernels/ops.h"
 #include "nn/grad.h"
+#include "quant/dequantize.h"
 
 namespace r1::nn {
 
 Tensor weight_to_f32(const Tensor& w, const Tensor* scale_inv, int64_t block_n, int64_t block_k) {
   R1_CHECK(w.ndim() == 2, "weight_to_f32 wants a 2-d weight, got {}", w.shape_str());
-  if (w.dtype() != DType::F8_E4M3) return w.to_f32();
+  if (w.dtype() != DType::F8_E4M3) return quant::to_f32(w);
   R1_CHECK(scale_inv != nullptr && scale_inv->dtype() == DType::F32,
            "F8_E4M3 weight {} needs F32 scales", w.shape_str());
   const int64_t N = w.dim(0), K = w.dim(1);
@@ -42,11 +43,11 @@ void kv_b_f32_from_heads(const Tensor& w_uk, const Tensor& w_uv, float* out) {
   for (int64_t h = 0; h < H; ++h) {
     float* oh = out + h * (Dn + Dv) * L;
     for (int64_t l = 0; l < L; ++l) {  // W_UK_h transposed back: row l of w_uk[h] is column l
-      convert_row_to_f32(uk.dtype(), uk.row(h * L + l), r.data(), Dn);
+      quant::dequantize_row(uk.dtype(), uk.row(h * L + l), r.data(), Dn);
       for (int64_t j = 0; j < Dn; ++j) oh[j * L + l] = r[size_t(j)];
     }
     for (int64_t j = 0; j < Dv; ++j)
-      convert_row_to_f32(uv.dtype(), uv.row(h * Dv + j), oh + (Dn + j) * L, L);
+      quant::dequantize_row(uv.dtype(), uv.row(h * Dv + j), oh + (Dn + j) * L, L);
   }
 }
 

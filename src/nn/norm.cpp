@@ -2,13 +2,13 @@
 
 #include "kernels/ops.h"
 #include "nn/grad.h"
-#include "quant/iq_codec.h"
+#include "quant/dequantize.h"
 
 namespace r1::nn {
 
 RMSNorm::RMSNorm(const Tensor& weight, float eps) : eps_(eps) {
   R1_CHECK(weight.ndim() == 1, "norm weight must be 1-d, got {}", weight.shape_str());
-  weight_ = weight.dtype() == DType::F32 ? weight : weight.to_f32();
+  weight_ = weight.dtype() == DType::F32 ? weight : quant::to_f32(weight);
 }
 
 void RMSNorm::forward(Context& ctx, const float* x, float* out, int64_t T) const {
@@ -32,10 +32,7 @@ void Embedding::forward(Context& ctx, const int32_t* ids, float* out, int64_t T)
   const int64_t V = vocab_size(), D = dim();
   for (int64_t t = 0; t < T; ++t) {
     R1_CHECK(ids[t] >= 0 && ids[t] < V, "token id {} out of range [0, {})", ids[t], V);
-    if (quant::iq::is_iq_dtype(weight_.dtype()))  // IQ/TQ/MXFP4 rows (quant-iq)
-      quant::iq::dequantize_row(weight_.dtype(), weight_.row(ids[t]), out + t * D, D);
-    else
-      convert_row_to_f32(weight_.dtype(), weight_.row(ids[t]), out + t * D, D);
+    quant::dequantize_row(weight_.dtype(), weight_.row(ids[t]), out + t * D, D);
   }
 }
 

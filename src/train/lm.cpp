@@ -1,4 +1,5 @@
 #include "train/lm.h"
+#include "quant/dequantize.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -83,7 +84,7 @@ Result<void> TrainLM::build(const io::HfModelDir& hf) {
     R1_ASSIGN_OR_RETURN(t, hf.tensor(name));
     Param p;
     p.name = name;
-    p.data = t.dtype() == DType::F32 ? t.clone() : t.to_f32();
+    p.data = t.dtype() == DType::F32 ? t.clone() : quant::to_f32(t);
     p.grad.assign(size_t(p.data.numel()), 0.0f);
     p.decay = p.data.ndim() >= 2;
     // Selection bias: updated by update_router_bias, never by the optimizer.

@@ -1,5 +1,6 @@
 // DeepSeek-V3 loading (HF names) and the top-to-bottom forward over nn/ blocks.
 #include "models/deepseek_v3/model.h"
+#include "quant/dequantize.h"
 
 #include "nn/grad.h"
 
@@ -71,7 +72,7 @@ class Loader {
                             Tensor* f32_copy = nullptr) {
     R1_ASSIGN_OR_RETURN(w, src_.get(name, shape));
     if (w.dtype() != DType::F8_E4M3) {
-      if (f32_copy) *f32_copy = w.dtype() == DType::F32 ? w : w.to_f32();
+      if (f32_copy) *f32_copy = w.dtype() == DType::F32 ? w : quant::to_f32(w);
       return nn::Linear(w);
     }
     R1_ASSIGN_OR_RETURN(s, src_.scale_inv(name));
