@@ -31,7 +31,7 @@ void write_bytes(const std::string& path, const std::string& bytes) {
 void write_model(DType t, const std::string& path, std::string* raw) {
   Tensor w = Tensor::zeros(t, {2, 512});
   std::mt19937 rng(5);
-  auto* p = static_cast<uint8_t*>(w.bytes());
+  uint8_t* p = w.mutable_bytes();
   for (int64_t i = 0; i < dtype_bytes(t, w.numel()); ++i) p[i] = uint8_t(rng());
   raw->assign(reinterpret_cast<const char*>(p), size_t(dtype_bytes(t, w.numel())));
   GgufWriter g;
