@@ -22,6 +22,9 @@ std::string trim(std::string_view s) {
 // A JSON string or number as text; nullopt for other types.
 std::optional<std::string> as_text(const nlohmann::json& v) {
   if (v.is_string()) return v.get<std::string>();
+  // Unsigned first: is_number_integer() also holds for values past INT64_MAX, which
+  // get<int64_t>() would turn negative.
+  if (v.is_number_unsigned()) return std::to_string(v.get<uint64_t>());
   if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
   if (v.is_number_float()) {
     const double d = v.get<double>();

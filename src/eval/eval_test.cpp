@@ -147,6 +147,12 @@ TEST(Dataset, MalformedLines) {
   r = read_jsonl_dataset(f);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.message().find("field 'answer' is not a string or number"), std::string::npos) << r.message();
+  // Answers past INT64_MAX keep their digits (get<int64_t> turned them negative).
+  std::ofstream(f) << "{\"problem\": \"p\", \"answer\": 18446744073709551615}\n{\"problem\": \"q\", \"answer\": -3}\n";
+  r = read_jsonl_dataset(f);
+  ASSERT_TRUE(r.ok()) << r.message();
+  EXPECT_EQ((*r)[0].answer, "18446744073709551615");
+  EXPECT_EQ((*r)[1].answer, "-3");
   std::ofstream(f) << "";
   EXPECT_FALSE(read_jsonl_dataset(f).ok());
   EXPECT_FALSE(read_jsonl_dataset(tmp.file("missing.jsonl")).ok());

@@ -62,7 +62,11 @@ Result<std::unique_ptr<TrainLM>> TrainLM::init(const nlohmann::json& config,
   R1_ASSIGN_OR_RETURN(cfg, models::parse_decoder_config(config, label, da->variant));
   models::ModelPreset preset;
   preset.name = "pretrain";
-  preset.name_or_path = config.value("_name_or_path", std::string("r1-pretrain"));
+  // find + is_string, not value(): a non-string _name_or_path must be an error naming the field.
+  const auto np = config.find("_name_or_path");
+  if (np != config.end() && !np->is_null() && !np->is_string())
+    return make_error("{}: field _name_or_path: expected a string, got {}", label, np->type_name());
+  preset.name_or_path = np != config.end() && np->is_string() ? np->get<std::string>() : "r1-pretrain";
   preset.config = cfg;
   R1_TRY(models::write_random_model(preset, scratch_dir, seed, DType::F32, pool));
   return load(scratch_dir, pool);

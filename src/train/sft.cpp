@@ -44,7 +44,8 @@ Result<SftExample> tokenize_messages(const tok::Tokenizer& tok, const tok::ChatT
                                      const nlohmann::ordered_json& msgs, int32_t eos) {
   if (!msgs.is_array() || msgs.size() < 2) return make_error("messages: need at least 2 turns");
   const auto& last = msgs.back();
-  if (!last.is_object() || last.value("role", "") != "assistant" || !last.contains("content") ||
+  // Comparing the json value (not value("role", "")) keeps a non-string role an error, not a throw.
+  if (!last.is_object() || !last.contains("role") || last["role"] != "assistant" || !last.contains("content") ||
       !last["content"].is_string())
     return make_error("messages: the last turn must be {{\"role\": \"assistant\", \"content\": str}}");
   nlohmann::ordered_json head = nlohmann::ordered_json::array();

@@ -10,6 +10,7 @@
 
 #include "core/test_util.h"
 #include "tokenizer/bpe_trainer.h"
+#include "tokenizer/chat_template.h"
 #include "train/lm.h"
 #include "train/sft.h"
 
@@ -181,6 +182,15 @@ TEST(Sft, BadDataNamesFileAndLine) {
   auto m = load_sft_data(tmp.file("msg.jsonl"), *tk, nullptr, SftFormat::Raw);
   ASSERT_FALSE(m.ok());
   EXPECT_NE(m.message().find("msg.jsonl:1"), std::string::npos) << m.message();
+  // A role that is not a string is a bad row, not a json::type_error (value("role", "") threw).
+  auto chat = tok::ChatTemplate::from_string("{% for m in messages %}{{ m.content }}{% endfor %}");
+  ASSERT_TRUE(chat.ok()) << chat.message();
+  std::ofstream(tmp.file("role.jsonl"))
+      << R"({"messages": [{"role": "user", "content": "a"}, {"role": 5, "content": "b"}]})" << "\n";
+  auto role = load_sft_data(tmp.file("role.jsonl"), *tk, &*chat, SftFormat::Auto);
+  ASSERT_FALSE(role.ok());
+  EXPECT_NE(role.message().find("role.jsonl:1: messages: the last turn must be"), std::string::npos)
+      << role.message();
 }
 
 }  // namespace

@@ -168,6 +168,17 @@ TEST(Data, EpochVisitsEveryWindowOnceInSeededOrder) {
   for (int c : seen) EXPECT_EQ(c, 1);
 }
 
+TEST(TrainLM, InitNamesAWrongTypedNameOrPath) {
+  test::TempDir tmp;
+  ThreadPool pool(1);
+  nlohmann::json cfg = tiny_config("llama", 64);
+  cfg["_name_or_path"] = 5;  // config.value() threw json::type_error here
+  auto m = TrainLM::init(cfg, "tiny/config.json", 1, tmp.file("init"), pool);
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.message().find("tiny/config.json: field _name_or_path: expected a string"), std::string::npos)
+      << m.message();
+}
+
 TEST(TrainLM, TinyModelOverfitsShortCorpus) {
   test::TempDir tmp;
   ThreadPool pool(1);
