@@ -8,13 +8,14 @@
 //
 // Tolerance on logits: both engines quantise every activation row to Q8_K (Q8_0 for MXFP4) with
 // the same rounding rule and take exact integer dot products, so the only differences are f32
-// summation order in norms / softmax / the per-block scaling (relative ~1e-6). Such a difference
-// moves an activation across a Q8_K rounding boundary only when it lies within ~1e-6 d of one;
-// each flip changes one product by d_x |w_i|. Through 2 layers of width 256 this gives max
-// |dlogit| of order 1e-3 of the logit range. We allow 1e-2 * max|logit| (per file) for the max
-// difference, which one systematic error (a wrong scale, sign, grid or element order in any
-// tensor) exceeds by orders of magnitude: breaking the IQ2_XXS sign decoding moves logits by
-// ~1x their range.
+// summation order in norms / softmax / the per-block scaling (relative ~1e-6), and r1 matches
+// llama.cpp to ~5e-6 (measured: 3.8e-6..5.7e-6 of max|logit| ~18 for 9 of 10 types). Rarely a
+// ~1e-6 difference moves an activation across a Q8_K rounding boundary; that flip changes one
+// product by d_x |w_i| (d_x = amax/127 ~ 0.03) and, carried through the later layers and steps,
+// can move a row's logits by ~1% of their range (measured once: IQ3_S, 0.18 of 18.6 at one
+// decode row). So: max |dlogit| <= 5e-2 max|logit|, and at most a quarter of the rows may be off
+// by more than 1e-4 max|logit|. A systematic error (a wrong scale, sign, grid entry or element
+// order in any tensor) moves every row, by ~1x the logit range.
 //
 // Needs llama.cpp's tools built by ../shared/bench/llamacpp/build_oracle.sh
 // ($HOME/r1-peers/llamacpp/llama_oracle and llama_quantize; override with $LLAMA_ORACLE and
@@ -205,8 +206,9 @@ void compare_with_llama(const std::string& quantize, const std::string& oracle,
               "> 1e-4 max, greedy %s\n",
               type.c_str(), pure ? " --pure" : " preset", max_abs, max_diff, worst / size_t(V),
               rows_off, ids.size(), ours == theirs ? "equal" : "DIFFERENT");
-  EXPECT_LE(max_diff, 1e-2 * max_abs) << "at row " << worst / size_t(V) << " token "
+  EXPECT_LE(max_diff, 5e-2 * max_abs) << "at row " << worst / size_t(V) << " token "
                                       << worst % size_t(V);
+  EXPECT_LE(rows_off * 4, int(ids.size())) << "rows off by more than rounding flips explain";
 }
 
 TEST_P(IqReference, PureFileMatchesLlamaCpp) {

@@ -8,11 +8,29 @@
 #include "kernels/matmul_batch.h"
 #include "kernels/ops.h"
 #include "nn/grad.h"
+#include "quant/iq_codec.h"
 
 namespace r1::nn {
 
+namespace {
+// One row to f32 for any weight dtype: IQ/TQ/MXFP4 rows through their codec (quant-iq), the rest
+// through core's conversion.
+void any_row_to_f32(DType t, const void* src, float* dst, int64_t n) {
+  if (quant::iq::is_iq_dtype(t))
+    quant::iq::dequantize_row(t, src, dst, n);
+  else
+    convert_row_to_f32(t, src, dst, n);
+}
+}  // namespace
+
 Tensor weight_to_f32(const Tensor& w, const Tensor* scale_inv, int64_t block_n, int64_t block_k) {
   R1_CHECK(w.ndim() == 2, "weight_to_f32 wants a 2-d weight, got {}", w.shape_str());
+  if (quant::iq::is_iq_dtype(w.dtype())) {
+    Tensor out = Tensor::zeros(DType::F32, {w.dim(0), w.dim(1)});
+    for (int64_t n = 0; n < w.dim(0); ++n)
+      any_row_to_f32(w.dtype(), w.row(n), out.data<float>() + n * w.dim(1), w.dim(1));
+    return out;
+  }
   if (w.dtype() != DType::F8_E4M3) return w.to_f32();
   R1_CHECK(scale_inv != nullptr && scale_inv->dtype() == DType::F32,
            "F8_E4M3 weight {} needs F32 scales", w.shape_str());
@@ -42,11 +60,11 @@ void kv_b_f32_from_heads(const Tensor& w_uk, const Tensor& w_uv, float* out) {
   for (int64_t h = 0; h < H; ++h) {
     float* oh = out + h * (Dn + Dv) * L;
     for (int64_t l = 0; l < L; ++l) {  // W_UK_h transposed back: row l of w_uk[h] is column l
-      convert_row_to_f32(uk.dtype(), uk.row(h * L + l), r.data(), Dn);
+      any_row_to_f32(uk.dtype(), uk.row(h * L + l), r.data(), Dn);
       for (int64_t j = 0; j < Dn; ++j) oh[j * L + l] = r[size_t(j)];
     }
     for (int64_t j = 0; j < Dv; ++j)
-      convert_row_to_f32(uv.dtype(), uv.row(h * Dv + j), oh + (Dn + j) * L, L);
+      any_row_to_f32(uv.dtype(), uv.row(h * Dv + j), oh + (Dn + j) * L, L);
   }
 }
 
