@@ -216,9 +216,10 @@ TEST_P(IqReference, PureFileMatchesLlamaCpp) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, IqReference,
-                         // llama.cpp file types: IQ2_S files are IQ2_XS tensors; IQ2_M files are IQ2_S tensors.
+                         // llama.cpp file types: IQ2_S files are IQ2_XS tensors; IQ2_M files are IQ2_S tensors. MXFP4 is
+                         // not here: llama_quantize MXFP4_MOE --pure on a dense model writes Q8_0.
                          ::testing::Values("IQ2_XXS", "IQ2_XS", "IQ2_M", "IQ3_XXS", "IQ3_S",
-                                           "IQ1_S", "IQ1_M", "TQ1_0", "TQ2_0", "MXFP4_MOE"),
+                                           "IQ1_S", "IQ1_M", "TQ1_0", "TQ2_0"),
                          [](const auto& info) { return std::string(info.param); });
 
 // llama.cpp's presets mix types per tensor (IQ1_S: attn_output IQ2_XXS, token_embd Q2_K, output
