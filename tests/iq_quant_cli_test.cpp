@@ -1,12 +1,12 @@
 // r1 against llama.cpp on GGUF files that llama.cpp's own quantizer wrote in the lattice (IQ),
-// ternary (TQ) and MXFP4 formats (issue 15). A random-weight llama model (dims multiples of 256,
+// r1 against llama.cpp on GGUF files that llama.cpp's own quantizer wrote in the lattice (IQ) and
 // the SentencePiece vocabulary of ../shared's stories260K) is written in F32 by r1's GGUF writer,
 // quantized by `llama_quantize IN OUT TYPE --pure --imatrix-ones`, then:
 //  - logits: `r1 logits` over the prompt and the 32 greedy tokens against `llama_oracle -o` on
 //    the same ids (its prompt rows, then one row per decode step);
 //  - greedy: `r1 run --temp 0 -n 32` ids equal llama_oracle's 32 generated ids.
 //
-// Tolerance on logits: both engines quantise every activation row to Q8_K (Q8_0 for MXFP4) with
+// Tolerance on logits: both engines quantise every activation row to Q8_K with
 // the same rounding rule and take exact integer dot products, so the only differences are f32
 // summation order in norms / softmax / the per-block scaling (relative ~1e-6), and r1 matches
 // llama.cpp to ~5e-6 (measured: 3.8e-6..5.7e-6 of max|logit| ~18 for 9 of 10 types). Rarely a
@@ -216,8 +216,8 @@ TEST_P(IqReference, PureFileMatchesLlamaCpp) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, IqReference,
-                         // llama.cpp file types: IQ2_S files are IQ2_XS tensors; IQ2_M files are IQ2_S tensors. MXFP4 is
-                         // not here: llama_quantize MXFP4_MOE --pure on a dense model writes Q8_0.
+                         // llama.cpp file types: IQ2_S files hold IQ2_XS tensors, IQ2_M files
+                         // IQ2_S ones. No MXFP4: MXFP4_MOE --pure on a dense model writes Q8_0.
                          ::testing::Values("IQ2_XXS", "IQ2_XS", "IQ2_M", "IQ3_XXS", "IQ3_S",
                                            "IQ1_S", "IQ1_M", "TQ1_0", "TQ2_0"),
                          [](const auto& info) { return std::string(info.param); });
