@@ -1,5 +1,5 @@
-// r1 against llama.cpp on GGUF files that llama.cpp's own quantizer wrote in the lattice (IQ),
 // r1 against llama.cpp on GGUF files that llama.cpp's own quantizer wrote in the lattice (IQ) and
+// ternary (TQ) formats (issue 15). A random-weight llama model (dims multiples of 256,
 // the SentencePiece vocabulary of ../shared's stories260K) is written in F32 by r1's GGUF writer,
 // quantized by `llama_quantize IN OUT TYPE --pure --imatrix-ones`, then:
 //  - logits: `r1 logits` over the prompt and the 32 greedy tokens against `llama_oracle -o` on
