@@ -1,20 +1,21 @@
-// r1 against llama.cpp on GGUF files that llama.cpp's own quantizer wrote in the lattice (IQ),
-// ternary (TQ) and MXFP4 formats (issue 15). A random-weight llama model (dims multiples of 256,
+// r1 against llama.cpp on GGUF files that llama.cpp's own quantizer wrote in the lattice (IQ) and
+// ternary (TQ) formats (issue 15). A random-weight llama model (dims multiples of 256,
 // the SentencePiece vocabulary of ../shared's stories260K) is written in F32 by r1's GGUF writer,
 // quantized by `llama_quantize IN OUT TYPE --pure --imatrix-ones`, then:
 //  - logits: `r1 logits` over the prompt and the 32 greedy tokens against `llama_oracle -o` on
 //    the same ids (its prompt rows, then one row per decode step);
 //  - greedy: `r1 run --temp 0 -n 32` ids equal llama_oracle's 32 generated ids.
 //
-// Tolerance on logits: both engines quantise every activation row to Q8_K (Q8_0 for MXFP4) with
+// Tolerance on logits: both engines quantise every activation row to Q8_K with
 // the same rounding rule and take exact integer dot products, so the only differences are f32
-// summation order in norms / softmax / the per-block scaling (relative ~1e-6). Such a difference
-// moves an activation across a Q8_K rounding boundary only when it lies within ~1e-6 d of one;
-// each flip changes one product by d_x |w_i|. Through 2 layers of width 256 this gives max
-// |dlogit| of order 1e-3 of the logit range. We allow 1e-2 * max|logit| (per file) for the max
-// difference, which one systematic error (a wrong scale, sign, grid or element order in any
-// tensor) exceeds by orders of magnitude: breaking the IQ2_XXS sign decoding moves logits by
-// ~1x their range.
+// summation order in norms / softmax / the per-block scaling (relative ~1e-6), and r1 matches
+// llama.cpp to ~5e-6 (measured: 3.8e-6..5.7e-6 of max|logit| ~18 for 9 of 10 types). Rarely a
+// ~1e-6 difference moves an activation across a Q8_K rounding boundary; that flip changes one
+// product by d_x |w_i| (d_x = amax/127 ~ 0.03) and, carried through the later layers and steps,
+// can move a row's logits by ~1% of their range (measured once: IQ3_S, 0.18 of 18.6 at one
+// decode row). So: max |dlogit| <= 5e-2 max|logit|, and at most a quarter of the rows may be off
+// by more than 1e-4 max|logit|. A systematic error (a wrong scale, sign, grid entry or element
+// order in any tensor) moves every row, by ~1x the logit range.
 //
 // Needs llama.cpp's tools built by ../shared/bench/llamacpp/build_oracle.sh
 // ($HOME/r1-peers/llamacpp/llama_oracle and llama_quantize; override with $LLAMA_ORACLE and
@@ -205,8 +206,9 @@ void compare_with_llama(const std::string& quantize, const std::string& oracle,
               "> 1e-4 max, greedy %s\n",
               type.c_str(), pure ? " --pure" : " preset", max_abs, max_diff, worst / size_t(V),
               rows_off, ids.size(), ours == theirs ? "equal" : "DIFFERENT");
-  EXPECT_LE(max_diff, 1e-2 * max_abs) << "at row " << worst / size_t(V) << " token "
+  EXPECT_LE(max_diff, 5e-2 * max_abs) << "at row " << worst / size_t(V) << " token "
                                       << worst % size_t(V);
+  EXPECT_LE(rows_off * 4, int(ids.size())) << "rows off by more than rounding flips explain";
 }
 
 TEST_P(IqReference, PureFileMatchesLlamaCpp) {
@@ -214,9 +216,10 @@ TEST_P(IqReference, PureFileMatchesLlamaCpp) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, IqReference,
-                         // llama.cpp file types: IQ2_S files are IQ2_XS tensors; IQ2_M files are IQ2_S tensors.
+                         // llama.cpp file types: IQ2_S files hold IQ2_XS tensors, IQ2_M files
+                         // IQ2_S ones. No MXFP4: MXFP4_MOE --pure on a dense model writes Q8_0.
                          ::testing::Values("IQ2_XXS", "IQ2_XS", "IQ2_M", "IQ3_XXS", "IQ3_S",
-                                           "IQ1_S", "IQ1_M", "TQ1_0", "TQ2_0", "MXFP4_MOE"),
+                                           "IQ1_S", "IQ1_M", "TQ1_0", "TQ2_0"),
                          [](const auto& info) { return std::string(info.param); });
 
 // llama.cpp's presets mix types per tensor (IQ1_S: attn_output IQ2_XXS, token_embd Q2_K, output
