@@ -70,9 +70,11 @@ TEST_P(MoeGrad, BackwardMatchesFiniteDifferences) {
                            Linear(add(rand_tensor(rng, {D, F}, 0.5f), p + "down_proj")));
   }
   if (cs.shared) {
-    w.shared_experts = SwiGluMlp(Linear(add(rand_tensor(rng, {2 * F, D}, 0.5f), "shared.gate_proj")),
-                                 Linear(add(rand_tensor(rng, {2 * F, D}, 0.5f), "shared.up_proj")),
-                                 Linear(add(rand_tensor(rng, {D, 2 * F}, 0.5f), "shared.down_proj")));
+    auto lin = [&](int64_t n, int64_t k, const char* name) {
+      return Linear(add(rand_tensor(rng, {n, k}, 0.5f), std::string("shared.") + name));
+    };
+    w.shared_experts = SwiGluMlp(lin(2 * F, D, "gate_proj"), lin(2 * F, D, "up_proj"),
+                                 lin(D, 2 * F, "down_proj"));
     w.has_shared = true;
   }
   Tensor x = add(rand_tensor(rng, {T, D}, 1.0f), "x");
@@ -146,11 +148,13 @@ TEST_P(MoeGrad, BackwardMatchesFiniteDifferences) {
       const double fd = (4 * d2 - d1) / 3;
       const double an = grads[i][size_t(j)];
       worst = std::max(worst, std::abs(fd - an));
-      EXPECT_NEAR(an, fd, 1e-3 + 1e-3 * std::abs(fd)) << cs.name << " " << names[i] << "[" << j << "]";
+      EXPECT_NEAR(an, fd, 1e-3 + 1e-3 * std::abs(fd))
+          << cs.name << " " << names[i] << "[" << j << "]";
       ++checked;
     }
   }
-  std::printf("[ %s ] %lld coordinates checked, %lld skipped (routing flips), max |fd - grad| %.2g\n",
+  std::printf("[ %s ] %lld coordinates checked, %lld skipped (routing flips), "
+              "max |fd - grad| %.2g\n",
               cs.name.c_str(), (long long)checked, (long long)skipped, worst);
   EXPECT_LT(skipped, checked / 10) << "too many routing flips to trust the check";
 }

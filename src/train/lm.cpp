@@ -204,8 +204,10 @@ void TrainLM::update_router_bias(double rate) {
   // The bias parameter is the one copy: every model built over params_ views it (nn::MoeWeights).
   for (size_t l = 0; l < load_.size(); ++l) {
     if (load_[l].empty()) continue;
-    const std::string name = "model.layers." + std::to_string(l) + ".mlp.gate.e_score_correction_bias";
-    auto p = std::find_if(params_.begin(), params_.end(), [&](const Param& q) { return q.name == name; });
+    const std::string name =
+        "model.layers." + std::to_string(l) + ".mlp.gate.e_score_correction_bias";
+    auto p = std::find_if(params_.begin(), params_.end(),
+                          [&](const Param& q) { return q.name == name; });
     if (p == params_.end() || p->data.numel() != int64_t(load_[l].size())) continue;
     double mean = 0;
     for (int64_t c : load_[l]) mean += double(c);
