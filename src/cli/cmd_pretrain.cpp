@@ -1,7 +1,7 @@
 // `r1 pretrain --model-config CONFIG --tokenizer TOKENIZER --data CORPUS --out DIR`: trains a
-// llama/qwen2/qwen3/deepseek_v3-architecture model from scratch (or --init-from a checkpoint) on a text or JSONL
-// corpus; progress line per step, DIR/metrics.jsonl, DIR/checkpoint-STEP/ (HF dirs `r1 run`
-// loads). --resume continues bit-for-bit from the newest checkpoint. Loop: train/trainer.h.
+// llama/qwen2/qwen3/deepseek_v3-architecture model from scratch (or --init-from a checkpoint) on a
+// text or JSONL corpus; progress line per step, DIR/metrics.jsonl, DIR/checkpoint-STEP/ (HF dirs
+// `r1 run` loads). --resume continues bit-for-bit from the newest checkpoint. Loop: train/trainer.h.
 #include <cblas.h>
 
 #include <cstdio>
@@ -23,7 +23,8 @@ int cmd_pretrain(int argc, char** argv) {
                "corpus packed into sequences with EOS between documents.", "r1 pretrain"};
   train::PretrainOptions o;
   int threads = default_threads();
-  app.add_option("--model-config", o.model_config, "HF config.json of a new model (llama, qwen2, qwen3, deepseek_v3)");
+  app.add_option("--model-config", o.model_config,
+                 "HF config.json of a new model (llama, qwen2, qwen3, deepseek_v3)");
   app.add_option("--tokenizer", o.tokenizer, "tokenizer.json (or a folder with one)")->required();
   app.add_option("--data", o.data, "corpus: .jsonl with {\"text\": ...} per line, or plain text")
       ->required();

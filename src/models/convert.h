@@ -16,8 +16,8 @@ namespace r1::models {
 /// Converts the HF directory `model_dir` to `out_path` with 2-d weights stored as `type` (F32,
 /// F16, BF16, Q8_0, Q4_0; matrices whose rows are not whole 32-blocks fall back to F16) and every
 /// 1-d tensor (norms, biases) as F32. Picks the architecture from config.json model_type
-/// (llama, qwen2, qwen3, deepseek_v2/deepseek_v3 -> deepseek2; defined in registry.cpp). `notes`, when
-/// given, receives one line per thing the file leaves out (e.g. DeepSeek-V3's MTP layers).
+/// (llama, qwen2, qwen3, deepseek_v2/deepseek_v3 -> deepseek2; defined in registry.cpp). `notes`,
+/// when given, receives one line per thing the file leaves out (e.g. DeepSeek-V3's MTP layers).
 /// Errors: unsupported architecture/type, config or tensor errors, I/O failures (one line each).
 Result<void> convert_to_gguf(const std::string& model_dir, const std::string& out_path, DType type,
                              std::vector<std::string>* notes = nullptr);

@@ -197,6 +197,12 @@ Result<DecoderConfig> parse_decoder_config(const json& j, const std::string& lab
     c.mlp_bias = mb;
   }
   c.qk_norm = variant.qk_norm;
+  // Qwen2/Qwen3 sliding-window attention (layers >= max_window_layers) is not implemented: refuse
+  // rather than compute full attention where the checkpoint expects a window.
+  R1_ASSIGN_OR_RETURN(swa, get_bool_or(j, label, "use_sliding_window", false));
+  if (swa)
+    return make_error("{}: field use_sliding_window: sliding-window attention is not supported",
+                      label);
   auto act = j.find("hidden_act");
   if (act != j.end() && act->is_string() && act->get<std::string>() != "silu")
     return make_error("{}: field hidden_act: '{}' is not supported (only silu)", label,
@@ -307,7 +313,8 @@ nlohmann::json decoder_config_to_json(const DecoderConfig& c) {
   json j;
   j["model_type"] = c.model_type;
   const DecoderArch* arch = find_decoder_arch(c.model_type);
-  R1_CHECK(arch != nullptr, "decoder_config_to_json: model_type '{}' is not a decoder", c.model_type);
+  R1_CHECK(arch != nullptr, "decoder_config_to_json: model_type '{}' is not a decoder",
+           c.model_type);
   j["architectures"] = {std::string(arch->hf_class)};
   j["vocab_size"] = c.vocab_size;
   j["hidden_size"] = c.hidden_size;

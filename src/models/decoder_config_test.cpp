@@ -120,6 +120,7 @@ TEST(DecoderConfig, ErrorsNameTheField) {
       {"hidden_act", "gelu", "hidden_act: 'gelu' is not supported"},
       {"rope_scaling", json{{"rope_type", "dynamic"}, {"factor", 2.0}}, "unsupported rope type"},
       {"intermediate_size", 0, "intermediate_size must be > 0"},
+      {"use_sliding_window", true, "sliding-window attention is not supported"},
   };
   for (const auto& c : cases) {
     json j = base_config();

@@ -1,6 +1,6 @@
-// Llama/Qwen2/Qwen3 decoder against the shared fixtures (logits from an independent PyTorch reference,
-// greedy tokens) and stories260K (llama.cpp / float64 greedy ids), plus cached decode against a
-// full recompute.
+// Llama/Qwen2/Qwen3 decoder against the shared fixtures (logits from an independent PyTorch
+// reference, greedy tokens) and stories260K (llama.cpp / float64 greedy ids), plus cached decode
+// against a full recompute.
 #include <cmath>
 #include <fstream>
 

@@ -1,7 +1,7 @@
 // Grouped-query self-attention block (Ainslie et al. 2023, GQA) with rotary embeddings and an f32
-// KV cache: q/k/v projections (optional biases), optional RMSNorm over each q and k head (QK-norm,
-// Dehghani et al. 2023 §3.1; HF Qwen3Attention q_norm/k_norm), RoPE on q and k, causal softmax
-// attention over cached positions 0..p0+T-1, output projection. Every path (prefill, batched
+// KV cache: q/k/v projections (optional biases), optional RMSNorm over each q and k head
+// (QK-norm as in ViT-22B, Dehghani et al. 2023; here HF Qwen3Attention q_norm/k_norm), RoPE on q
+// and k, causal softmax attention over cached positions 0..p0+T-1, output projection. Every path (prefill, batched
 // decode, batched training rows) runs the same project -> norm -> rope sequence.
 #pragma once
 #include <cstdint>

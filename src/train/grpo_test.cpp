@@ -1,6 +1,6 @@
 // GRPO arithmetic against hand-computed values (grpo_math.h), and one GRPO step on a tiny random
-// llama/qwen2 built in the test (grpo.h): the high-advantage completion's log-prob goes up, the
-// low-advantage one's goes down.
+// llama/qwen2/qwen3 built in the test (grpo.h): the high-advantage completion's log-prob goes up,
+// the low-advantage one's goes down.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -167,13 +167,15 @@ TEST(GrpoMath, TokenLogprob) {
 }
 
 nlohmann::json tiny_config(const std::string& arch, int64_t vocab) {
-  return {{"model_type", arch},        {"vocab_size", vocab},
-          {"hidden_size", 32},         {"intermediate_size", 48},
-          {"num_hidden_layers", 2},    {"num_attention_heads", 4},
-          {"num_key_value_heads", 2},  {"rms_norm_eps", 1e-5},
-          {"rope_theta", 10000.0},     {"max_position_embeddings", 128},
-          {"tie_word_embeddings", arch == "qwen2"}, {"bos_token_id", 0},
-          {"eos_token_id", 1}};
+  nlohmann::json j = {{"model_type", arch},        {"vocab_size", vocab},
+                      {"hidden_size", 32},         {"intermediate_size", 48},
+                      {"num_hidden_layers", 2},    {"num_attention_heads", 4},
+                      {"num_key_value_heads", 2},  {"rms_norm_eps", 1e-5},
+                      {"rope_theta", 10000.0},     {"max_position_embeddings", 128},
+                      {"tie_word_embeddings", arch == "qwen2"}, {"bos_token_id", 0},
+                      {"eos_token_id", 1}};
+  if (arch == "qwen3") j["head_dim"] = 12;  // q/k norm over 12 dims, not D / H = 8
+  return j;
 }
 
 // One GRPO step (bnpo aggregation, mu 1, no KL) on two completions of one prompt with
@@ -221,6 +223,7 @@ void one_step_moves_logprobs(const std::string& arch, const std::string& fixture
 
 TEST(GrpoStep, MovesLogprobsLlama) { one_step_moves_logprobs("llama"); }
 TEST(GrpoStep, MovesLogprobsQwen2) { one_step_moves_logprobs("qwen2"); }
+TEST(GrpoStep, MovesLogprobsQwen3) { one_step_moves_logprobs("qwen3"); }
 TEST(GrpoStep, MovesLogprobsDeepseekV3) {  // MLA + MoE through the same policy (shared fixture)
   R1_SKIP_UNLESS_SHARED("");
   one_step_moves_logprobs("deepseek_v3", test::shared_path("fixtures/ds_qlora_f32"));
