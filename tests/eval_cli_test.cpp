@@ -37,6 +37,12 @@ TEST(VerifyCli, Pairs) {
   EXPECT_EQ(run_r1({"verify", "\\frac{1}{2}", "0.5"}).out, "true\n");
   EXPECT_EQ(run_r1({"verify", "\\frac{1}{2}", "The answer is \\boxed{\\dfrac12}."}).out, "true\n");
   EXPECT_EQ(run_r1({"verify", "(3,4]", "(3,4)"}).out, "false\n");
+  // The three classes of issue 20: tiny magnitudes, malformed LaTeX, repeating decimals.
+  EXPECT_EQ(run_r1({"verify", "10^{-30}", "2\\times 10^{-30}"}).out, "false\n");
+  EXPECT_EQ(run_r1({"verify", "12", "The answer is \\boxed{12"}).out, "false\n");
+  EXPECT_EQ(run_r1({"verify", "\\frac{1}{2}", "\\frac{1}{2"}).out, "false\n");
+  EXPECT_EQ(run_r1({"verify", "\\frac{8}{7}", "1.\\overline{142857}"}).out, "true\n");
+  EXPECT_EQ(run_r1({"verify", "\\frac{1}{3}", "0.333"}).out, "false\n");
   CliRun r = run_r1({"verify", "10"});
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("r1 verify:"), std::string::npos);

@@ -2,7 +2,7 @@
 // history with the model's chat template (which, for R1 templates, drops earlier turns'
 // <think> reasoning) and reuses the KV cache for the prefix the new prompt shares with the last
 // one, so only the new user message is prefilled. Reasoning streams dimmed (ANSI SGR 2) when stdout
-// is a terminal and between <think> tags otherwise; the answer streams plain.
+// is a terminal (or --color always) and between <think> tags otherwise; the answer streams plain.
 #include <unistd.h>
 
 #include <cstdio>
@@ -21,14 +21,14 @@
 namespace r1::cli {
 namespace {
 
-// Writes reasoning/content deltas: dimmed on a TTY, else wrapped in <think> tags.
+// Writes reasoning/content deltas: dimmed with ANSI escapes, else wrapped in <think> tags.
 class TurnPrinter {
  public:
-  explicit TurnPrinter(bool tty) : tty_(tty) {}
+  explicit TurnPrinter(bool dim) : dim_(dim) {}
   void print(const tok::ReasoningParser::Delta& d) {
     if (!d.reasoning.empty()) {
       if (!in_reasoning_) {
-        std::fputs(tty_ ? "\x1b[2m" : "<think>\n", stdout);
+        std::fputs(dim_ ? "\x1b[2m" : "<think>\n", stdout);
         in_reasoning_ = true;
       }
       std::fwrite(d.reasoning.data(), 1, d.reasoning.size(), stdout);
@@ -41,12 +41,12 @@ class TurnPrinter {
   }
   void close_reasoning() {
     if (!in_reasoning_) return;
-    std::fputs(tty_ ? "\x1b[0m\n\n" : "\n</think>\n\n", stdout);
+    std::fputs(dim_ ? "\x1b[0m\n\n" : "\n</think>\n\n", stdout);
     in_reasoning_ = false;
   }
 
  private:
-  bool tty_;
+  bool dim_;
   bool in_reasoning_ = false;
 };
 
@@ -64,6 +64,7 @@ int cmd_chat(int argc, char** argv) {
   int64_t ctx_size = -1;
   int threads = default_threads();
   int64_t thinking_budget = -1;
+  std::string color = "auto";
   SamplingFlags sampling;
   app.add_option("MODEL", model_path, "model: a Hugging Face directory or a .gguf file (default: the demo's student, made by `make demo`)");
   app.add_option("-s,--system", system, "system message (default: none)");
@@ -81,6 +82,11 @@ int cmd_chat(int argc, char** argv) {
   app.add_option("-t,--threads", threads, "threads (default: physical cores)")
       ->capture_default_str()
       ->check(number_at_least(1));
+  app.add_option("--color", color,
+                 "dim the reasoning with ANSI escapes: auto (when stdout is a terminal), always, never "
+                 "(then it is shown between <think> tags)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "always", "never"}));
   add_load_flags(app);
   if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
   if (model_path.empty()) {  // the demo's student model (`make demo`), if it exists
@@ -116,7 +122,7 @@ int cmd_chat(int argc, char** argv) {
   if (thinking_budget >= 0) gen.think_end_ids = engine::think_end_ids(*lm.tokenizer);
 
   const bool tty_in = isatty(STDIN_FILENO);
-  const bool tty_out = isatty(STDOUT_FILENO);
+  const bool dim = color == "always" || (color == "auto" && isatty(STDOUT_FILENO));
   std::fprintf(stderr, "r1 chat: %s (%s), context %lld tokens, temperature %.2f, top-p %.2f%s\n",
                info.name.c_str(), info.arch.c_str(), static_cast<long long>(n_ctx),
                gen.sampling.temperature, gen.sampling.top_p,
@@ -156,7 +162,7 @@ int cmd_chat(int argc, char** argv) {
     }
     gen.starts_in_reasoning = tok::prompt_ends_in_reasoning(rendered);
     tok::ReasoningParser parser(gen.starts_in_reasoning);
-    TurnPrinter printer(tty_out);
+    TurnPrinter printer(dim);
     auto res = engine::generate(*lm.model, cs, *lm.tokenizer, *ids, gen,
                                 [&](std::string_view text, int32_t) {
                                   printer.print(parser.push(text));

@@ -20,6 +20,8 @@
 // rerun resume from the last finished stage; pretrain/grpo/distill also get --resume, which picks up
 // their own checkpoints inside a stage. Child output passes through, each line prefixed with the
 // stage and the pipeline's elapsed time. The final table is printed and written to DIR/results.json.
+// Every exported model (DIR/models/NAME) carries the task's chat template (task/chat_template.h)
+// in its tokenizer_config.json, so `r1 chat`, `r1 serve` and the GGUF files talk in the task's form.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -50,6 +52,7 @@
 #include "core/thread_pool.h"
 #include "models/deepseek_v3/config.h"
 #include "models/init_model.h"
+#include "task/chat_template.h"
 
 namespace r1::cli {
 namespace {
@@ -254,7 +257,24 @@ std::string latest_checkpoint_dir(const std::string& out) {
   return path;
 }
 
-/// Copies the model files of checkpoint `ckpt` (not the optimizer state) into `dst`, replacing it.
+/// Puts the task's chat template (task/chat_template.h) into DIR/tokenizer_config.json, where
+/// `r1 chat`, `r1 serve`, `r1 convert` and transformers look for it, keeping the file's other
+/// fields; a directory without the file gets one that names the EOS token too. Idempotent.
+Result<void> write_chat_template(const std::string& dir) {
+  const std::string path = dir + "/tokenizer_config.json";
+  json cfg = json{{"eos_token", kEos}};
+  if (fs::exists(path)) {
+    auto j = read_json_file(path);
+    if (!j || !j->is_object()) return make_error("{}: not a JSON object", path);
+    cfg = std::move(*j);
+  }
+  if (cfg.contains("chat_template") && cfg["chat_template"] == task::kChatTemplate) return {};
+  cfg["chat_template"] = std::string(task::kChatTemplate);
+  return write_json_file(path, cfg);
+}
+
+/// Copies the model files of checkpoint `ckpt` (not the optimizer state) into `dst`, replacing it,
+/// with the task's chat template in its tokenizer_config.json.
 Result<void> export_model(const std::string& ckpt, const std::string& dst) {
   std::error_code ec;
   const std::string tmp = dst + ".tmp";
@@ -267,6 +287,7 @@ Result<void> export_model(const std::string& ckpt, const std::string& dst) {
     fs::copy_file(e.path(), fs::path(tmp) / n, fs::copy_options::overwrite_existing, ec);
     if (ec) return make_error("{}: cannot copy to {}: {}", e.path().string(), tmp, ec.message());
   }
+  R1_TRY(write_chat_template(tmp));
   fs::remove_all(dst, ec);
   fs::rename(tmp, dst, ec);
   if (ec) return make_error("{}: cannot rename to {}: {}", tmp, dst, ec.message());
@@ -510,7 +531,11 @@ int report_zero(Pipeline& pl, bool quick) {
   for (const auto& row : model_rows()) {
     json m{{"what", row.what}, {"arch", row.arch}};
     const std::string dir = out + "/models/" + row.name;
-    if (fs::exists(dir + "/config.json")) m["hf_dir"] = dir;
+    if (fs::exists(dir + "/config.json")) {
+      m["hf_dir"] = dir;
+      // Models exported by a run made before they carried the template get it on resume.
+      if (auto w = write_chat_template(dir); !w.ok()) std::fprintf(stderr, "r1 zero: %s\n", w.message().c_str());
+    }
     const std::string gguf = out + "/gguf/" + row.name + ".gguf";
     if (fs::exists(gguf)) m["gguf"] = gguf;
     auto r = read_json_file(out + "/eval/" + row.name + "/results.json");
@@ -575,9 +600,9 @@ int report_zero(Pipeline& pl, bool quick) {
                 out.c_str());
   const std::string student = out + "/models/student";
   const std::string talk = fs::exists(student + "/config.json") ? student : out + "/models/r1-zero";
-  std::printf("\ntalk to the models (prompts look like Q:47+58=?A:):\n");
+  std::printf("\ntalk to the models (raw prompts look like Q:47+58=?A:; chat puts 47+58 into that form):\n");
   std::printf("  r1 run %s -p 'Q:47+58=?A:'\n", talk.c_str());
-  std::printf("  r1 chat %s\n", talk.c_str());
+  std::printf("  echo '47+58' | r1 chat %s\n", talk.c_str());
   std::printf("  r1 serve %s   (OpenAI-compatible API)\n", talk.c_str());
   if (fs::exists(out + "/gguf/student.gguf"))
     std::printf("  r1 run %s/gguf/student.gguf -p 'Q:36*7=?A:'   (the GGUF file; llama.cpp loads it too)\n",
