@@ -198,6 +198,51 @@ TEST_F(RunCli, ChatTurnsWithTemplate) {
   EXPECT_EQ(r2.err.find("(0 cached)", second), std::string::npos) << r2.err;
 }
 
+// `r1 chat --thinking-budget N`: a template that opens <think> (as R1's do); stories260K never
+// closes it on its own, so without a budget the whole reply is reasoning, and with one the
+// closing tag is forced after N tokens and the model answers.
+TEST_F(RunCli, ChatThinkingBudgetForcesTheEndOfReasoning) {
+  auto src = r1::io::GgufFile::open(model());
+  ASSERT_TRUE(src.ok()) << src.message();
+  r1::io::GgufWriter w;
+  for (const auto& key : src->keys()) {
+    if (key == "general.alignment") continue;
+    w.set(key, *src->get(key));
+  }
+  w.set_string("tokenizer.chat_template",
+               "{% for m in messages %}{{ m['content'] }}{% endfor %}<think>\n");
+  for (const auto& name : src->names()) {
+    auto t = src->tensor(name);
+    ASSERT_TRUE(t.ok()) << t.message();
+    ASSERT_TRUE(w.add_tensor(name, t.value()).ok());
+  }
+  r1::test::TempDir tmp;
+  const std::string path = tmp.file("think.gguf");
+  ASSERT_TRUE(w.write(path).ok());
+  const std::string input = "Once upon a time\n/exit\n";
+  // Off a terminal the reply prints as "<think>\n" reasoning "\n</think>\n\n" answer "\n".
+  auto split = [](const std::string& out) {
+    const auto end = out.find("\n</think>\n\n");
+    EXPECT_EQ(out.rfind("<think>\n", 0), 0u) << out;
+    EXPECT_NE(end, std::string::npos) << out;
+    if (end == std::string::npos || end < 8) return std::pair<std::string, std::string>{};
+    return std::pair{out.substr(8, end - 8), out.substr(end + 11)};
+  };
+  auto free = run_r1({"chat", path, "--temp", "0", "-n", "24", "-t", "1"}, &input);
+  ASSERT_EQ(free.rc, 0) << free.err;
+  const auto [free_reasoning, free_answer] = split(free.out);
+  EXPECT_EQ(free_answer, "\n") << free.out;  // never closed: all reasoning
+  auto budget = run_r1({"chat", path, "--temp", "0", "-n", "24", "-t", "1", "--thinking-budget", "3"}, &input);
+  ASSERT_EQ(budget.rc, 0) << budget.err;
+  const auto [reasoning, answer] = split(budget.out);
+  // The reasoning is the first three tokens of the free run's, and an answer follows.
+  EXPECT_FALSE(reasoning.empty());
+  EXPECT_LT(reasoning.size(), 40u) << reasoning;
+  EXPECT_EQ(free_reasoning.substr(0, reasoning.size()), reasoning);
+  EXPECT_GT(answer.size(), 4u) << budget.out;
+  expect_one_line_error(run_r1({"chat", path, "--thinking-budget", "-2"}, &input));
+}
+
 TEST_F(RunCli, ChatWithoutTemplateIsOneLineError) {
   expect_one_line_error(run_r1({"chat", model()}));
   expect_one_line_error(run_r1({"run", model(), "--chat", "-p", "hi"}));

@@ -188,6 +188,16 @@ void SamplingFlags::add_to(CLI::App& app) {
                                               "all (default: {})",
                                               other.repeat_last_n))
                        ->check(number_in(-1, 1 << 30));
+  frequency_penalty_ =
+      app.add_option("--frequency-penalty", v_.frequency_penalty,
+                     "OpenAI's frequency penalty: subtracted from a token's logit once per time it "
+                     "occurs in the reply so far; 0 = off (default: 0)")
+          ->check(number_in(-2, 2));
+  presence_penalty_ =
+      app.add_option("--presence-penalty", v_.presence_penalty,
+                     "OpenAI's presence penalty: subtracted from the logit of every token the "
+                     "reply already holds; 0 = off (default: 0)")
+          ->check(number_in(-2, 2));
   seed_ = app.add_option("--seed", v_.seed, "random seed, for reproducible sampling (default: random)");
 }
 
@@ -199,6 +209,8 @@ engine::SamplerOptions SamplingFlags::resolve(bool is_r1) const {
   if (min_p_->count()) o.min_p = v_.min_p;
   if (repeat_penalty_->count()) o.repeat_penalty = v_.repeat_penalty;
   if (repeat_last_n_->count()) o.repeat_last_n = v_.repeat_last_n;
+  if (frequency_penalty_->count()) o.frequency_penalty = v_.frequency_penalty;
+  if (presence_penalty_->count()) o.presence_penalty = v_.presence_penalty;
   if (seed_->count()) {
     o.seed = v_.seed;
   } else {

@@ -81,6 +81,8 @@ class SamplingFlags {
   CLI::Option* min_p_ = nullptr;
   CLI::Option* repeat_penalty_ = nullptr;
   CLI::Option* repeat_last_n_ = nullptr;
+  CLI::Option* frequency_penalty_ = nullptr;
+  CLI::Option* presence_penalty_ = nullptr;
   CLI::Option* seed_ = nullptr;
 };
 

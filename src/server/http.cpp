@@ -314,8 +314,8 @@ void HttpServer::handle_generation(const httplib::Request& req, httplib::Respons
   job->sampling = backend_.default_sampling();
   if (r.temperature) job->sampling.temperature = *r.temperature;
   if (r.top_p) job->sampling.top_p = *r.top_p;
-  job->sampling.frequency_penalty = r.frequency_penalty.value_or(0.0f);
-  job->sampling.presence_penalty = r.presence_penalty.value_or(0.0f);
+  if (r.frequency_penalty) job->sampling.frequency_penalty = *r.frequency_penalty;
+  if (r.presence_penalty) job->sampling.presence_penalty = *r.presence_penalty;
   job->sampling.top_logprobs = r.logprobs ? r.top_logprobs : -1;
   job->max_reasoning_tokens = r.max_reasoning_tokens.value_or(-1);
   if (r.seed) {

@@ -102,6 +102,8 @@ SamplingParams ModelBackend::default_sampling() const {
   p.temperature = sampling_.temperature;
   p.top_p = sampling_.top_p;
   p.seed = sampling_.seed;
+  p.frequency_penalty = sampling_.frequency_penalty;
+  p.presence_penalty = sampling_.presence_penalty;
   return p;
 }
 

@@ -71,9 +71,9 @@ inline constexpr int kMaxStop = 4;
 /// too, as vLLM does.
 inline constexpr int kMaxTopLogprobs = 20;
 
-/// reasoning_effort -> thinking budget (tokens of <think> before </think> is forced). OpenAI's
-/// efforts have no published token counts; these follow the budgets Qwen3's and Anthropic's
-/// documentation use as low/medium/high examples (1K, 4K, 16K) and give "none" an empty block.
+/// reasoning_effort -> thinking budget (tokens of <think> before </think> is forced). OpenAI
+/// publishes no token counts for its efforts, so these are our choice: low/medium/high a factor
+/// of four apart from 1K, "minimal" 256, and "none" an empty reasoning block.
 struct ReasoningEffortBudget {
   const char* effort;
   int64_t budget_tokens;

@@ -59,7 +59,7 @@ const badInputs = [
   ['too many stop strings', '/v1/chat/completions', { ...ok, stop: ['a', 'b', 'c', 'd', 'e'] }, 400, 'stop'],
   ['stream not a boolean', '/v1/chat/completions', { ...ok, stream: 'yes' }, 400, 'stream'],
   ['stream_options without stream', '/v1/chat/completions', { ...ok, stream_options: { include_usage: true } }, 400, 'stream_options'],
-  ['logprobs requested', '/v1/chat/completions', { ...ok, logprobs: true }, 400, 'logprobs'],
+  ['top_logprobs above 20', '/v1/chat/completions', { ...ok, logprobs: true, top_logprobs: 21 }, 400, 'top_logprobs'],
   ['unknown model', '/v1/chat/completions', { ...ok, model: 'gpt-4o' }, 404, 'model'],
   ['completion without prompt', '/v1/completions', { max_tokens: 2 }, 400, 'prompt'],
   ['completion prompt of the wrong type', '/v1/completions', { prompt: { text: 'x' } }, 400, 'prompt'],
