@@ -8,7 +8,8 @@
 # itself and exits 1, naming the tests, when a test skipped for a prerequisite that is present,
 # for one that scripts/install-deps.sh installs (so `make test` has it), or without a known tag.
 # Tags: shared (the $R1_SHARED folder), numpy, npm (installed by install-deps: never a skip),
-# npm-registry (the npm registry answers `npm ping`), sysfs (/sys CPU topology).
+# npm-registry (the npm registry answers `npm ping`), sysfs (/sys CPU topology), oracle (llama.cpp's
+# llama_oracle and llama_quantize, built by ../shared/bench/llamacpp/build_oracle.sh).
 set -uo pipefail
 console=$1; shift
 
@@ -22,6 +23,10 @@ present() {
       command -v npm >/dev/null 2>&1 && timeout 20 npm ping >/dev/null 2>&1 &&
         echo "the npm registry answers npm ping" ;;
     sysfs) [ -d /sys/devices/system/cpu/cpu0/topology ] && echo "/sys/devices/system/cpu/cpu0/topology exists" ;;
+    oracle)  # llama.cpp's llama_oracle + llama_quantize (../shared/bench/llamacpp/build_oracle.sh)
+      o=${R1_LLAMA_ORACLE:-$HOME/r1-peers/llamacpp/llama_oracle}
+      q=${R1_LLAMA_QUANTIZE:-$HOME/r1-peers/llamacpp/llama_quantize}
+      [ -x "$o" ] && [ -x "$q" ] && echo "the llama.cpp oracle exists ($o, $q)" ;;
     *) echo "'$1' is not a known tag (add it to scripts/skip_guard.sh)" ;;
   esac
 }

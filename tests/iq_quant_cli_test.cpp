@@ -114,16 +114,15 @@ void write_random_llama(const std::string& stories, const std::string& out) {
 class IqReference : public ::testing::TestWithParam<const char*> {
  protected:
   void SetUp() override {
-    if (r1_bin().empty()) GTEST_SKIP() << "R1_BIN is not set (run through ctest)";
+    R1_REQUIRE_BIN();
     oracle_ = tool("LLAMA_ORACLE", "llama_oracle");
     quantize_ = tool("LLAMA_QUANTIZE", "llama_quantize");
     if (!std::filesystem::exists(oracle_) || !std::filesystem::exists(quantize_))
-      GTEST_SKIP() << "llama.cpp reference tools not found (" << oracle_ << ", " << quantize_
+      R1_SKIP_NEEDS("oracle", "llama.cpp reference tools not found (") << oracle_ << ", " << quantize_
                    << "): build them with ../shared/bench/llamacpp/build_oracle.sh after `npm i -E "
                       "node-llama-cpp@3.21.1` in $HOME/r1-peers/llamacpp (see "
                       "../shared/bench/README.md), or set LLAMA_ORACLE / LLAMA_QUANTIZE";
-    if (!std::filesystem::exists(stories_dir() + "/stories260K.gguf"))
-      GTEST_SKIP() << "shared data not found at " << stories_dir() << " (set R1_SHARED)";
+    R1_SKIP_UNLESS_SHARED("models/stories260K/stories260K.gguf");
   }
   std::string oracle_, quantize_;
 };
@@ -137,10 +136,9 @@ std::string run(const std::string& cmd, const r1::test::TempDir& tmp) {
 }
 
 // Quantizes the reference model to `type` (`pure`: every matrix in `type`; else llama.cpp's
-// per-tensor preset mix) and compares r1 with llama.cpp on it. `skip_unsupported`: skip (with the
-// reason) when r1 refuses a tensor type of the file, for presets that mix in types of other branches.
+// per-tensor preset mix) and compares r1 with llama.cpp on it.
 void compare_with_llama(const std::string& quantize, const std::string& oracle,
-                        const std::string& type, bool pure, bool skip_unsupported) {
+                        const std::string& type, bool pure) {
   r1::test::TempDir tmp;
   const std::string f32 = tmp.file("f32.gguf"), model = tmp.file(type + ".gguf");
   write_random_llama(stories_dir() + "/stories260K.gguf", f32);
@@ -152,8 +150,6 @@ void compare_with_llama(const std::string& quantize, const std::string& oracle,
   // r1's greedy continuation; its prompt ids feed llama.cpp.
   auto r = run_r1({"run", model, "-p", "Once upon a time", "-n", "32", "--temp", "0",
                    "--ignore-eos", "-t", "2", "--json"});
-  if (skip_unsupported && r.rc != 0 && r.err.find("unsupported tensor type") != std::string::npos)
-    GTEST_SKIP() << "the " << type << " preset mixes in a type r1 does not read yet: " << r.err;
   ASSERT_EQ(r.rc, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   const auto prompt = j["prompt_ids"].get<std::vector<int>>();
@@ -212,7 +208,7 @@ void compare_with_llama(const std::string& quantize, const std::string& oracle,
 }
 
 TEST_P(IqReference, PureFileMatchesLlamaCpp) {
-  compare_with_llama(quantize_, oracle_, GetParam(), true, false);
+  compare_with_llama(quantize_, oracle_, GetParam(), true);
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, IqReference,
@@ -226,7 +222,7 @@ INSTANTIATE_TEST_SUITE_P(Types, IqReference,
 // Q5_K, the first ffn_down Q2_K, ...), like unsloth's dynamic files.
 class IqPresetReference : public IqReference {};
 TEST_P(IqPresetReference, PresetMixMatchesLlamaCpp) {
-  compare_with_llama(quantize_, oracle_, GetParam(), false, true);
+  compare_with_llama(quantize_, oracle_, GetParam(), false);
 }
 INSTANTIATE_TEST_SUITE_P(Presets, IqPresetReference,
                          ::testing::Values("IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_M", "IQ3_XXS", "IQ3_M"),

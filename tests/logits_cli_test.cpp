@@ -146,7 +146,7 @@ TEST(LogitsCli, Qwen3ConvertedGgufGreedyInLlamaCpp) {
   else if (const char* h = std::getenv("HOME"); h && *h)
     oracle = std::string(h) + "/r1-peers/llamacpp/llama_oracle";
   if (oracle.empty() || !std::filesystem::exists(oracle))
-    GTEST_SKIP() << "llama.cpp oracle not found at '" << oracle
+    R1_SKIP_NEEDS("oracle", "llama.cpp oracle not found at '" << oracle
                  << "': build it with ../shared/bench/llamacpp/build_oracle.sh (setup in "
                     "../shared/bench/README.md) or point R1_LLAMA_ORACLE at it";
   r1::test::TempDir tmp;

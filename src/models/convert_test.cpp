@@ -113,7 +113,7 @@ TEST(Convert, GgufGivesSameLogitsAsSafetensors) {
 // r1 reproduces the fixture's reference logits (1e-3, the README's tolerance) and its 16 greedy
 // tokens; a file missing a q/k norm is refused with the tensor's name.
 TEST(Convert, Qwen3GgufMatchesFixture) {
-  if (!test::has_shared()) GTEST_SKIP() << "shared data not found (set R1_SHARED)";
+  R1_SKIP_UNLESS_SHARED("fixtures/qwen3_f32");
   test::TempDir tmp;
   ThreadPool pool(2);
   for (const char* name : {"qwen3_f32", "qwen3_tied_f32", "qwen3_bf16"}) {
