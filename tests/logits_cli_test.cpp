@@ -148,7 +148,7 @@ TEST(LogitsCli, Qwen3ConvertedGgufGreedyInLlamaCpp) {
   if (oracle.empty() || !std::filesystem::exists(oracle))
     R1_SKIP_NEEDS("oracle", "llama.cpp oracle not found at '" << oracle
                  << "': build it with ../shared/bench/llamacpp/build_oracle.sh (setup in "
-                    "../shared/bench/README.md) or point R1_LLAMA_ORACLE at it";
+                    "../shared/bench/README.md) or point R1_LLAMA_ORACLE at it");
   r1::test::TempDir tmp;
   for (const std::string& name : qwen3_fixtures()) {
     const std::string dir = r1::test::shared_path("fixtures/" + name);

@@ -33,6 +33,12 @@ WeightView weight_view(const Tensor& w, const Tensor* scale_inv = nullptr, int64
 ///    integer dot products: AVX512-VNNI tiles of 4 rows x 4 tokens when the CPU has them, else
 ///    Highway int16 multiply-adds (1 row x 4 tokens). Error vs exact: the activation rounding,
 ///    at most sum_i |w_i| * d_x(block of i) / 2.
+///  - Q4_1, Q5_0, Q5_1, Q2_K..Q6_K, IQ4_NL, IQ4_XS with T < 8 (matmul_quant.cpp): x is quantised
+///    to the activation type llama.cpp pairs with the weight (Q8_K for the K-quants and IQ4_XS,
+///    Q8_0 for Q5_0/IQ4_NL, Q8_1 for Q4_1/Q5_1), then integer dot products per (sub-)block.
+///  - IQ2_XXS/XS/S, IQ3_XXS/S, IQ1_S/M, TQ1_0/TQ2_0, MXFP4, any T (matmul_iq.cpp): x to Q8_K
+///    (Q8_0 for MXFP4), each super-block unpacked once to int8 and dotted with every token.
+///  - The other block formats with T >= 8: rows dequantised to f32 in chunks, then sgemm.
 ///  - F32 with T >= 8: OpenBLAS sgemm. BF16/F16/F8_E4M3 with T >= 8: rows converted to f32 in
 ///    chunks of 256, then sgemm. T < 8: Highway f32 dot products (1 row x 4 tokens).
 /// Float paths agree with matmul_ref within about 1e-5 * sum_i |w_i x_i| (f32 accumulation).

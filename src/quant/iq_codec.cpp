@@ -7,7 +7,9 @@
 #include <cstring>
 
 #include "core/check.h"
+#include "quant/blocks_k.h"
 #include "quant/iq_tables.h"
+#include "quant/kquants.h"
 
 namespace r1::quant::iq {
 
@@ -266,25 +268,12 @@ void dequantize_row(DType t, const void* src, float* y, int64_t n) {
 
 void quantize_row_q8_K(const float* x, int8_t* qs, float* d, int64_t n) {
   R1_CHECK(n % kQK_K == 0, "Q8_K activations need whole blocks of 256, got {}", n);
+  // The one Q8_K quantiser (quant/kquants.cpp), unpacked into the split layout the IQ dots read.
+  BlockQ8_K blk;
   for (int64_t b = 0; b < n / kQK_K; ++b, x += kQK_K, qs += kQK_K) {
-    float amax = 0, max = 0;
-    for (int j = 0; j < kQK_K; ++j)
-      if (std::fabs(x[j]) > amax) {
-        amax = std::fabs(x[j]);
-        max = x[j];
-      }
-    if (amax == 0) {
-      d[b] = 0;
-      std::memset(qs, 0, kQK_K);
-      continue;
-    }
-    // -127 / max (not 127 / amax) as ggml, so the largest element maps to exactly -127.
-    const float iscale = -127.0f / max;
-    for (int j = 0; j < kQK_K; ++j) {
-      const int v = int(std::nearbyint(iscale * x[j]));
-      qs[j] = int8_t(v < 127 ? v : 127);
-    }
-    d[b] = 1.0f / iscale;
+    quant::quantize_row_q8_K(x, &blk, kQK_K);
+    std::memcpy(qs, blk.qs, kQK_K);
+    d[b] = blk.d;
   }
 }
 
