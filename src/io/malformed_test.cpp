@@ -423,21 +423,22 @@ TEST_F(MalformedGguf, DeeplyNestedArrays) {
   expect_error(read_bytes(tmp_.file("deep.gguf")), {"metadata deep", "arrays nested deeper than 8"});
 }
 TEST_F(MalformedGguf, UnsupportedTypeListsButDoesNotLoad) {
-  // Q4_K (12): 256-element blocks of 144 bytes. Make tensor.b a [1, 256] Q4_K of 144 bytes.
+  // Q8_K (15), an activation-only type r1 never computes with as a weight: 256-element blocks of
+  // 292 bytes. Make tensor.b a [1, 256] Q8_K of 292 bytes.
   std::string b = good_;
   put<uint64_t>(b, n_dims_pos("tensor.b") + 4, 256);
   put<uint64_t>(b, n_dims_pos("tensor.b") + 12, 1);
-  put<uint32_t>(b, type_pos("tensor.b"), 12);
-  b.append(144, '\0');
-  const std::string path = tmp_.file("q4k.gguf");
+  put<uint32_t>(b, type_pos("tensor.b"), 15);
+  b.append(292, '\0');
+  const std::string path = tmp_.file("q8k.gguf");
   write_bytes(path, b);
   auto f = GgufFile::open(path);
   ASSERT_TRUE(f.ok()) << f.message();
-  EXPECT_STREQ(f->tensor_info("tensor.b")->type_name(), "Q4_K");
+  EXPECT_STREQ(f->tensor_info("tensor.b")->type_name(), "Q8_K");
   EXPECT_TRUE(f->tensor("tensor.a").ok());
   auto t = f->tensor("tensor.b");
   ASSERT_FALSE(t.ok());
-  EXPECT_NE(t.message().find(path + ": tensor tensor.b: unsupported tensor type Q4_K"), std::string::npos)
+  EXPECT_NE(t.message().find(path + ": tensor tensor.b: unsupported tensor type Q8_K"), std::string::npos)
       << t.message();
 }
 

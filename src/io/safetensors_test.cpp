@@ -119,7 +119,7 @@ TEST(HfModel, SharedFixturesLoad) {
     }
     EXPECT_FALSE(m->has("lm_head.weight_scale_inv"));
   }
-  EXPECT_EQ(n_dirs, 11);
+  EXPECT_GE(n_dirs, 14);  // 6 DeepSeek-V3, 5 qwen2/llama, 3 qwen3 (held-out folders may add more)
   EXPECT_GT(n_fp8, 100);
 }
 
