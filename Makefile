@@ -19,9 +19,9 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# Everything: every unit test under ASan + UBSan, core and server unit tests under TSan, a short
-# run of every fuzz harness, then unit + model + CLI tests; the build is timed here so the report
-# of scripts/test.sh includes it.
+# Everything: the parser/kernel/reward unit tests under ASan + UBSan, a short run of every fuzz
+# harness, then unit + model + CLI tests; the build is timed here so the report of scripts/test.sh
+# includes it. ($(TSAN_BUILD) is reserved for the ThreadSanitizer build, not yet part of make test.)
 test: deps
 	@start=$$(date +%s); $(MAKE) --no-print-directory build && \
 	  R1_BUILD_SECONDS=$$(($$(date +%s) - start)) bash scripts/test.sh "$(BUILD)" "$(ASAN_BUILD)" "$(TSAN_BUILD)" "$(JOBS)"
