@@ -20,7 +20,9 @@ namespace r1::fuzz {
 
 /// $TMPDIR/r1-fuzz-<name>-<pid>/, created on first use and removed when the process exits.
 inline const std::string& scratch_dir(const char* name) {
-  static const std::string dir = [name] {
+  // Never destroyed: the atexit handler below is registered before this static finishes
+  // constructing, so a plain static would be destroyed before the handler reads it.
+  static const std::string& dir = *new std::string([name] {
     namespace fs = std::filesystem;
     const fs::path d = fs::temp_directory_path() / (std::string("r1-fuzz-") + name + "-" + std::to_string(::getpid()));
     fs::create_directories(d);
@@ -29,7 +31,7 @@ inline const std::string& scratch_dir(const char* name) {
       std::filesystem::remove_all(scratch_dir(""), ec);
     });
     return d.string();
-  }();
+  }());
   return dir;
 }
 
