@@ -21,6 +21,8 @@ Result<void> get_int(const json& j, const std::string& label, const char* key, i
   if (!it->is_number_integer() && !(it->is_number_float() && std::floor(it->get<double>()) ==
                                                                it->get<double>()))
     return make_error("{}: field {}: expected an integer, got {}", label, key, it->type_name());
+  if (it->is_number_float() && !(std::fabs(it->get<double>()) < 9.2e18))  // int64 range; UB past it
+    return make_error("{}: field {}: {} is out of range", label, key, it->get<double>());
   out = it->is_number_integer() ? it->get<int64_t>() : int64_t(it->get<double>());
   return {};
 }

@@ -101,6 +101,12 @@ TEST(DsPlan, ConfigErrors) {
   r = parse_config(j, "cfg");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.message(), "cfg: field kv_lora_rank missing");
+  // A whole-valued float past int64 (found by config_fuzz: converting it was undefined behaviour).
+  j = nlohmann::json::parse(kR1Config);
+  j["hidden_size"] = 1.27778e+78;
+  r = parse_config(j, "cfg");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.message().find("hidden_size"), std::string::npos) << r.message();
   j = nlohmann::json::parse(kR1Config);
   j["scoring_func"] = "relu";
   EXPECT_FALSE(parse_config(j, "cfg").ok());
