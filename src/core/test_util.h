@@ -4,11 +4,25 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include <gtest/gtest.h>
 
 namespace r1::test {
+
+/// The whole file at `path` as bytes ("" when it cannot be read).
+inline std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+/// Writes `bytes` to `path`, replacing it.
+inline void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
 
 /// The shared read-only data folder: $R1_SHARED, else R1_SOURCE_DIR/../shared.
 /// Tests that need it start with R1_SKIP_UNLESS_SHARED(rel).

@@ -16,15 +16,8 @@
 namespace r1::io {
 namespace {
 
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
-}
+using test::read_bytes;
+using test::write_bytes;
 
 // One [2, 512] tensor of random blocks of `t` (the f16 scale of each block left random: the loader
 // never looks inside blocks).

@@ -16,15 +16,8 @@
 namespace r1::io {
 namespace {
 
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
-}
+using test::read_bytes;
+using test::write_bytes;
 // Byte position of the type id of tensor `name` (its info: name, n_dims, 2 x ne, type, offset).
 size_t type_pos(const std::string& b, const std::string& name) {
   return b.find(name) + name.size() + 4 + 2 * 8;

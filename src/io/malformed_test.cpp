@@ -19,15 +19,8 @@
 namespace r1::io {
 namespace {
 
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
-}
+using test::read_bytes;
+using test::write_bytes;
 template <typename T>
 void put(std::string& bytes, size_t pos, T v) {
   ASSERT_LE(pos + sizeof(T), bytes.size());
