@@ -19,9 +19,9 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# Everything: the parser/kernel/reward unit tests under ASan + UBSan, a short run of every fuzz
-# harness, then unit + model + CLI tests; the build is timed here so the report of scripts/test.sh
-# includes it. ($(TSAN_BUILD) is reserved for the ThreadSanitizer build, not yet part of make test.)
+# Everything: every folder's unit tests under ASan + UBSan, the core and server tests under TSan
+# (R1_TEST_TSAN=0 leaves them out), a short run of every fuzz harness, then unit + model + CLI
+# tests; the build is timed here so the report of scripts/test.sh includes it.
 test: deps
 	@start=$$(date +%s); $(MAKE) --no-print-directory build && \
 	  R1_BUILD_SECONDS=$$(($$(date +%s) - start)) bash scripts/test.sh "$(BUILD)" "$(ASAN_BUILD)" "$(TSAN_BUILD)" "$(JOBS)"

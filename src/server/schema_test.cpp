@@ -287,7 +287,9 @@ TEST(Schema, ErrorShapeAndInvalidUtf8) {
   EXPECT_TRUE(k["error"]["code"].is_null());
   // A model can emit a broken UTF-8 sequence; the JSON must stay valid.
   std::string bad = "ok \xE2\x82";
-  EXPECT_NO_THROW(json::parse(chat_response_json({"i", 1, "m"}, {{bad, "", FinishReason::Stop}}, {})));
+  json r;
+  EXPECT_NO_THROW(r = json::parse(chat_response_json({"i", 1, "m"}, {{bad, "", FinishReason::Stop}}, {})));
+  EXPECT_TRUE(r.is_object());
 }
 
 TEST(Schema, ContextLengthErrorHasTheNumbers) {
