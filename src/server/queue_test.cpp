@@ -85,7 +85,7 @@ TEST(Queue, TakeWaitsForASubmit) {
     std::this_thread::sleep_for(30ms);
     q.submit(j);
   });
-  auto got = q.take(1, 2000ms);
+  auto got = q.take(1, 60000ms);  // returns at the submit; the bound only guards a hang
   t.join();
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0], j);
