@@ -70,7 +70,8 @@ int cmd_pretrain(int argc, char** argv) {
   if (!o.model_config.empty() && o.init_from.empty()) {
     std::ifstream cf(o.model_config);
     const auto cj = nlohmann::json::parse(cf, nullptr, false);
-    const std::string type = cj.is_object() ? cj.value("model_type", std::string()) : "";
+    const auto mt = cj.is_object() ? cj.find("model_type") : cj.end();
+    const std::string type = mt != cj.end() && mt->is_string() ? mt->get<std::string>() : "";
     if (type == "deepseek_v3" || type == "deepseek_v2") {
       const std::string init = o.out + "/init";
       if (!std::filesystem::exists(init + "/model.safetensors")) {

@@ -640,7 +640,8 @@ int cmd_zero(int argc, char** argv) {
   // A folder holds one profile: resuming a --quick run as a default one would mix model sizes.
   const std::string prof_path = out + "/profile.json";
   if (auto pj = read_json_file(prof_path)) {
-    const std::string had = (*pj).value("profile", std::string());
+    const auto hp = pj->is_object() ? pj->find("profile") : pj->end();
+    const std::string had = hp != pj->end() && hp->is_string() ? hp->get<std::string>() : "?";
     if (had != P.name) {
       std::fprintf(stderr, "r1 zero: %s holds a '%s' run; use another --out or delete it to run '%s'\n",
                    out.c_str(), had.c_str(), P.name.c_str());

@@ -46,7 +46,8 @@ Result<bool> add_gguf_tokenizer(io::GgufWriter& w, const std::string& dir, int64
   if (!std::filesystem::exists(path, ec)) return false;
   R1_ASSIGN_OR_RETURN(tj, io::read_json_file(path));
   auto model = tj.find("model");
-  if (model == tj.end() || !model->is_object() || model->value("type", "") != "BPE") return false;
+  if (model == tj.end() || !model->is_object()) return false;
+  if (auto ty = model->find("type"); ty == model->end() || *ty != "BPE") return false;
   const int64_t V = vocab_size;
   std::vector<std::string> tokens(static_cast<size_t>(V));
   std::vector<int32_t> types(size_t(V), 5);  // UNUSED
@@ -58,10 +59,16 @@ Result<bool> add_gguf_tokenizer(io::GgufWriter& w, const std::string& dir, int64
   for (const auto& [s, id] : (*model)["vocab"].items())
     if (id.is_number_integer()) put(id.get<int64_t>(), s, 1);  // NORMAL
   if (auto at = tj.find("added_tokens"); at != tj.end() && at->is_array())
-    for (const auto& a : *at)
-      if (a.contains("id") && a.contains("content"))
-        put(a["id"].get<int64_t>(), a["content"].get<std::string>(),
-            a.value("special", false) ? 3 : 4);  // CONTROL : USER_DEFINED
+    for (const auto& a : *at) {
+      if (!a.is_object() || !a.contains("id") || !a.contains("content")) continue;
+      const auto sp = a.find("special");
+      if (!a["id"].is_number_integer() || !a["content"].is_string() ||
+          (sp != a.end() && !sp->is_boolean()))
+        return make_error("{}: added_tokens entry {}: id must be an integer, content a string, "
+                          "special true or false", path, a.dump().substr(0, 120));
+      put(a["id"].get<int64_t>(), a["content"].get<std::string>(),
+          sp != a.end() && sp->get<bool>() ? 3 : 4);  // CONTROL : USER_DEFINED
+    }
   for (int64_t i = 0; i < V; ++i)
     if (tokens[size_t(i)].empty()) tokens[size_t(i)] = "[PAD" + std::to_string(i) + "]";
   std::vector<std::string> merges;

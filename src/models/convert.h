@@ -57,7 +57,8 @@ uint32_t gguf_file_type_of(DType t);
 /// tokenizer.json (byte-level BPE) in `dir` -> llama.cpp's gpt2 vocabulary keys (tokens padded
 /// to `vocab_size` with "[PADi]", token types, merges, pre-tokenizer name `pre`, add_bos from
 /// tokenizer_config.json else `default_add_bos`, chat template). Returns false (writes nothing)
-/// when there is no BPE tokenizer.json. Errors: unreadable JSON.
+/// when there is no BPE tokenizer.json. Errors: unreadable JSON, an added_tokens entry whose id,
+/// content or special has the wrong JSON type.
 Result<bool> add_gguf_tokenizer(io::GgufWriter& w, const std::string& dir, int64_t vocab_size,
                                 const std::string& pre, bool default_add_bos);
 

@@ -295,6 +295,30 @@ TEST(Convert, Deepseek2GgufGivesSameLogitsAsSafetensors) {
   }
 }
 
+// An added_tokens entry of the wrong JSON type is one error naming the file, not an uncaught
+// nlohmann type_error (which ended `r1 convert` with a message naming no file).
+TEST(Convert, AddedTokenOfWrongTypeIsAnError) {
+  const std::string dir = ::testing::TempDir() + "/r1-convert-added-" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  for (const char* entry : {R"({"id": 1, "content": "<s>", "special": "yes"})",
+                            R"({"id": "1", "content": "<s>"})", R"({"id": 1, "content": 7})"}) {
+    test::write_bytes(dir + "/tokenizer.json",
+                      std::string(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []},
+                                      "added_tokens": [)") + entry + "]}");
+    io::GgufWriter w;
+    auto r = add_gguf_tokenizer(w, dir, 4, "gpt2", false);
+    ASSERT_FALSE(r.ok()) << entry;
+    EXPECT_NE(r.message().find("tokenizer.json: added_tokens entry"), std::string::npos) << r.message();
+  }
+  test::write_bytes(dir + "/tokenizer.json", R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []},
+      "added_tokens": [{"id": 1, "content": "<s>", "special": true}]})");
+  io::GgufWriter w;
+  auto ok = add_gguf_tokenizer(w, dir, 4, "gpt2", false);
+  ASSERT_TRUE(ok.ok()) << ok.message();
+  EXPECT_TRUE(*ok);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(InitModel, FillNormalIsReproducibleAndNormal) {
   std::vector<float> a(10001), b(10001);
   fill_normal(7, 3, 0, 10001, 0.02f, a.data());
