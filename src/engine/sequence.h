@@ -26,7 +26,7 @@ enum class FinishReason {
   Stop,       // an EOS id or a stop string
   Length,     // max_tokens reached, or the context is full
   Error,      // non-finite logits (the message says which id); the text so far is kept
-  Cancelled,  // the stream callback asked to stop (e.g. the client went away)
+  Cancelled,  // the stream callback asked to stop, or Scheduler::cancel (the client went away)
 };
 
 /// "stop", "length", "error", "cancelled" ("" for None).
