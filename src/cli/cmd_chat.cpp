@@ -14,7 +14,7 @@
 #include "cli/cli_common.h"
 #include "cli/load_flags.h"
 #include "cli/commands.h"
-#include "engine/generate.h"
+#include "engine/scheduler.h"
 #include "engine/prompt.h"
 #include "tokenizer/reasoning.h"
 
@@ -131,8 +131,12 @@ int cmd_chat(int argc, char** argv) {
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();
   if (!system.empty()) messages.push_back({{"role", "system"}, {"content", system}});
   const size_t n_fixed = messages.size();
-  engine::CachedSession cs;
-  cs.session = lm.model->new_session(n_ctx);
+  // One scheduler for the whole chat; the finished turn's KV cache is kept, so the next turn
+  // (the same conversation plus the reply and a new message) computes only its new tokens.
+  engine::SchedulerOptions so;
+  so.n_ctx = n_ctx;
+  so.max_pooled_sessions = 1;
+  engine::Scheduler sched(*lm.model, *lm.tokenizer, so);
 
   std::string line;
   while (true) {
@@ -163,7 +167,7 @@ int cmd_chat(int argc, char** argv) {
     gen.starts_in_reasoning = tok::prompt_ends_in_reasoning(rendered);
     tok::ReasoningParser parser(gen.starts_in_reasoning);
     TurnPrinter printer(dim);
-    auto res = engine::generate(*lm.model, cs, *lm.tokenizer, *ids, gen,
+    auto res = sched.generate(*ids, gen,
                                 [&](std::string_view text, int32_t) {
                                   printer.print(parser.push(text));
                                   return true;

@@ -17,7 +17,7 @@
 #include "cli/cli_common.h"
 #include "cli/load_flags.h"
 #include "cli/commands.h"
-#include "engine/generate.h"
+#include "engine/scheduler.h"
 #include "engine/prompt.h"
 #include "models/deepseek_v3/model.h"
 
@@ -185,8 +185,10 @@ int cmd_run(int argc, char** argv) {
   gen.eos_ids = lm.eos_ids();
   gen.ignore_eos = ignore_eos;
 
-  engine::CachedSession cs;
-  cs.session = lm.model->new_session(n_ctx);
+  engine::SchedulerOptions so;
+  so.n_ctx = n_ctx;
+  so.max_pooled_sessions = 1;  // keeps the session for --stats
+  engine::Scheduler sched(*lm.model, *lm.tokenizer, so);
   engine::StreamCallback stream;
   if (!json) {
     stream = [](std::string_view text, int32_t) {
@@ -197,7 +199,7 @@ int cmd_run(int argc, char** argv) {
       return true;
     };
   }
-  auto res = engine::generate(*lm.model, cs, *lm.tokenizer, *ids, gen, stream);
+  auto res = sched.generate(*ids, gen, stream);
   if (!res.ok()) {
     std::fprintf(stderr, "r1 run: %s\n", res.message().c_str());
     return 1;
@@ -229,7 +231,7 @@ int cmd_run(int argc, char** argv) {
                r.tokens.size(), r.decode_ms, r.gen_tokens_per_s(),
                engine::finish_reason_name(r.finish_reason), threads,
                static_cast<unsigned long long>(gen.sampling.seed));
-  if (stats) print_expert_stats(*cs.session);
+  if (stats && sched.last_pooled_session()) print_expert_stats(*sched.last_pooled_session());
   if (r.finish_reason == engine::FinishReason::Error) {
     std::fprintf(stderr, "r1 run: generation stopped: %s\n", r.error.c_str());
     return 1;

@@ -234,6 +234,25 @@ float log_softmax_top(std::span<const float> logits, int32_t chosen, int32_t k,
   return lp(static_cast<size_t>(chosen));
 }
 
+double tempered_logprob(std::span<const float> logits, int32_t chosen, float temperature,
+                        double* entropy) {
+  R1_CHECK(chosen >= 0 && static_cast<size_t>(chosen) < logits.size(), "token {} outside [0, {})",
+           chosen, logits.size());
+  const double T = temperature > 0.0f ? static_cast<double>(temperature) : 1.0;
+  double m = -std::numeric_limits<double>::infinity();
+  for (const float l : logits) m = std::max(m, static_cast<double>(l) / T);
+  double z = 0.0, ez = 0.0;  // sum of e^x and of x e^x, x = l / T - m
+  for (const float l : logits) {
+    const double x = static_cast<double>(l) / T - m;
+    const double e = std::exp(x);
+    z += e;
+    if (e > 0.0) ez += e * x;
+  }
+  const double log_z = std::log(z);
+  if (entropy) *entropy = log_z - ez / z;
+  return static_cast<double>(logits[static_cast<size_t>(chosen)]) / T - m - log_z;
+}
+
 Result<int32_t> sample_token(std::span<const float> logits, std::span<const int32_t> history,
                              const SamplerOptions& opts, Rng& rng, SamplerWorkspace& ws,
                              size_t n_generated) {

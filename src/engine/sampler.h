@@ -1,9 +1,9 @@
 // Token sampling: a chain of pure steps over one row of logits [V] (repetition penalty,
 // frequency/presence penalties, temperature, top-k, top-p, min-p) followed by a draw from a seeded RNG. The steps are exposed
 // one by one (for tests and for callers that need a different chain); `sample_token` runs the
-// standard chain in Hugging Face's order. Used per decoded token by generate.h, the server's
-// batched decoding and GRPO's group sampling: one SamplerWorkspace per thread, one Rng and one
-// SamplerOptions per sequence.
+// standard chain in Hugging Face's order. Used per decoded token by engine::Sequence (so by the
+// scheduler that serves run, chat, serve, eval, GRPO and distillation): one SamplerWorkspace per
+// thread, one Rng and one SamplerOptions per sequence.
 #pragma once
 #include <cstdint>
 #include <random>
@@ -134,6 +134,14 @@ struct TokenLogprob {
 /// Cost: O(V log k) in double precision; called only when a request asks for log-probs.
 float log_softmax_top(std::span<const float> logits, int32_t chosen, int32_t k,
                       std::vector<TokenLogprob>& top);
+
+/// log softmax(logits / temperature)[chosen] over the whole raw row [V] (no penalty, no
+/// truncation): the log-probability of a token under plain temperature sampling, which is what
+/// policy-gradient methods need (DeepSeekMath §4.1, GRPO's importance ratio pi_theta / pi_old).
+/// Writes that distribution's entropy in nats to `entropy` when non-null. temperature <= 0 is
+/// taken as 1. Precondition: no NaN/+inf; chosen in [0, V). Cost: O(V) in double precision.
+double tempered_logprob(std::span<const float> logits, int32_t chosen, float temperature,
+                        double* entropy);
 
 // ---- The standard chain. ----
 

@@ -356,5 +356,23 @@ TEST(Sampler, LogSoftmaxTopIsTheRawDistribution) {
   EXPECT_NEAR(sum, 1.0, 1e-4);
 }
 
+// tempered_logprob by hand: logits {1, 2, 3} at T = 0.5 are x = {2, 4, 6}; with
+// Z = e^2 + e^4 + e^6, log p_i = x_i - log Z and the entropy is -sum p_i log p_i.
+TEST(Sampler, TemperedLogprobHandComputed) {
+  const std::vector<float> logits = {1.0f, 2.0f, 3.0f};
+  const double x[3] = {2.0, 4.0, 6.0};
+  const double log_z = std::log(std::exp(2.0) + std::exp(4.0) + std::exp(6.0));
+  double h_ref = 0.0;
+  for (const double xi : x) h_ref -= std::exp(xi - log_z) * (xi - log_z);
+  for (int32_t id = 0; id < 3; ++id) {
+    double h = -1.0;
+    EXPECT_NEAR(tempered_logprob(logits, id, 0.5f, &h), x[id] - log_z, 1e-12);
+    EXPECT_NEAR(h, h_ref, 1e-12);
+  }
+  // Greedy (T <= 0) is taken as T = 1: log softmax of the raw row.
+  const double log_z1 = std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0));
+  EXPECT_NEAR(tempered_logprob(logits, 2, 0.0f, nullptr), 3.0 - log_z1, 1e-12);
+}
+
 }  // namespace
 }  // namespace r1::engine

@@ -1,8 +1,8 @@
 // The thinking budget: after a set number of tokens inside the reasoning block (<think>...), the
 // tokens that close it are forced instead of sampled, so a reasoning model must answer (the
 // "budget forcing" of Muennighoff et al. 2025, s1: Simple test-time scaling, §3.1; vLLM's and
-// Qwen3's thinking budget). Pure state, no model: `r1 chat --thinking-budget` (generate.cpp) and the
-// server's max_reasoning_tokens (server/batcher.cpp) both drive it token by token.
+// Qwen3's thinking budget). Pure state, no model: engine::Sequence (sequence.cpp) drives it token
+// by token for `r1 chat --thinking-budget` and the server's max_reasoning_tokens alike.
 #pragma once
 #include <cstdint>
 #include <string>

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "engine/prompt.h"
+#include "engine/scheduler.h"
 #include "eval/metrics.h"
 #include "rewards/math_verify.h"
 #include "rewards/rewards.h"
@@ -18,50 +19,6 @@ bool contains_ci(std::string_view s, std::string_view w) {
     return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
   });
   return it != s.end();
-}
-
-// The k samples of one prompt decoded together: each sample has its own session (prefilled
-// separately) and Sequence; every decode step feeds the unfinished samples' tokens through one
-// CausalLM::forward_batch, so the weights are read once per step for all k (decoding is
-// memory-bound). Same seeds and sampler as engine::generate, one sample at a time.
-std::vector<engine::GenerateResult> generate_group(models::CausalLM& model, const tok::Tokenizer& tok,
-                                                   const std::vector<int32_t>& ids, int64_t n_ctx,
-                                                   const std::vector<engine::GenerateOptions>& gens) {
-  const int64_t V = model.info().vocab_size;
-  const size_t k = gens.size();
-  std::vector<std::unique_ptr<models::Session>> sessions;
-  std::vector<engine::Sequence> seqs;
-  std::vector<float> logits(static_cast<size_t>(V));
-  engine::SamplerWorkspace ws;
-  const engine::StreamCallback no_stream;
-  for (size_t i = 0; i < k; ++i) {
-    engine::CachedSession cs;
-    cs.session = model.new_session(n_ctx);
-    engine::prefill(model, cs, ids, logits);  // logits: the prediction after the whole prompt
-    sessions.push_back(std::move(cs.session));
-    seqs.emplace_back(tok, gens[i], ids, n_ctx);
-    seqs.back().accept(logits, ws, no_stream);
-  }
-  std::vector<float> batch_logits;
-  for (;;) {
-    std::vector<int32_t> tokens;
-    std::vector<models::Session*> active;
-    std::vector<size_t> which;
-    for (size_t i = 0; i < k; ++i) {
-      if (seqs[i].finished()) continue;
-      tokens.push_back(seqs[i].next_token());
-      active.push_back(sessions[i].get());
-      which.push_back(i);
-    }
-    if (tokens.empty()) break;
-    batch_logits.resize(tokens.size() * static_cast<size_t>(V));
-    model.forward_batch(tokens, active, batch_logits.data());
-    for (size_t b = 0; b < which.size(); ++b)
-      seqs[which[b]].accept(std::span<const float>(batch_logits.data() + b * V, static_cast<size_t>(V)), ws, no_stream);
-  }
-  std::vector<engine::GenerateResult> out;
-  for (auto& s : seqs) out.push_back(s.result());
-  return out;
 }
 
 }  // namespace
@@ -134,61 +91,65 @@ EvalSummary summarize(const std::vector<EvalItem>& items, const std::vector<Samp
 Result<std::vector<SampleRecord>> run_eval(models::CausalLM& model, const tok::Tokenizer& tok,
                                            const std::vector<EvalItem>& items, const EvalOptions& opts,
                                            const EvalProgress& progress) {
-  std::vector<SampleRecord> records;
-  const int64_t total = static_cast<int64_t>(items.size()) * opts.k;
-  const int64_t model_ctx = model.info().max_position_embeddings > 0 ? model.info().max_position_embeddings : 4096;
+  // Every sample of every problem goes to one scheduler up front (so a prompt that does not fit
+  // fails before any compute); k run at a time, and a finished sample's slot goes to the next
+  // waiting one, whatever its problem. Records are judged and reported in (problem, sample) order.
+  engine::SchedulerOptions so;
+  so.max_running = opts.batch ? std::max(opts.k, 1) : 1;
+  so.max_pooled_sessions = so.max_running;  // the next sample of a problem reuses its prompt's cache
+  engine::Scheduler sched(model, tok, so);
+  std::vector<std::string> rendered(items.size());
+  std::vector<engine::SeqId> ids;
   for (size_t pi = 0; pi < items.size(); ++pi) {
     const EvalItem& item = items[pi];
-    std::string rendered;
-    std::vector<int32_t> ids;
+    std::vector<int32_t> prompt;
     if (opts.chat) {
       std::string content = item.problem;
       if (!opts.instruction.empty() && item.problem.find("\\boxed") == std::string::npos) content.append("\n").append(opts.instruction);
       const nlohmann::ordered_json messages = {{{"role", "user"}, {"content", content}}};
-      R1_ASSIGN_OR_RETURN(chat_ids, engine::chat_prompt_ids(tok, *opts.chat, messages, opts.allow_bos, &rendered));
-      ids = std::move(chat_ids);
+      R1_ASSIGN_OR_RETURN(chat_ids, engine::chat_prompt_ids(tok, *opts.chat, messages, opts.allow_bos, &rendered[pi]));
+      prompt = std::move(chat_ids);
     } else {
-      rendered = item.problem;
-      ids = engine::raw_prompt_ids(tok, item.problem, opts.allow_bos);
-    }
-    const int64_t n_ctx = std::min<int64_t>(model_ctx, static_cast<int64_t>(ids.size()) + std::max<int64_t>(opts.max_tokens, 1));
-    if (auto fits = engine::check_prompt(static_cast<int64_t>(ids.size()), n_ctx); !fits.ok())
-      return make_error("problem {}: {}", pi + 1, fits.message());
-    std::vector<engine::GenerateOptions> gens(static_cast<size_t>(opts.k));
-    for (int si = 0; si < opts.k; ++si) {
-      auto& g = gens[static_cast<size_t>(si)];
-      g.sampling = opts.sampling;
-      g.sampling.seed = opts.sampling.seed + 1000003ull * pi + static_cast<uint64_t>(si);
-      g.max_tokens = opts.max_tokens;
-      g.eos_ids = opts.eos_ids;
-    }
-    std::vector<engine::GenerateResult> results;
-    if (opts.batch && opts.k > 1) {
-      results = generate_group(model, tok, ids, n_ctx, gens);
-    } else {
-      engine::CachedSession cs;
-      cs.session = model.new_session(n_ctx);
-      for (const auto& g : gens) {
-        R1_ASSIGN_OR_RETURN(res, engine::generate(model, cs, tok, ids, g));
-        results.push_back(std::move(res));
-      }
+      rendered[pi] = item.problem;
+      prompt = engine::raw_prompt_ids(tok, item.problem, opts.allow_bos);
     }
     for (int si = 0; si < opts.k; ++si) {
-      const engine::GenerateResult& res = results[static_cast<size_t>(si)];
-      SampleRecord r;
-      r.problem = static_cast<int>(pi);
-      r.sample = si;
-      r.completion = res.text;
-      r.completion_tokens = static_cast<int64_t>(res.tokens.size());
-      r.finish_reason = engine::finish_reason_name(res.finish_reason);
-      r.correct = judge(item, rendered, r.completion, r.answer);
-      r.think = r.completion.find("</think>") != std::string::npos;
-      r.wait = contains_ci(r.completion, "wait");
-      r.check = r.completion.find("check") != std::string::npos;
-      r.format_ok = rewards::format_reward(rendered, r.completion, item.answer) == 1.0f;
-      records.push_back(std::move(r));
-      if (progress) progress(static_cast<int64_t>(records.size()), total, records.back());
+      engine::SequenceRequest req;
+      req.prompt = prompt;
+      req.opts.sampling = opts.sampling;
+      req.opts.sampling.seed = opts.sampling.seed + 1000003ull * pi + static_cast<uint64_t>(si);
+      req.opts.max_tokens = opts.max_tokens;
+      req.opts.eos_ids = opts.eos_ids;
+      auto id = sched.add(std::move(req));
+      if (!id.ok()) return make_error("problem {}: {}", pi + 1, id.message());
+      ids.push_back(*id);
     }
+  }
+  std::vector<SampleRecord> records;
+  const int64_t total = static_cast<int64_t>(ids.size());
+  while (records.size() < ids.size()) {
+    if (!sched.finished(ids[records.size()])) {
+      sched.step();
+      continue;
+    }
+    const size_t n = records.size();
+    const int pi = static_cast<int>(n / static_cast<size_t>(opts.k));
+    const EvalItem& item = items[static_cast<size_t>(pi)];
+    const engine::GenerateResult res = sched.take(ids[n]);
+    SampleRecord r;
+    r.problem = pi;
+    r.sample = static_cast<int>(n % static_cast<size_t>(opts.k));
+    r.completion = res.text;
+    r.completion_tokens = static_cast<int64_t>(res.tokens.size());
+    r.finish_reason = engine::finish_reason_name(res.finish_reason);
+    const std::string& prompt_text = rendered[static_cast<size_t>(pi)];
+    r.correct = judge(item, prompt_text, r.completion, r.answer);
+    r.think = r.completion.find("</think>") != std::string::npos;
+    r.wait = contains_ci(r.completion, "wait");
+    r.check = r.completion.find("check") != std::string::npos;
+    r.format_ok = rewards::format_reward(prompt_text, r.completion, item.answer) == 1.0f;
+    records.push_back(std::move(r));
+    if (progress) progress(static_cast<int64_t>(records.size()), total, records.back());
   }
   return records;
 }

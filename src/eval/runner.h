@@ -1,4 +1,4 @@
-// The evaluation runner: k sampled completions per problem through the engine's generation loop,
+// The evaluation runner: k sampled completions per problem through the engine's scheduler,
 // answers extracted and checked (math verifier, or the embedded task's own rule), summarised as
 // the R1 protocol's pass@1 / cons@k / pass@k plus length and style shares.
 #pragma once
@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/result.h"
-#include "engine/generate.h"
+#include "engine/sequence.h"
 #include "eval/dataset.h"
 #include "models/model.h"
 #include "tokenizer/chat_template.h"
@@ -31,7 +31,8 @@ struct EvalOptions {
   std::string instruction = kR1Instruction;  // appended to the problem in chat mode (unless it
                                              // already asks for \boxed{})
   bool allow_bos = true;              // raw prompts: prepend BOS per the tokenizer's convention
-  bool batch = true;                  // decode a problem's k samples in one batched forward per step
+  bool batch = true;                  // decode k samples at a time (one forward_batch per step,
+                                      // continuous batching across problems); false: one at a time
 };
 
 /// One sampled completion and its verdict.
@@ -75,8 +76,8 @@ EvalSummary summarize(const std::vector<EvalItem>& items, const std::vector<Samp
 using EvalProgress = std::function<void(int64_t, int64_t, const SampleRecord&)>;
 
 /// Runs the evaluation: for each item, renders the prompt (chat template or raw), then generates
-/// k completions with engine::generate (the prompt's KV prefix is reused across the k samples),
-/// judging each. Errors: a prompt that does not fit the model's context, a chat template render
+/// k completions through one engine::Scheduler (each sample's context: its prompt plus
+/// max_tokens, capped at the model's), judging each. Errors: a prompt that does not fit the model's context, a chat template render
 /// error. Cost: k * (prompt + max_tokens) forward tokens per problem.
 Result<std::vector<SampleRecord>> run_eval(models::CausalLM& model, const tok::Tokenizer& tok,
                                            const std::vector<EvalItem>& items, const EvalOptions& opts,

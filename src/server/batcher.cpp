@@ -1,15 +1,26 @@
-// Continuous-batching scheduler (see batcher.h).
+// The server's adapter over engine::Scheduler (see batcher.h).
 #include "server/batcher.h"
 
 #include <algorithm>
 #include <exception>
 
+#include "engine/thinking_budget.h"
+
 namespace r1::server {
 
 Batcher::Batcher(Backend& backend, AdmissionQueue& queue, Metrics& metrics, int parallel)
-    : backend_(backend), queue_(queue), metrics_(metrics), parallel_(std::max(1, parallel)) {}
+    : backend_(backend), queue_(queue), metrics_(metrics), parallel_(std::max(1, parallel)),
+      sched_(new_scheduler()) {}
 
 Batcher::~Batcher() { stop(); }
+
+std::unique_ptr<engine::Scheduler> Batcher::new_scheduler() {
+  engine::SchedulerOptions so;
+  so.n_ctx = backend_.n_ctx();
+  so.max_pooled_sessions = backend_.max_pooled_sessions();
+  // Admission below never adds more than `parallel` sequences, so all of them run.
+  return std::make_unique<engine::Scheduler>(backend_.model(), backend_.tokenizer(), so);
+}
 
 void Batcher::start() {
   stop_ = false;
@@ -39,71 +50,104 @@ bool Batcher::wait_idle(std::chrono::milliseconds timeout) {
   return idle_cv_.wait_for(lock, timeout, [&] { return busy_.load() == 0 && queue_.size() == 0; });
 }
 
-Batcher::JobState& Batcher::state_of(const Job* j) {
-  for (auto& [job, st] : jobs_) {
-    if (job.get() == j) return st;
+void Batcher::admit(const std::shared_ptr<Job>& job) {
+  auto st = std::make_unique<JobState>();
+  st->job = job;
+  st->usage.prompt_tokens = static_cast<int64_t>(job->prompt_tokens.size());
+  const bool chat = job->kind == GenerationRequest::Kind::Chat;
+  engine::SamplerOptions sampling = backend_.sampler_defaults();
+  sampling.temperature = job->sampling.temperature;
+  sampling.top_p = job->sampling.top_p;
+  sampling.frequency_penalty = job->sampling.frequency_penalty;
+  sampling.presence_penalty = job->sampling.presence_penalty;
+  for (int i = 0; i < job->n; ++i) {
+    auto c = std::make_unique<Choice>(job->prompt_opens_think);
+    c->job = st.get();
+    c->index = i;
+    engine::SequenceRequest req;
+    req.prompt = job->prompt_tokens;
+    req.opts.sampling = sampling;
+    req.opts.sampling.seed = job->sampling.seed + static_cast<uint64_t>(i);
+    req.opts.max_tokens = job->max_tokens;
+    req.opts.stop = job->stop;
+    req.opts.eos_ids = backend_.eos_ids();
+    req.opts.top_logprobs = job->sampling.top_logprobs;
+    req.opts.starts_in_reasoning = job->prompt_opens_think;
+    if (chat && job->max_reasoning_tokens >= 0) {  // completions are never forced
+      req.opts.thinking_budget = job->max_reasoning_tokens;
+      req.opts.think_end_ids = backend_.think_end_tokens();
+    }
+    Choice* cp = c.get();
+    req.stream = [this, cp](std::string_view text, int32_t token) { return on_stream(*cp, text, token); };
+    auto id = sched_->add(std::move(req));
+    if (!id.ok()) {
+      // Only the prompt can be refused (empty, too long, ids out of range), and the choices share
+      // it: the first one fails, before anything was added.
+      JobEvent ev;
+      ev.kind = JobEvent::Kind::Failed;
+      ev.error.status = 400;
+      ev.error.type = "invalid_request_error";
+      ev.error.message = "could not start the sequence: " + id.message();
+      job->push(std::move(ev));
+      return;
+    }
+    c->id = *id;
+    st->choices.push_back(std::move(c));
   }
-  // Every slot's job is registered in admit(); reaching here is a scheduler bug.
-  std::terminate();
+  st->remaining = job->n;
+  metrics_.on_prompt_tokens(st->usage.prompt_tokens);
+  jobs_.push_back(std::move(st));
 }
 
-void Batcher::admit(const std::shared_ptr<Job>& job) {
-  JobState st;
-  st.remaining = job->n;
-  st.usage.prompt_tokens = static_cast<int64_t>(job->prompt_tokens.size());
-  std::vector<std::unique_ptr<Slot>> fresh;
-  try {
-    for (int i = 0; i < job->n; ++i) {
-      SamplingParams sp = job->sampling;
-      sp.seed += static_cast<uint64_t>(i);
-      const bool budgeted = job->kind == GenerationRequest::Kind::Chat && job->max_reasoning_tokens >= 0;
-      engine::ThinkingBudget budget(budgeted ? job->max_reasoning_tokens : -1,
-                                    budgeted ? backend_.think_end_tokens() : std::vector<int32_t>{});
-      auto slot = std::make_unique<Slot>(job, i, engine::StopMatcher(job->stop),
-                                         job->prompt_opens_think, std::move(budget));
-      slot->seq = backend_.new_sequence(job->prompt_tokens, sp);
-      slot->detok = backend_.new_detokenizer();
-      apply_budget(*slot);  // a budget of 0 closes the block before the first token
-      fresh.push_back(std::move(slot));
-    }
-  } catch (const std::exception& ex) {
-    JobEvent ev;
-    ev.kind = JobEvent::Kind::Failed;
-    ev.error.status = 500;
-    ev.error.type = "server_error";
-    ev.error.message = std::string("could not start the sequence: ") + ex.what();
-    job->push(std::move(ev));
-    return;
+void Batcher::cancel_job(JobState& st) {
+  for (auto& c : st.choices) {
+    if (c->id < 0) continue;
+    sched_->cancel(c->id);  // its stream is silent: the job is cancelled
+    sched_->take(c->id);
+    c->id = -1;
   }
-  metrics_.on_prompt_tokens(st.usage.prompt_tokens);
-  jobs_.emplace_back(job, st);
-  for (auto& s : fresh) slots_.push_back(std::move(s));
+}
+
+void Batcher::collect() {
+  for (auto& st : jobs_) {
+    for (auto& c : st->choices) {
+      if (c->ended && c->id >= 0) {
+        sched_->take(c->id);
+        c->id = -1;
+      }
+    }
+  }
+  std::erase_if(jobs_, [](const auto& st) { return st->remaining == 0; });
 }
 
 void Batcher::run() {
-  std::vector<Sequence*> seqs;
-  std::vector<int32_t> next;
   while (!stop_) {
     // Cancelled jobs (client gone) leave before the step, so their slots are free for admission.
-    std::erase_if(slots_, [](const auto& s) { return s->job->cancelled(); });
-    std::erase_if(jobs_, [](const auto& p) { return p.first->cancelled(); });
+    for (auto& st : jobs_) {
+      if (st->job->cancelled()) {
+        cancel_job(*st);
+        st->remaining = 0;
+      }
+    }
+    collect();
 
-    const int free_slots = parallel_ - static_cast<int>(slots_.size());
-    const auto wait = slots_.empty() ? std::chrono::milliseconds(50) : std::chrono::milliseconds(0);
+    const int free_slots = parallel_ - sched_->running() - sched_->waiting();
+    const auto wait = sched_->idle() ? std::chrono::milliseconds(50) : std::chrono::milliseconds(0);
     for (auto& job : queue_.take(free_slots, wait)) admit(job);
-    busy_ = static_cast<int>(slots_.size());
-    metrics_.set_busy_slots(busy_);
+    const int n = sched_->running() + sched_->waiting();
+    busy_ = n;
+    metrics_.set_busy_slots(n);
     metrics_.set_queue_length(static_cast<int64_t>(queue_.size()));
-    if (slots_.empty()) {
+    if (n == 0) {
       idle_cv_.notify_all();
       continue;
     }
-
-    seqs.clear();
-    for (auto& s : slots_) seqs.push_back(s->seq.get());
-    next.assign(seqs.size(), -1);
+    // Counted before the step: a job's Done event (pushed from inside it) must find its step and
+    // tokens in the metrics already.
+    max_batch_ = std::max(max_batch_.load(), n);
+    metrics_.on_step(n);
     try {
-      backend_.step(seqs, next);
+      sched_->step();
     } catch (const std::exception& ex) {
       ApiError e;
       e.status = 500;
@@ -113,138 +157,105 @@ void Batcher::run() {
       continue;
     }
     ++steps_;
-    max_batch_ = std::max(max_batch_.load(), static_cast<int>(seqs.size()));
-    metrics_.on_step(static_cast<int64_t>(seqs.size()));
-    metrics_.on_tokens(static_cast<int64_t>(seqs.size()), Clock::now());
-
-    std::vector<bool> done(slots_.size(), false);
-    for (size_t i = 0; i < slots_.size(); ++i) done[i] = on_token(*slots_[i], next[i]);
-    size_t k = 0;
-    std::erase_if(slots_, [&](const auto&) { return done[k++]; });
-    busy_ = static_cast<int>(slots_.size());
+    reused_ = sched_->reused_prompt_tokens();
+    collect();
+    busy_ = sched_->running();
   }
 }
 
-bool Batcher::on_token(Slot& s, int32_t id) {
-  JobState& st = state_of(s.job.get());
-  const bool chat = s.job->kind == GenerationRequest::Kind::Chat;
-  ++s.generated;
+void Batcher::count_token(Choice& c) {
+  JobState& st = *c.job;
   ++st.usage.completion_tokens;
+  metrics_.on_tokens(1, Clock::now());
   if (!st.first_token) {
     st.first_token = true;
-    metrics_.on_first_token(std::chrono::duration<double>(Clock::now() - s.job->enqueued_at).count());
+    metrics_.on_first_token(std::chrono::duration<double>(Clock::now() - st.job->enqueued_at).count());
   }
   // A token is reasoning when the think block was open before it (the one completing </think>
   // included), as the <think> split sees the text so far.
-  if (chat && s.in_reasoning) ++st.usage.reasoning_tokens;
-  record_logprobs(s, id);
-  if (backend_.is_eos(id)) {
-    finish(s, FinishReason::Stop, "", "", false);
+  if (st.job->kind == GenerationRequest::Kind::Chat && c.in_reasoning) ++st.usage.reasoning_tokens;
+}
+
+bool Batcher::on_stream(Choice& c, std::string_view text, int32_t token) {
+  if (c.job->job->cancelled()) return false;  // the engine ends it; cancel_job drops the job
+  const engine::GenerateResult& r = sched_->result(c.id);
+  if (token < 0) {
+    // The sequence ended. A token the stream did not report is the EOS that ended it: counted,
+    // without text and without log-probs (OpenAI and vLLM leave EOS out).
+    for (auto n = static_cast<int64_t>(r.tokens.size()); c.streamed < n; ++c.streamed) count_token(c);
+    finish(c, std::string(text));
     return true;
   }
-  std::string text = s.stop.push(s.detok->push(id));
+  count_token(c);
+  ++c.streamed;
+  if (c.job->job->sampling.top_logprobs >= 0) {
+    TokenLogprobs t;
+    t.token = backend_.token_bytes(token);
+    t.logprob = r.token_logprobs.back();
+    t.text_offset = c.text_offset;
+    c.text_offset += static_cast<int64_t>(t.token.size());
+    for (const auto& alt : r.top_logprobs.back()) t.top.emplace_back(backend_.token_bytes(alt.id), alt.logprob);
+    c.logprobs.push_back(std::move(t));
+  }
   ChunkDelta d;
-  d.index = s.index;
-  if (chat) {
-    auto parts = s.think.push(text);
+  d.index = c.index;
+  if (c.job->job->kind == GenerationRequest::Kind::Chat) {
+    auto parts = c.think.push(text);
     d.reasoning_content = std::move(parts.reasoning);
     d.content = std::move(parts.content);
-    if (!text.empty()) s.in_reasoning = engine::reasoning_open(s.think);
+    if (!text.empty()) c.in_reasoning = engine::reasoning_open(c.think);
   } else {
-    d.content = std::move(text);
+    d.content = std::string(text);
   }
-  if (s.stop.matched()) {
-    finish(s, FinishReason::Stop, std::move(d.reasoning_content), std::move(d.content), true);
-    return true;
-  }
-  const bool out_of_room = s.seq->n_past() + 1 > backend_.n_ctx();
-  if (s.generated >= s.job->max_tokens || out_of_room) {
-    finish(s, FinishReason::Length, std::move(d.reasoning_content), std::move(d.content), false);
-    return true;
-  }
-  if (!d.content.empty() || !d.reasoning_content.empty()) {
-    d.role = chat && !s.sent_role;
-    s.sent_role = true;
-    d.logprobs = s.job->sampling.top_logprobs >= 0;
-    d.token_logprobs = std::move(s.logprobs);
-    s.logprobs.clear();
-    JobEvent ev;
-    ev.delta = std::move(d);
-    s.job->push(std::move(ev));
-  }
-  apply_budget(s);
-  return false;
+  if (!d.content.empty() || !d.reasoning_content.empty()) send(c, std::move(d));
+  return true;
 }
 
-void Batcher::record_logprobs(Slot& s, int32_t id) {
-  // EOS has no text: OpenAI and vLLM leave it out of the log-probs.
-  if (s.job->sampling.top_logprobs < 0 || backend_.is_eos(id)) return;
-  TokenLogprobs t;
-  t.token = backend_.token_bytes(id);
-  t.logprob = s.seq->logprob;
-  t.text_offset = s.text_offset;
-  s.text_offset += static_cast<int64_t>(t.token.size());
-  t.top.reserve(s.seq->top_logprobs.size());
-  for (const auto& alt : s.seq->top_logprobs) t.top.emplace_back(backend_.token_bytes(alt.id), alt.logprob);
-  s.logprobs.push_back(std::move(t));
-}
-
-void Batcher::apply_budget(Slot& s) {
-  if (const int32_t forced = s.budget.next(s.in_reasoning); forced >= 0) s.seq->force(forced);
-}
-
-void Batcher::finish(Slot& s, FinishReason why, std::string tail_reasoning,
-                     std::string tail_content, bool stop_string) {
-  const bool chat = s.job->kind == GenerationRequest::Kind::Chat;
-  ChunkDelta d;
-  d.index = s.index;
-  d.finish = why;
-  d.reasoning_content = std::move(tail_reasoning);
-  d.content = std::move(tail_content);
-  // Release what is still held (undecoded bytes, a partial stop-string prefix, a partial tag),
-  // unless a stop string matched: nothing after it may be emitted.
-  std::string tail;
-  if (!stop_string) {
-    tail = s.stop.push(s.detok->flush());
-    tail += s.stop.flush();  // "" when the flushed bytes completed a stop string
-  }
-  if (chat) {
-    auto a = s.think.push(tail);
-    auto b = s.think.finish();
-    d.reasoning_content += a.reasoning + b.reasoning;
-    d.content += a.content + b.content;
-  } else {
-    d.content += tail;
-  }
-  d.role = chat && !s.sent_role;
-  s.sent_role = true;
-  d.logprobs = s.job->sampling.top_logprobs >= 0;
-  d.token_logprobs = std::move(s.logprobs);
-  s.logprobs.clear();
+void Batcher::send(Choice& c, ChunkDelta d) {
+  d.role = c.job->job->kind == GenerationRequest::Kind::Chat && !c.sent_role;
+  c.sent_role = true;
+  d.logprobs = c.job->job->sampling.top_logprobs >= 0;
+  d.token_logprobs = std::move(c.logprobs);
+  c.logprobs.clear();
   JobEvent ev;
   ev.delta = std::move(d);
-  s.job->push(std::move(ev));
+  c.job->job->push(std::move(ev));
+}
 
-  JobState& st = state_of(s.job.get());
+void Batcher::finish(Choice& c, std::string tail) {
+  const engine::GenerateResult& r = sched_->result(c.id);
+  ChunkDelta d;
+  d.index = c.index;
+  // Non-finite logits end the choice like an EOS (the text so far is kept).
+  d.finish = r.finish_reason == engine::FinishReason::Length ? FinishReason::Length : FinishReason::Stop;
+  if (c.job->job->kind == GenerationRequest::Kind::Chat) {
+    auto a = c.think.push(tail);
+    auto b = c.think.finish();
+    d.reasoning_content = a.reasoning + b.reasoning;
+    d.content = a.content + b.content;
+  } else {
+    d.content = std::move(tail);
+  }
+  send(c, std::move(d));
+  c.ended = true;
+  JobState& st = *c.job;
   if (--st.remaining == 0) {
     JobEvent done;
     done.kind = JobEvent::Kind::Done;
     done.usage = st.usage;
-    s.job->push(std::move(done));
-    const Job* key = s.job.get();
-    std::erase_if(jobs_, [&](const auto& p) { return p.first.get() == key; });
+    st.job->push(std::move(done));
   }
 }
 
 void Batcher::fail_all(const ApiError& e) {
-  for (auto& [job, st] : jobs_) {
+  for (auto& st : jobs_) {
     JobEvent ev;
     ev.kind = JobEvent::Kind::Failed;
     ev.error = e;
-    job->push(std::move(ev));
+    st->job->push(std::move(ev));
   }
   jobs_.clear();
-  slots_.clear();
+  sched_ = new_scheduler();  // drops every sequence and session
   busy_ = 0;
 }
 

@@ -1,8 +1,12 @@
 // A deterministic stand-in model for testing the server without weights: byte-level tokens
-// (id = byte, kEos = 256), a trivial chat template, and sequences that emit a fixed script one
-// byte per step and then EOS. Optional per-step delay to exercise queueing and cancellation.
-// Its "distribution" at each step (for log-probs) puts 1/2 on the script's next byte b and
-// 2^-(j+1) on byte b + j (mod 256), j = 1, 2, ...; a forced token does not advance the script.
+// (id = byte, kEos = 256; test::byte_tokenizer (engine/test_util.h) for the text side), a trivial chat
+// template, and a scripted models::CausalLM that the batcher's engine::Scheduler decodes like a
+// real one. Its distribution after a context puts 1/2 on the script's next byte b and 2^-(j+1) on
+// id b + j (mod 257), j = 1, 2, ...: greedy decoding writes the script, then EOS. The tokens fed
+// by forward() are the prompt (the script starts after them); a token fed by forward_batch (the
+// scheduler's decode steps) advances the script only when it is the byte predicted, so a forced
+// token does not consume it. Optional delay per forward call to exercise queueing and
+// cancellation.
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -19,40 +23,44 @@ class FakeBackend : public Backend {
   struct Options {
     std::string model_id = "fake-model";
     int64_t n_ctx = 256;
-    /// What every sequence generates (then EOS). "{seed}" is replaced by the sequence's seed so
-    /// tests can tell choices apart.
+    /// What every sequence generates greedily (then EOS).
     std::string script = "Hello from the fake model.";
+    /// Finished sessions kept for prefix reuse (engine::SchedulerOptions::max_pooled_sessions).
+    int max_pooled_sessions = 0;
     /// Ends the rendered chat prompt with "<think>\n" like the R1 templates.
     bool template_opens_think = false;
     std::chrono::milliseconds step_delay{0};
   };
 
-  explicit FakeBackend(Options opts) : opts_(std::move(opts)) {}
+  explicit FakeBackend(Options opts);
+  ~FakeBackend() override;
 
   const std::string& model_id() const override { return opts_.model_id; }
   int64_t n_ctx() const override { return opts_.n_ctx; }
-  SamplingParams default_sampling() const override { return {}; }
+  /// Greedy, so that requests without a temperature get the script.
+  SamplingParams default_sampling() const override;
   /// "<|role|>content\n" per message, then "<|assistant|>" (+ "<think>\n" unless kwargs has
   /// enable_thinking: false, as Qwen3's template does).
   ApiResult<std::string> render_chat(const std::vector<ChatMessage>& messages,
                                      const nlohmann::ordered_json& kwargs) const override;
   std::vector<int32_t> tokenize(std::string_view text, bool raw_prompt) const override;
   int32_t vocab_size() const override { return kEos + 1; }
-  bool is_eos(int32_t id) const override { return id == kEos; }
-  std::string token_bytes(int32_t id) const override;
+  std::vector<int32_t> eos_ids() const override { return {kEos}; }
   std::vector<int32_t> think_end_tokens() const override;
-  std::unique_ptr<Detokenizer> new_detokenizer() const override;
+  engine::SamplerOptions sampler_defaults() const override { return {}; }
+  models::CausalLM& model() override;
+  const tok::Tokenizer& tokenizer() const override { return *tok_; }
+  int max_pooled_sessions() const override { return opts_.max_pooled_sessions; }
 
-  std::unique_ptr<Sequence> new_sequence(std::span<const int32_t> prompt,
-                                         const SamplingParams& sampling) override;
-  void step(std::span<Sequence* const> seqs, std::span<int32_t> next) override;
-
-  /// Sequences alive now (created and not yet destroyed): tests check freed slots with it.
+  /// Sessions alive now (one per running sequence, plus pooled ones): tests check freed slots.
   int live_sequences() const { return live_->load(); }
 
  private:
+  class ScriptLM;
   Options opts_;
   std::shared_ptr<std::atomic<int>> live_ = std::make_shared<std::atomic<int>>(0);
+  std::unique_ptr<tok::Tokenizer> tok_;
+  std::unique_ptr<ScriptLM> lm_;
 };
 
 }  // namespace r1::server

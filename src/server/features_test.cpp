@@ -45,6 +45,7 @@ std::shared_ptr<Job> chat_job(std::string prompt, bool opens_think) {
   for (char c : prompt) j->prompt_tokens.push_back(static_cast<unsigned char>(c));
   j->prompt_opens_think = opens_think;
   j->max_tokens = 200;
+  j->sampling.temperature = 0.0f;  // greedy: the fake model's script
   return j;
 }
 

@@ -1,12 +1,9 @@
-// The server's Backend over a real model: the chat template and tokenizer build prompts, each
-// sequence owns a models::Session (KV cache) and a seeded sampler, and a step prefills new
-// sequences and decodes all the others in one batched forward, then samples with the engine's
-// sampler chain. Finished sequences return their session to a pool; a new prompt that shares a
-// prefix with a pooled session's tokens (a repeated system prompt, the next chat turn) reuses that
-// part of its KV cache instead of recomputing it.
+// The server's Backend over a real model: the chat template and tokenizer build prompts; the
+// batcher's engine::Scheduler decodes with the model, keeping `max_pooled_sessions` finished KV
+// caches so that a new prompt sharing a prefix with one of them (a repeated system prompt, the
+// next chat turn) reuses that part instead of recomputing it.
 #pragma once
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -45,36 +42,17 @@ class ModelBackend : public Backend {
                                      const nlohmann::ordered_json& kwargs) const override;
   std::vector<int32_t> tokenize(std::string_view text, bool raw_prompt) const override;
   int32_t vocab_size() const override { return tok_.vocab_size(); }
-  bool is_eos(int32_t id) const override;
-  std::string token_bytes(int32_t id) const override { return tok_.token_bytes(id); }
+  std::vector<int32_t> eos_ids() const override { return eos_ids_; }
   std::vector<int32_t> think_end_tokens() const override { return think_end_; }
-  std::unique_ptr<Detokenizer> new_detokenizer() const override;
-
-  std::unique_ptr<Sequence> new_sequence(std::span<const int32_t> prompt,
-                                         const SamplingParams& sampling) override;
-  /// Prefills new sequences one by one (CausalLM::forward), decodes all the others together in
-  /// one CausalLM::forward_batch, then samples each. A sequence whose logits are not finite gets
-  /// -1 (an end of sequence for is_eos).
-  void step(std::span<Sequence* const> seqs, std::span<int32_t> next) override;
-
-  /// Prompt tokens served from pooled KV caches instead of being recomputed (metrics, tests).
-  int64_t reused_prompt_tokens() const { return reused_tokens_; }
+  engine::SamplerOptions sampler_defaults() const override { return sampling_; }
+  models::CausalLM& model() override { return model_; }
+  const tok::Tokenizer& tokenizer() const override { return tok_; }
+  int max_pooled_sessions() const override { return opts_.max_pooled_sessions; }
 
  private:
-  struct PooledSession {
-    std::unique_ptr<models::Session> session;
-    std::vector<int32_t> tokens;  // what its cache holds: tokens.size() == n_past()
-  };
-  class ModelSequence;
-  friend class ModelSequence;
-
   ModelBackend(models::CausalLM& model, const tok::Tokenizer& tok,
                std::optional<tok::ChatTemplate> tmpl, std::vector<int32_t> eos_ids,
                engine::SamplerOptions sampling, Options opts);
-  // A session whose cache holds the longest prefix of `prompt` (at most P-1 tokens, so the last
-  // prompt token is always computed and yields logits), truncated to that prefix.
-  PooledSession acquire(std::span<const int32_t> prompt);
-  void release(PooledSession s);
 
   models::CausalLM& model_;
   const tok::Tokenizer& tok_;
@@ -83,15 +61,6 @@ class ModelBackend : public Backend {
   std::vector<int32_t> think_end_;  // engine::think_end_ids(tok_)
   engine::SamplerOptions sampling_;
   Options opts_;
-  std::vector<float> logits_;  // [V] scratch, scheduler thread only
-  std::vector<float> batch_logits_;  // [B, V] scratch of forward_batch
-  std::vector<size_t> batch_index_;
-  std::vector<int32_t> batch_tokens_;
-  std::vector<models::Session*> batch_sessions_;
-  engine::SamplerWorkspace ws_;
-  std::mutex pool_mu_;  // sequences may be destroyed outside the scheduler thread
-  std::vector<PooledSession> pool_;
-  int64_t reused_tokens_ = 0;
 };
 
 }  // namespace r1::server

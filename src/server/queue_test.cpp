@@ -18,6 +18,7 @@ std::shared_ptr<Job> make_job(int n = 1, int64_t max_tokens = 100) {
   j->prompt_tokens = {'h', 'i'};
   j->n = n;
   j->max_tokens = max_tokens;
+  j->sampling.temperature = 0.0f;  // greedy: the fake model's script
   return j;
 }
 
@@ -203,18 +204,46 @@ TEST(Batcher, ConcurrentJobsShareDecodeSteps) {
 }
 
 TEST(Batcher, ChoicesGetTheirOwnSeeds) {
+  // Sampled (temperature 1) from the fake's distribution, choice i of a job with seed s must be
+  // exactly what a one-choice job with seed s + i gets, and the three must differ.
   FakeBackend::Options o;
-  o.script = "seed={seed}";
+  o.script = std::string(40, 'a');
   Harness h(o, 4);
-  auto j = make_job(3);
-  j->sampling.seed = 10;
+  auto sampled = [](int n, uint64_t seed) {
+    auto j = make_job(n, 12);
+    j->sampling.temperature = 1.0f;
+    j->sampling.seed = seed;
+    return j;
+  };
+  auto j = sampled(3, 10);
   h.queue.submit(j);
   auto evs = finish(*j);
-  EXPECT_EQ(text_of(evs, 0).content, "seed=10");
-  EXPECT_EQ(text_of(evs, 1).content, "seed=11");
-  EXPECT_EQ(text_of(evs, 2).content, "seed=12");
-  EXPECT_EQ(evs.back().usage.completion_tokens, 3 * 8);
   EXPECT_EQ(evs.back().usage.prompt_tokens, 2);
+  std::vector<std::string> texts;
+  for (int i = 0; i < 3; ++i) {
+    auto one = sampled(1, 10 + static_cast<uint64_t>(i));
+    h.queue.submit(one);
+    texts.push_back(text_of(evs, i).content);
+    EXPECT_EQ(texts.back(), text_of(finish(*one), 0).content) << "choice " << i;
+  }
+  EXPECT_NE(texts[0], texts[1]);
+  EXPECT_NE(texts[1], texts[2]);
+}
+
+TEST(Batcher, ReusesAPooledPromptPrefix) {
+  FakeBackend::Options o;
+  o.script = "ok";
+  o.max_pooled_sessions = 2;
+  Harness h(o, 2);
+  auto a = make_job();
+  a->prompt_tokens = {'s', 'y', 's', ':', 'q', '1'};
+  h.queue.submit(a);
+  EXPECT_EQ(text_of(finish(*a)).content, "ok");
+  auto b = make_job();
+  b->prompt_tokens = {'s', 'y', 's', ':', 'q', '2'};
+  h.queue.submit(b);
+  EXPECT_EQ(text_of(finish(*b)).content, "ok");
+  EXPECT_EQ(h.batcher.reused_prompt_tokens(), 5);  // "sys:q" came from a's cache
 }
 
 TEST(Batcher, CancelledJobFreesItsSlotAtOnce) {

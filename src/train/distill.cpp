@@ -106,7 +106,7 @@ std::vector<Candidate> sample_candidates(
       seeds.push_back(mix64(mix64(o.seed, uint64_t(i)), uint64_t(j) + 1));
     }
     std::vector<Sample> samples =
-        sample_batch(teacher, rows, eos, o.max_tokens, o.temperature, seeds);
+        sample_batch(teacher, tok, rows, eos, o.max_tokens, o.temperature, seeds);
     for (int64_t r = start; r < end; ++r) {
       Sample& s = samples[size_t(r - start)];
       gen_tokens += int64_t(s.tokens.size());

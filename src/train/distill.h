@@ -1,6 +1,6 @@
 // Distillation by rejection sampling (DeepSeek-R1 §2.3.3 and §2.4): a teacher samples k
-// completions per prompt (batched decoding through CausalLM::forward_batch, any architecture,
-// DeepSeek-V3 included), a verifier keeps the correct and well-formed ones, exact duplicates are
+// completions per prompt (engine::Scheduler through sample_batch, any architecture, DeepSeek-V3
+// included), a verifier keeps the correct and well-formed ones, exact duplicates are
 // dropped, the survivors are written as traces.jsonl ({prompt, completion, answer}) and the
 // student is fine-tuned on them with run_sft (train/sft.h). The verifier is a callback so this
 // library stays below rewards/ and task/ (the CLI wires accuracy AND format: cmd_distill.cpp).

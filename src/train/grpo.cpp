@@ -6,11 +6,11 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <random>
 
 #include <nlohmann/json.hpp>
 
 #include "core/storage.h"
+#include "engine/scheduler.h"
 #include "io/hf_model.h"
 #include "models/decoder_config.h"
 #include "models/model_info.h"
@@ -45,37 +45,6 @@ class ParamViews : public models::TensorSource {
   std::string label_;
   std::map<std::string, Tensor> by_name_;
 };
-
-/// Uniform [0, 1) from the top 53 bits (same draws on every standard library).
-double uniform01(std::mt19937_64& g) { return double(g() >> 11) * 0x1.0p-53; }
-
-/// Samples from softmax(logits / T); returns the id, its log-prob and the row's entropy.
-int32_t sample_row(const float* logits, int64_t V, double T, std::mt19937_64& g, double* logp,
-                   double* entropy, std::vector<double>& scratch) {
-  scratch.resize(size_t(V));
-  double mx = -INFINITY;
-  for (int64_t v = 0; v < V; ++v) mx = std::max(mx, double(logits[v]) / T);
-  double z = 0, ez = 0;
-  for (int64_t v = 0; v < V; ++v) {
-    const double x = double(logits[v]) / T - mx;
-    scratch[size_t(v)] = std::exp(x);
-    z += scratch[size_t(v)];
-    ez += scratch[size_t(v)] * x;
-  }
-  const double u = uniform01(g) * z;
-  double c = 0;
-  int32_t id = int32_t(V - 1);
-  for (int64_t v = 0; v < V; ++v) {
-    c += scratch[size_t(v)];
-    if (u < c) {
-      id = int32_t(v);
-      break;
-    }
-  }
-  *logp = double(logits[id]) / T - mx - std::log(z);
-  *entropy = std::log(z) - ez / z;
-  return id;
-}
 
 }  // namespace
 
@@ -156,52 +125,40 @@ std::vector<double> GrpoPolicy::backward_logprobs(
   return out;
 }
 
-std::vector<Sample> sample_batch(models::CausalLM& lm, std::span<const std::vector<int32_t>> prompts,
+std::vector<Sample> sample_batch(models::CausalLM& lm, const tok::Tokenizer& tok,
+                                 std::span<const std::vector<int32_t>> prompts,
                                  std::span<const int32_t> eos, int64_t max_new, double temperature,
                                  std::span<const uint64_t> rng_seeds) {
   R1_CHECK(prompts.size() == rng_seeds.size(), "{} prompts, {} seeds", prompts.size(),
            rng_seeds.size());
   R1_CHECK(temperature > 0, "sampling temperature must be > 0");
-  const int64_t B = int64_t(prompts.size()), V = lm.info().vocab_size;
-  std::vector<Sample> out(static_cast<size_t>(B));
-  std::vector<std::unique_ptr<models::Session>> sessions;
-  std::vector<std::mt19937_64> rngs;
-  std::vector<float> logits(static_cast<size_t>(B * V));
-  for (int64_t b = 0; b < B; ++b) {
-    sessions.push_back(lm.new_session(int64_t(prompts[size_t(b)].size()) + max_new + 1));
-    rngs.emplace_back(rng_seeds[size_t(b)]);
-    lm.forward(prompts[size_t(b)], *sessions.back(), logits.data() + b * V, false);
+  engine::Scheduler sched(lm, tok);
+  std::vector<engine::SeqId> ids;
+  for (size_t b = 0; b < prompts.size(); ++b) {
+    engine::SequenceRequest req;
+    req.prompt = prompts[b];
+    // Plain softmax(logits / T) sampling (the policy GRPO's ratio is taken against): no
+    // truncation, no penalty.
+    req.opts.sampling = engine::SamplerOptions{};
+    req.opts.sampling.temperature = static_cast<float>(temperature);
+    req.opts.sampling.seed = rng_seeds[b];
+    req.opts.max_tokens = max_new;
+    req.opts.eos_ids.assign(eos.begin(), eos.end());
+    req.opts.sampling_logprobs = true;
+    auto id = sched.add(std::move(req));
+    R1_CHECK(id.ok(), "rollout {}: {}", b, id.message());
+    ids.push_back(*id);
   }
-  std::vector<int64_t> active(static_cast<size_t>(B));
-  for (int64_t b = 0; b < B; ++b) active[size_t(b)] = b;
-  std::vector<double> scratch;
-  std::vector<int32_t> next;
-  std::vector<models::Session*> next_s;
-  std::vector<int64_t> next_active;
-  while (!active.empty()) {
-    next.clear();
-    next_s.clear();
-    next_active.clear();
-    for (size_t i = 0; i < active.size(); ++i) {
-      const int64_t b = active[i];
-      double lp = 0, h = 0;
-      const int32_t id = sample_row(logits.data() + int64_t(i) * V, V, temperature,
-                                    rngs[size_t(b)], &lp, &h, scratch);
-      Sample& s = out[size_t(b)];
-      s.tokens.push_back(id);
-      s.logprobs.push_back(lp);
-      s.entropy_sum += h;
-      if (std::find(eos.begin(), eos.end(), id) != eos.end()) continue;
-      if (int64_t(s.tokens.size()) >= max_new) {
-        s.truncated = true;
-        continue;
-      }
-      next.push_back(id);
-      next_s.push_back(sessions[size_t(b)].get());
-      next_active.push_back(b);
-    }
-    active.swap(next_active);
-    if (!active.empty()) lm.forward_batch(next, next_s, logits.data());
+  sched.run();
+  std::vector<Sample> out(prompts.size());
+  for (size_t b = 0; b < prompts.size(); ++b) {
+    engine::GenerateResult r = sched.take(ids[b]);
+    R1_CHECK(r.finish_reason != engine::FinishReason::Error, "rollout {}: {}", b, r.error);
+    Sample& s = out[b];
+    s.tokens = std::move(r.tokens);
+    s.logprobs = std::move(r.sampling_logprobs);
+    s.truncated = r.finish_reason == engine::FinishReason::Length;
+    s.entropy_sum = r.entropy_sum;
   }
   return out;
 }

@@ -1,6 +1,6 @@
 // GRPO training (DeepSeekMath §4; DeepSeek-R1 §2.2) over a TrainLM: sample a group of G
-// completions per prompt with the current policy (batched decoding on the KV cache through
-// CausalLM::forward_batch), score them with weighted rule-based rewards, compute group-relative
+// completions per prompt with the current policy (engine::Scheduler: batched decoding on the KV
+// cache), score them with weighted rule-based rewards, compute group-relative
 // advantages and take num_iterations AdamW steps on the clipped surrogate minus beta * k3 KL to a
 // frozen reference (grpo_math.h). The prompt source and the reward functions are callbacks, so
 // this library stays below rewards/ and task/ (the CLI wires them: src/cli/cmd_grpo.cpp).
@@ -20,6 +20,7 @@
 #include "models/decoder.h"
 #include "models/deepseek_v3/model.h"
 #include "train/grpo_math.h"
+#include "tokenizer/tokenizer.h"
 #include "train/lm.h"
 
 namespace r1::train {
@@ -65,10 +66,14 @@ struct Sample {
   double entropy_sum = 0;          // sum over tokens of the sampling distribution's entropy (nats)
 };
 
-/// Samples `prompts.size()` completions in one batched decode loop (one session per row, each
-/// prefilled with its prompt), at `temperature` (> 0), until an EOS in `eos` or max_new tokens.
-/// rng_seeds[i] seeds row i (mt19937_64), so results do not depend on batch composition.
-std::vector<Sample> sample_batch(models::CausalLM& lm, std::span<const std::vector<int32_t>> prompts,
+/// Samples `prompts.size()` completions through the engine's scheduler (continuous batching: one
+/// forward_batch per decode step over all unfinished rows) with plain softmax(logits / T)
+/// sampling, `temperature` > 0, until an EOS in `eos`, max_new tokens or the model's context.
+/// rng_seeds[i] seeds row i's sampler (engine::Rng), so results do not depend on batch
+/// composition. `tok` decodes the stream (text is not returned). Errors (R1_CHECK): an empty or
+/// out-of-vocabulary prompt, non-finite logits.
+std::vector<Sample> sample_batch(models::CausalLM& lm, const tok::Tokenizer& tok,
+                                 std::span<const std::vector<int32_t>> prompts,
                                  std::span<const int32_t> eos, int64_t max_new, double temperature,
                                  std::span<const uint64_t> rng_seeds);
 

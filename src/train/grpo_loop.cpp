@@ -145,7 +145,7 @@ Result<void> run_grpo(const GrpoOptions& o, const std::function<GrpoPrompt(int64
       }
       const auto tg = Clock::now();
       std::vector<Sample> samples =
-          sample_batch(policy->model(), prompts, eos, o.max_completion_length, o.temperature, seeds);
+          sample_batch(policy->model(), *tok, prompts, eos, o.max_completion_length, o.temperature, seeds);
       gen_s += seconds_since(tg);
       std::vector<Row> rows(samples.size());
       std::vector<float> r(samples.size());

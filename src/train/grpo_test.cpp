@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/test_util.h"
+#include "engine/test_util.h"
 #include "train/grpo.h"
 #include "train/grpo_math.h"
 #include "train/optim.h"
@@ -241,9 +242,9 @@ TEST(GrpoSample, DeterministicAndBounded) {
   const std::vector<std::vector<int32_t>> prompts = {{3, 4}, {3, 4}, {7}};
   const std::vector<int32_t> eos = {1};
   const std::vector<uint64_t> seeds = {1, 2, 3};
-  auto a = sample_batch((*pol)->model(), prompts, eos, 12, 1.0, seeds);
+  auto a = sample_batch((*pol)->model(), *test::byte_tokenizer(), prompts, eos, 12, 1.0, seeds);
   // Row 2 alone with the same seed gives the same tokens as in the batch.
-  auto b = sample_batch((*pol)->model(), std::span(prompts).subspan(2, 1), eos, 12, 1.0,
+  auto b = sample_batch((*pol)->model(), *test::byte_tokenizer(), std::span(prompts).subspan(2, 1), eos, 12, 1.0,
                         std::span(seeds).subspan(2, 1));
   EXPECT_EQ(a[2].tokens, b[0].tokens);
   for (const auto& s : a) {

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/test_util.h"
+#include "engine/test_util.h"
 #include "models/init_model.h"
 #include "train/grpo.h"
 #include "train/optim.h"
@@ -33,34 +34,13 @@ nlohmann::json decoder_config(const std::string& arch) {
           {"eos_token_id", 1}};
 }
 
-// DeepSeek-V3 shapes at toy scale: q-LoRA, one dense layer then MoE layers (sigmoid router,
-// noaux_tc with 2 groups, shared expert), MTP module present (unused by sampling).
-nlohmann::json deepseek_config() {
-  return {{"model_type", "deepseek_v3"},   {"vocab_size", kVocab},
-          {"hidden_size", 32},             {"intermediate_size", 48},
-          {"moe_intermediate_size", 16},   {"num_hidden_layers", 3},
-          {"first_k_dense_replace", 1},    {"moe_layer_freq", 1},
-          {"num_attention_heads", 4},      {"num_key_value_heads", 4},
-          {"n_routed_experts", 4},         {"n_shared_experts", 1},
-          {"num_experts_per_tok", 2},      {"n_group", 2},
-          {"topk_group", 1},               {"routed_scaling_factor", 2.5},
-          {"norm_topk_prob", true},        {"scoring_func", "sigmoid"},
-          {"topk_method", "noaux_tc"},     {"q_lora_rank", 24},
-          {"kv_lora_rank", 16},            {"qk_nope_head_dim", 8},
-          {"qk_rope_head_dim", 4},         {"v_head_dim", 8},
-          {"rope_theta", 10000.0},         {"rms_norm_eps", 1e-6},
-          {"max_position_embeddings", 128}, {"tie_word_embeddings", false},
-          {"num_nextn_predict_layers", 1}, {"bos_token_id", 0},
-          {"eos_token_id", 1}};
-}
-
 void rollout_logprobs_match_training(const std::string& arch) {
   test::TempDir tmp;
   ThreadPool pool(2);
   const std::string dir = tmp.file("init");
   Result<std::unique_ptr<TrainLM>> m = make_error("unset");
   if (arch == "deepseek_v3") {
-    auto w = models::write_random_deepseek_v3(deepseek_config(), dir, 5);
+    auto w = models::write_random_deepseek_v3(test::tiny_deepseek_v3_config(kVocab), dir, 5);
     ASSERT_TRUE(w.ok()) << w.message();
     m = TrainLM::load(dir, pool);
   } else {
@@ -88,7 +68,7 @@ void rollout_logprobs_match_training(const std::string& arch) {
   const std::vector<int32_t> eos = {};
   const std::vector<uint64_t> seeds = {11, 12, 13};
   const int64_t max_new = 12;
-  const auto samples = sample_batch((*pol)->model(), prompts, eos, max_new, temperature, seeds);
+  const auto samples = sample_batch((*pol)->model(), *test::byte_tokenizer(), prompts, eos, max_new, temperature, seeds);
   ASSERT_EQ(samples.size(), prompts.size());
 
   // Tolerance: both sides are f32 forwards of the same weights; they differ only in summation

@@ -1,8 +1,7 @@
-// Text generation over a CausalLM: prefill the prompt in one batched pass, then decode one token
-// at a time, sampling, streaming valid UTF-8 and stopping on EOS, stop strings, max tokens or a
-// full context. The per-sequence part (Sequence) holds no model and runs no forward pass, so a
-// batched scheduler (server, GRPO group sampling) advances many Sequences with one batched forward
-// per step and reuses all of it; `generate` is the single-sequence loop built from the same pieces.
+// One generated sequence's state between forward passes: sampling (the engine's sampler and a
+// per-sequence seeded Rng), streaming valid UTF-8, and the stop rules (EOS, stop strings, max
+// tokens, a full context, the thinking budget, cancellation). It holds no model and runs no
+// forward pass: engine::Scheduler (scheduler.h), the only decode loop, feeds it logits.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -27,7 +26,7 @@ enum class FinishReason {
   Stop,       // an EOS id or a stop string
   Length,     // max_tokens reached, or the context is full
   Error,      // non-finite logits (the message says which id); the text so far is kept
-  Cancelled,  // the stream callback asked to stop (e.g. the client went away)
+  Cancelled,  // the stream callback asked to stop, or Scheduler::cancel (the client went away)
 };
 
 /// "stop", "length", "error", "cancelled" ("" for None).
@@ -44,6 +43,9 @@ struct GenerateOptions {
   int64_t thinking_budget = -1;
   std::vector<int32_t> think_end_ids;  // think_end_ids(tok) when thinking_budget >= 0
   bool starts_in_reasoning = false;    // the prompt opened <think> (tok::prompt_ends_in_reasoning)
+  // Log-probs recorded per generated token (forced ones included) into GenerateResult:
+  int32_t top_logprobs = -1;       // >= 0: raw log_softmax log-prob and this many alternatives
+  bool sampling_logprobs = false;  // log-prob under the sampling distribution, and its entropy
 };
 
 /// Receives, for each generated token, the text it released (complete UTF-8; may be empty while
@@ -59,11 +61,21 @@ struct GenerateResult {
   FinishReason finish_reason = FinishReason::None;
   std::string error;            // set when finish_reason == Error
   int stop_index = -1;          // which stop string matched, -1 if none
+  // GenerateOptions::top_logprobs >= 0: per token, log_softmax_top of the raw logits row it was
+  // chosen from (the chosen id's log-prob, then the alternatives, most likely first).
+  std::vector<float> token_logprobs;
+  std::vector<std::vector<TokenLogprob>> top_logprobs;
+  // GenerateOptions::sampling_logprobs: per token, log softmax(logits / T)[id] with T the
+  // sampling temperature (1 when greedy), untruncated (what GRPO's importance ratio needs), and
+  // the sum over tokens of that distribution's entropy (nats).
+  std::vector<double> sampling_logprobs;
+  double entropy_sum = 0.0;
   int64_t prompt_tokens = 0;    // prompt length
   int64_t cached_tokens = 0;    // prompt tokens reused from the session's cache (not recomputed)
   double prompt_ms = 0.0;       // the prefill forward pass (tokens prompt - cached)
-  int64_t decode_steps = 0;     // single-token forward passes after the prefill
+  int64_t decode_steps = 0;     // decode forward passes (one token each) after the prefill
   double decode_ms = 0.0;       // time from the end of prefill to the end, sampling included
+                                // (with other sequences in the batch: the batch's steps)
   /// Prefill throughput: computed prompt tokens per second (0 when nothing was computed).
   double prompt_tokens_per_s() const;
   /// Decode throughput like llama.cpp's "eval": decode_steps per second of decode_ms.
@@ -89,6 +101,8 @@ class Sequence {
 
   /// Ends the sequence early (e.g. the server shuts down) and flushes held text through `cb`.
   void cancel(const StreamCallback& cb);
+  /// Ends the sequence with `reason` before any token (max_tokens 0), flushing nothing.
+  void end_before_start(FinishReason reason) { result_.finish_reason = reason; }
 
   bool finished() const { return result_.finish_reason != FinishReason::None; }
   /// The last sampled token: the next one to feed (valid after an accept that did not finish).
@@ -115,27 +129,5 @@ class Sequence {
 /// tokens (the prompt plus at least one generated token must fit). Errors: empty prompt, or
 /// "prompt is P tokens but the context holds N" with the numbers.
 Result<void> check_prompt(int64_t n_prompt, int64_t n_ctx);
-
-/// A model session plus the ids its KV cache holds, so that a new prompt sharing a prefix with
-/// them (the next chat turn, a repeated system prompt) only computes the new part.
-struct CachedSession {
-  std::unique_ptr<models::Session> session;
-  std::vector<int32_t> tokens;  // exactly the positions in the cache: tokens.size() == n_past()
-};
-
-/// Brings `cs` to hold `prompt` minus its last token reused where possible, then runs the rest of
-/// the prompt through the model in one batched forward, writing the last position's logits to
-/// `logits` [V]. Returns the number of prompt tokens reused from the cache. Preconditions:
-/// check_prompt(prompt.size(), n_ctx) passed; logits.size() == V.
-int64_t prefill(models::CausalLM& model, CachedSession& cs, std::span<const int32_t> prompt,
-                std::span<float> logits);
-
-/// Generates one sequence: check_prompt (error before any compute), prefill (reusing cs's cached
-/// prefix), then decode until a finish reason. Text streams through `cb` (may be empty). Errors
-/// (Result): only prompt problems; non-finite logits end with FinishReason::Error in the result.
-/// On return, cs.tokens mirrors the cache (prompt + all generated tokens but the last).
-Result<GenerateResult> generate(models::CausalLM& model, CachedSession& cs,
-                                const tok::Tokenizer& tok, std::span<const int32_t> prompt,
-                                const GenerateOptions& opts, const StreamCallback& cb = {});
 
 }  // namespace r1::engine

@@ -1,19 +1,11 @@
 // The generation loop and the per-sequence state it is built from.
-#include "engine/generate.h"
+#include "engine/sequence.h"
 
 #include <algorithm>
-#include <chrono>
 
 #include "core/check.h"
 
 namespace r1::engine {
-namespace {
-
-double ms_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
-
-}  // namespace
 
 const char* finish_reason_name(FinishReason r) {
   switch (r) {
@@ -73,6 +65,17 @@ void Sequence::accept(std::span<const float> logits, SamplerWorkspace& ws, const
     return;
   }
   const int32_t id = sampled.value();
+  if (opts_.top_logprobs >= 0) {
+    std::vector<TokenLogprob> top;
+    result_.token_logprobs.push_back(log_softmax_top(logits, id, opts_.top_logprobs, top));
+    result_.top_logprobs.push_back(std::move(top));
+  }
+  if (opts_.sampling_logprobs) {
+    double h = 0.0;
+    result_.sampling_logprobs.push_back(
+        tempered_logprob(logits, id, opts_.sampling.greedy() ? 1.0f : opts_.sampling.temperature, &h));
+    result_.entropy_sum += h;
+  }
   history_.push_back(id);
   result_.tokens.push_back(id);
 
@@ -121,61 +124,6 @@ void Sequence::finish(FinishReason reason, const StreamCallback& cb) {
   }
   result_.text += rest;
   if (cb) cb(rest, -1);
-}
-
-int64_t prefill(models::CausalLM& model, CachedSession& cs, std::span<const int32_t> prompt,
-                std::span<float> logits) {
-  R1_CHECK(!prompt.empty(), "prefill of an empty prompt");
-  R1_CHECK(cs.session && static_cast<int64_t>(cs.tokens.size()) == cs.session->n_past(),
-           "cached tokens ({}) out of step with the session", cs.tokens.size());
-  // Reuse the longest common prefix, but always recompute the last prompt token: its logits are
-  // what the first sampled token comes from.
-  size_t keep = 0;
-  const size_t limit = std::min(cs.tokens.size(), prompt.size() - 1);
-  while (keep < limit && cs.tokens[keep] == prompt[keep]) ++keep;
-  if (keep < cs.tokens.size()) {
-    cs.session->truncate(static_cast<int64_t>(keep));
-    cs.tokens.resize(keep);
-  }
-  const auto rest = prompt.subspan(keep);
-  model.forward(rest, *cs.session, logits.data(), /*all_logits=*/false);
-  cs.tokens.insert(cs.tokens.end(), rest.begin(), rest.end());
-  return static_cast<int64_t>(keep);
-}
-
-Result<GenerateResult> generate(models::CausalLM& model, CachedSession& cs,
-                                const tok::Tokenizer& tok, std::span<const int32_t> prompt,
-                                const GenerateOptions& opts, const StreamCallback& cb) {
-  R1_CHECK(cs.session != nullptr, "generate needs a session");
-  const int64_t n_ctx = cs.session->n_ctx();
-  R1_TRY(check_prompt(static_cast<int64_t>(prompt.size()), n_ctx));
-  const int64_t V = model.info().vocab_size;
-  for (const int32_t id : prompt) {
-    if (id < 0 || id >= V) return make_error("prompt: token id {} is outside the vocabulary [0, {})", id, V);
-  }
-  std::vector<float> logits(V);
-  SamplerWorkspace ws;
-  Sequence seq(tok, opts, prompt, n_ctx);
-
-  auto t0 = std::chrono::steady_clock::now();
-  seq.mutable_result().cached_tokens = prefill(model, cs, prompt, logits);
-  seq.mutable_result().prompt_ms = ms_since(t0);
-
-  t0 = std::chrono::steady_clock::now();
-  if (opts.max_tokens == 0) {
-    seq.mutable_result().finish_reason = FinishReason::Length;
-  } else {
-    seq.accept(logits, ws, cb);
-  }
-  while (!seq.finished()) {
-    const int32_t next = seq.next_token();
-    model.forward(std::span<const int32_t>(&next, 1), *cs.session, logits.data(), false);
-    cs.tokens.push_back(next);
-    ++seq.mutable_result().decode_steps;
-    seq.accept(logits, ws, cb);
-  }
-  seq.mutable_result().decode_ms = ms_since(t0);
-  return std::move(seq.mutable_result());
 }
 
 }  // namespace r1::engine
