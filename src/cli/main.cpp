@@ -25,6 +25,7 @@ constexpr Command kCommands[] = {
     {"serve", r1::cli::cmd_serve, "OpenAI-compatible HTTP server with continuous batching"},
     {"bench", r1::cli::cmd_bench, "prefill/decode throughput (pp512/tg128) vs the bandwidth ceiling"},
     {"logits", r1::cli::cmd_logits, "write the logits of every position of --ids as a .npy file"},
+    {"perplexity", r1::cli::cmd_perplexity, "perplexity over a text in chunks; KL divergence of a quantisation vs saved base logits"},
     {"init-model", r1::cli::cmd_init_model, "write a random-weight model at a preset's real shape"},
     {"convert", r1::cli::cmd_convert, "convert an HF model to GGUF (f32/f16/bf16/q8_0/q4_0)"},
     {"template", r1::cli::cmd_template, "render chat messages with a model's chat template (JSON lines)"},
