@@ -40,8 +40,7 @@ Result<void> check_prompt(int64_t n_prompt, int64_t n_ctx) {
 
 Sequence::Sequence(const tok::Tokenizer& tok, GenerateOptions opts, std::span<const int32_t> prompt,
                    int64_t n_ctx)
-    : tok_(&tok),
-      opts_(std::move(opts)),
+    : opts_(std::move(opts)),
       rng_(opts_.sampling.seed),
       history_(prompt.begin(), prompt.end()),
       n_ctx_(n_ctx),

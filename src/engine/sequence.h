@@ -113,7 +113,6 @@ class Sequence {
  private:
   void finish(FinishReason reason, const StreamCallback& cb);
 
-  const tok::Tokenizer* tok_;
   GenerateOptions opts_;
   Rng rng_;
   std::vector<int32_t> history_;  // prompt + generated, for the repetition penalty

@@ -152,6 +152,13 @@ Result<void> LogProbReader::read_row(LogProbRow& row) {
       row.top_log_p > 0 || !std::isfinite(row.nll_target) || row.nll_target < 0)
     return make_error("{}: row {}: top id {}, log p {}, nll {}: corrupt", path_, rows_read_,
                       row.top_id, row.top_log_p, row.nll_target);
+  // The most likely of V tokens has p >= 1/V and code 0 by construction; a row without that has
+  // no distribution to compare with (every stored probability would decode to 0).
+  if (double(row.top_log_p) < -std::log(double(h_.n_vocab)) - 1e-3 ||
+      row.codes[size_t(row.top_id)] != 0)
+    return make_error("{}: row {}: top token {} has log p {} and code {} (the top of {} tokens "
+                      "has log p >= -ln V and code 0): corrupt", path_, rows_read_, row.top_id,
+                      row.top_log_p, row.codes[size_t(row.top_id)], h_.n_vocab);
   ++rows_read_;
   return {};
 }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <random>
 #include <vector>
@@ -207,6 +208,7 @@ TEST(LogProbFile, RoundTrip) {
     r.top_log_p = -0.25f * float(i);
     r.nll_target = 1.5f + float(i);
     r.codes = {uint16_t(i), 1, 2, 3, kBelowWindow};
+    r.codes[size_t(r.top_id)] = 0;  // the top token's code, as quantize_log_probs writes it
     ASSERT_TRUE(w->write_row(r).ok());
   }
   EXPECT_FALSE(std::filesystem::exists(path));  // nothing at the path before commit
@@ -225,7 +227,9 @@ TEST(LogProbFile, RoundTrip) {
     EXPECT_EQ(row.top_id, 3 - i);
     EXPECT_EQ(row.top_log_p, -0.25f * float(i));
     EXPECT_EQ(row.nll_target, 1.5f + float(i));
-    EXPECT_EQ(row.codes, (std::vector<uint16_t>{uint16_t(i), 1, 2, 3, kBelowWindow}));
+    std::vector<uint16_t> codes = {uint16_t(i), 1, 2, 3, kBelowWindow};
+    codes[size_t(3 - i)] = 0;
+    EXPECT_EQ(row.codes, codes);
   }
 }
 
@@ -283,6 +287,25 @@ TEST(LogProbFile, BadFilesGiveOneLine) {
   ASSERT_FALSE(rr.ok());
   EXPECT_NE(rr.message().find("corrupt"), std::string::npos) << rr.message();
   EXPECT_FALSE(LogProbReader::open(tmp.file("missing.lp")).ok());
+  // Found by fuzz/logprob_file_fuzz: a top log p far below -ln V (or a top token whose code is
+  // not 0) decoded to an all-zero distribution and a NaN KL divergence.
+  auto expect_corrupt_row = [&](std::string content, const std::string& what) {
+    const std::string q = tmp.file("badrow2.lp");
+    test::write_bytes(q, content);
+    auto rd = LogProbReader::open(q);
+    ASSERT_TRUE(rd.ok()) << rd.message();
+    LogProbRow rw;
+    auto res = rd->read_row(rw);
+    ASSERT_FALSE(res.ok()) << what;
+    EXPECT_NE(res.message().find("corrupt"), std::string::npos) << res.message();
+  };
+  std::string low_top = bytes;
+  const float minus_32768 = -32768.0f;
+  std::memcpy(low_top.data() + 64 + 32 + 4, &minus_32768, 4);
+  expect_corrupt_row(low_top, "top log p -32768 with V = 5");
+  std::string top_code = bytes;
+  top_code[64 + 32 + 12] = 1;  // the top token (id 0) gets code 1
+  expect_corrupt_row(top_code, "top code 1");
 }
 
 }  // namespace
