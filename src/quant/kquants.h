@@ -48,10 +48,4 @@ void quantize_row_q8_K(const float* x, BlockQ8_K* dst, int64_t n);
 /// plus s = f16(d * sum(q)) with d in f32. n % 32 == 0.
 void quantize_row_q8_1(const float* x, BlockQ8_1* dst, int64_t n);
 
-/// Simple reference quantisers (round to nearest, scales from the block's range; not ggml's
-/// error-minimising search): Q4_1 / Q5_1 with d = (max - min) / (2^bits - 1), m = min;
-/// Q5_0 as Q4_0 with 16 levels each side; IQ4_NL with d = m / -127 (m the x of largest |x|)
-/// and the nearest level. n % 32 == 0; dst holds n/32 blocks of `t`.
-void quantize_row_32(DType t, const float* x, void* dst, int64_t n);
-
 }  // namespace r1::quant

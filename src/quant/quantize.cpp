@@ -6,6 +6,7 @@
 
 #include "core/check.h"
 #include "core/tensor.h"
+#include "quant/quantize_k.h"
 
 namespace r1::quant {
 
@@ -52,7 +53,13 @@ void dequantize_row_q4_0(const BlockQ4_0* src, float* y, int64_t n) {
   convert_row_to_f32(DType::Q4_0, src, y, n);
 }
 
+bool can_quantize(DType t) {
+  return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::Q8_0 ||
+         t == DType::Q4_0 || t == DType::F8_E4M3 || is_quantize_k_type(t);
+}
+
 void quantize_row(DType t, const float* x, void* dst, int64_t n) {
+  if (is_quantize_k_type(t)) return quantize_row_k(t, x, dst, n);
   auto* out = static_cast<uint8_t*>(dst);
   switch (t) {
     case DType::F32:

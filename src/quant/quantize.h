@@ -17,8 +17,12 @@ void quantize_row_q4_0(const float* x, BlockQ4_0* dst, int64_t n);
 void dequantize_row_q8_0(const BlockQ8_0* src, float* y, int64_t n);
 void dequantize_row_q4_0(const BlockQ4_0* src, float* y, int64_t n);
 
-/// Converts n floats to `t` (F32, F16, BF16, Q8_0, Q4_0, F8_E4M3 codes without scale) into dst,
-/// which must hold dtype_bytes(t, n) bytes. Throws CheckError for other dtypes or partial blocks.
+/// True when quantize_row can write `t`.
+bool can_quantize(DType t);
+
+/// Converts n floats to `t` (F32, F16, BF16, Q8_0, Q4_0, F8_E4M3 codes without scale, and the
+/// types of quantize_row_k: Q4_1, Q5_0, Q5_1, Q2_K..Q6_K, IQ4_NL, IQ4_XS) into dst, which must
+/// hold dtype_bytes(t, n) bytes. Throws CheckError for other dtypes or partial blocks.
 void quantize_row(DType t, const float* x, void* dst, int64_t n);
 
 }  // namespace r1::quant
