@@ -98,7 +98,7 @@ void quantize_row_q8_1(const float* x, BlockQ8_1* dst, int64_t n) {
     float amax = 0;
     for (int j = 0; j < 32; ++j) amax = std::fmax(amax, std::fabs(xb[j]));
     const float d = amax / 127.0f;
-    const float id = d > 0 ? 1.0f / d : 0.0f;
+    const float id = amax > 0 ? 127.0f / amax : 0.0f;  // as ggml-cpu's x86 quantize_row_q8_1
     int sum = 0;
     for (int j = 0; j < 32; ++j) {
       dst[b].qs[j] = int8_t(std::nearbyint(xb[j] * id));

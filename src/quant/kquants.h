@@ -44,7 +44,8 @@ void dequantize_row_k(DType t, const void* src, float* y, int64_t n);
 /// (signed), iscale = -127 / m, q = min(127, round_half_even(iscale * x)), d = 1 / iscale,
 /// bsums = sums of q over 16. An all-zero block gets d = 0. n % 256 == 0.
 void quantize_row_q8_K(const float* x, BlockQ8_K* dst, int64_t n);
-/// Q8_1 activations (ggml quantize_row_q8_1_ref): Q8_0's d = max|x| / 127 and q = round(x / d),
+/// Q8_1 activations (ggml-cpu's x86 quantize_row_q8_1): Q8_0's d = max|x| / 127 and
+/// q = round_half_even(x * (127 / max|x|)),
 /// plus s = f16(d * sum(q)) with d in f32. n % 32 == 0.
 void quantize_row_q8_1(const float* x, BlockQ8_1* dst, int64_t n);
 
