@@ -225,6 +225,13 @@ INSTANTIATE_TEST_SUITE_P(Types, IqReference,
 // which was set for pure files; the K-quant prefill path keeps f32 activations, which explains
 // part of it) and the IQ2_XXS preset's greedy tokens diverge after 4 steps, which rounding does
 // not explain. Run with --gtest_also_run_disabled_tests.
+// Update (quant-write): after RMSNorm's scale and the Q8_0/Q8_1 activation scale were made
+// bit-identical to ggml's (ops_hwy.cpp, quantize.cpp), all six presets' 32 greedy tokens equal
+// llama.cpp's, and max|r1 - llama.cpp| is 0.8-2.2% of max|logit| (IQ2_XXS 0.359 of 16.5). What
+// still fails is the rows-off count: every row of the T = 36 prefill differs by > 1e-4, as the
+// K-quant tensors of a preset go through r1's prefill with f32 activations (2-4% expected, see
+// quant_ref_cli_test.cpp). Left disabled: the criterion needs a prefill-aware form, and the six
+// cases take 150 s.
 class IqPresetReference : public IqReference {};
 TEST_P(IqPresetReference, DISABLED_PresetMixMatchesLlamaCpp) {
   compare_with_llama(quantize_, oracle_, GetParam(), false);

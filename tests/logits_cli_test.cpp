@@ -216,7 +216,7 @@ TEST(LogitsCli, InitModelThenConvertGivesSameLogits) {
   for (size_t i = 0; i < a->data.size(); ++i) ASSERT_NEAR(a->data[i], b->data[i], 1e-4) << i;
 
   EXPECT_EQ(run_r1("init-model --preset nope --out " + tmp.file("n"), tmp).rc, 2);
-  EXPECT_NE(run_r1("convert " + hf + " --out " + gguf + " --type q2_k", tmp).rc, 0);
+  EXPECT_NE(run_r1("convert " + hf + " --out " + gguf + " --type q9_k", tmp).rc, 0);
   EXPECT_NE(run_r1("convert /nonexistent --out " + gguf, tmp).rc, 0);
 }
 

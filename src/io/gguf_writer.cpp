@@ -37,10 +37,7 @@ void GgufWriter::set_i32_array(const std::string& key, const std::vector<int32_t
 }
 
 namespace {
-bool writable_target(DType t) {
-  return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::Q8_0 ||
-         t == DType::Q4_0;
-}
+bool writable_target(DType t) { return t != DType::F8_E4M3 && quant::can_quantize(t); }
 }  // namespace
 
 Result<void> GgufWriter::add_tensor(const std::string& name, const float* data,
@@ -52,7 +49,7 @@ Result<void> GgufWriter::add_tensor(const std::string& name, const float* data,
   Tensor t = Tensor::zeros(DType::F32, shape.data(), int(shape.size()));
   if (t.nbytes() > 0) std::memcpy(t.mutable_bytes(), data, t.nbytes());
   if (!writable_target(target))
-    return make_error("gguf writer: tensor {}: cannot store as {} (use F32, F16, BF16, Q8_0 or Q4_0)",
+    return make_error("gguf writer: tensor {}: cannot store as {} (no quantiser for it)",
                       name, dtype_name(target));
   return add_tensor(name, t, target);
 }
@@ -66,7 +63,7 @@ Result<void> GgufWriter::add_tensor(const std::string& name, const Tensor& t,
   if (t.ndim() < 1) return make_error("gguf writer: tensor {}: GGUF needs at least one dim", name);
   const DType to = target.value_or(t.dtype());
   if (target && !writable_target(to))
-    return make_error("gguf writer: tensor {}: cannot store as {} (use F32, F16, BF16, Q8_0 or Q4_0)",
+    return make_error("gguf writer: tensor {}: cannot store as {} (no quantiser for it)",
                       name, dtype_name(to));
   if (!ggml_type_of(to))
     return make_error("gguf writer: tensor {}: dtype {} has no GGUF type", name, dtype_name(to));

@@ -40,8 +40,9 @@ class GgufWriter {
   void set_i32_array(const std::string& key, const std::vector<int32_t>& v);
 
   /// Adds tensor `name` from `data` (F32, row-major, `shape` in PyTorch order, 1..4 dims),
-  /// stored as `target` (F32, F16, BF16, Q8_0, Q4_0). Copies the data. Errors: duplicate name,
-  /// bad shape, unsupported target, Q8_0/Q4_0 with a last dim not a multiple of 32.
+  /// stored as `target` (F32, F16, BF16, Q8_0, Q4_0 or a type of quant::quantize_row_k). Copies
+  /// the data. Errors: duplicate name, bad shape, unsupported target, a last dim that is not
+  /// whole blocks of the target.
   Result<void> add_tensor(const std::string& name, const float* data,
                           const std::vector<int64_t>& shape, DType target);
   /// Adds a contiguous tensor; stored as its own dtype when `target` is nullopt (bytes copied as

@@ -226,7 +226,7 @@ void RowsGeneric(const WeightView& w, const float* x, const QuantizedActs* qa, f
 }
 
 // Q8_0 quantisation of one activation row, bit-identical to quant::quantize_row_q8_0:
-// d = max|x| / 127 (f32), q = rint(x * (1/d)); the stored scale is d rounded to f16.
+// d = max|x| / 127 (f32), q = rint(x * (127 / max|x|)); the stored scale is d rounded to f16.
 void QuantizeRowQ8Acts(const float* x, int64_t K, int8_t* qs, float* d, int32_t* sums) {
   const hn::CappedTag<float, 32> df;
   const hn::RebindToSigned<decltype(df)> di;
@@ -240,7 +240,7 @@ void QuantizeRowQ8Acts(const float* x, int64_t K, int8_t* qs, float* d, int32_t*
     for (int64_t j = 0; j < 32; j += N) vmax = hn::Max(vmax, hn::Abs(hn::LoadU(df, xb + j)));
     const float amax = hn::GetLane(hn::MaxOfLanes(df, vmax));
     const float dd = amax / 127.0f;
-    const float id = dd > 0 ? 1.0f / dd : 0.0f;
+    const float id = amax > 0 ? 127.0f / amax : 0.0f;
     // The stored scale is f16 (as in a Q8_0 block). On AVX2+ (F16C) a 1-lane vector conversion
     // rounds to nearest even and is much cheaper than the scalar bit-twiddling per block;
     // Highway's emulation on older targets truncates, so they take the scalar path.

@@ -129,7 +129,14 @@ void RmsnormImpl(const float* x, const float* w, float eps, float* out, int64_t 
   for (int64_t t = 0; t < T; ++t) {
     const float* xt = x + t * D;
     float* ot = out + t * D;
-    const float r = 1.0f / std::sqrt(Dot(xt, xt, D) / float(D) + eps);
+    // The mean square as ggml's rms_norm forms it (f32 squares summed in f64, the mean rounded
+    // to f32): its scale is then bit-identical to llama.cpp's, which matters downstream where
+    // activations from a quantised embedding row sit on exact halves of the Q8 grid, and one
+    // ulp of the scale decides their rounding. D multiply-adds per row: cheap next to a matmul.
+    double ss = 0;
+    for (int64_t i = 0; i < D; ++i) ss += double(xt[i] * xt[i]);
+    const float mean = float(ss / double(D));
+    const float r = 1.0f / std::sqrt(mean + eps);
     const auto vr = hn::Set(df, r);
     int64_t i = 0;
     for (; i + N <= D; i += N)

@@ -28,15 +28,19 @@ Tensor permute_qk_rows(const Tensor& t, int64_t n_head, int64_t head_dim) {
 
 }  // namespace
 
-uint32_t gguf_file_type_of(DType t) {
-  switch (t) {
-    case DType::F32: return 0;    // LLAMA_FTYPE_ALL_F32
-    case DType::F16: return 1;    // MOSTLY_F16
-    case DType::Q4_0: return 2;   // MOSTLY_Q4_0
-    case DType::Q8_0: return 7;   // MOSTLY_Q8_0
-    case DType::BF16: return 32;  // MOSTLY_BF16
-    default: return 0;
-  }
+void set_gguf_file_type(io::GgufWriter& w, const QuantOptions& q) {
+  w.set_u32("general.file_type", q.preset.file_type);
+  if (dtype_traits(q.preset.base).quantized) w.set_u32("general.quantization_version", 2);
+}
+
+Result<void> add_tensors_as_chosen(io::GgufWriter& w, const std::vector<PendingTensor>& tensors,
+                                   const QuantModelShape& shape, const QuantOptions& q) {
+  std::vector<QuantTensor> info;
+  info.reserve(tensors.size());
+  for (const auto& p : tensors) info.push_back({p.name, p.t.ndim(), p.t.row_len()});
+  R1_ASSIGN_OR_RETURN(types, choose_tensor_types(info, shape, q));
+  for (size_t i = 0; i < tensors.size(); ++i) R1_TRY(w.add_tensor(tensors[i].name, tensors[i].t, types[i]));
+  return {};
 }
 
 Result<bool> add_gguf_tokenizer(io::GgufWriter& w, const std::string& dir, int64_t vocab_size,
@@ -99,19 +103,15 @@ Result<bool> add_gguf_tokenizer(io::GgufWriter& w, const std::string& dir, int64
 }
 
 Result<void> write_decoder_gguf(const io::HfModelDir& dir, const DecoderConfig& cfg,
-                                const DecoderArch& arch, DType type, const std::string& out_path) {
-  if (type != DType::F32 && type != DType::F16 && type != DType::BF16 && type != DType::Q8_0 &&
-      type != DType::Q4_0)
-    return make_error("convert: type {} is not supported (f32, f16, bf16, q8_0, q4_0)",
-                      dtype_name(type));
+                                const DecoderArch& arch, const QuantOptions& q,
+                                const std::string& out_path) {
   const std::string A(arch.model_type);
   io::GgufWriter w;
   w.set_string("general.architecture", A);
   std::filesystem::path p(dir.dir());
   w.set_string("general.name", p.filename().empty() ? p.parent_path().filename().string()
                                                     : p.filename().string());
-  w.set_u32("general.file_type", gguf_file_type_of(type));
-  if (type == DType::Q8_0 || type == DType::Q4_0) w.set_u32("general.quantization_version", 2);
+  set_gguf_file_type(w, q);
   w.set_u32(A + ".vocab_size", uint32_t(cfg.vocab_size));
   w.set_u32(A + ".context_length", uint32_t(cfg.max_position_embeddings));
   w.set_u32(A + ".embedding_length", uint32_t(cfg.hidden_size));
@@ -148,6 +148,7 @@ Result<void> write_decoder_gguf(const io::HfModelDir& dir, const DecoderConfig& 
                                          std::string(arch.gguf_tokenizer_pre), arch.gguf_add_bos));
   if (!has_tok) w.set_string("tokenizer.ggml.model", "no_vocab");
 
+  std::vector<PendingTensor> pending;
   for (const auto& spec : decoder_tensor_plan(cfg, NameStyle::HF)) {
     R1_ASSIGN_OR_RETURN(t, dir.tensor(spec.name, spec.shape));
     const auto gguf_name = hf_to_gguf_name(spec.name);
@@ -159,11 +160,12 @@ Result<void> write_decoder_gguf(const io::HfModelDir& dir, const DecoderConfig& 
         t = permute_qk_rows(t, is_q ? cfg.num_attention_heads : cfg.num_key_value_heads,
                             cfg.head_dim);
     }
-    DType target = type;
-    if (t.ndim() == 1) target = DType::F32;
-    else if (dtype_traits(type).quantized && t.row_len() % 32 != 0) target = DType::F16;
-    R1_TRY(w.add_tensor(*gguf_name, t, target));
+    pending.push_back({*gguf_name, t});
   }
+  R1_TRY(add_tensors_as_chosen(w, pending,
+                               {cfg.num_hidden_layers, cfg.num_attention_heads,
+                                cfg.num_key_value_heads, 0},
+                               q));
   return w.write(out_path);
 }
 

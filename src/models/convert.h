@@ -9,18 +9,20 @@
 #include "core/result.h"
 #include "io/gguf_writer.h"
 #include "io/hf_model.h"
+#include "models/convert_quant.h"
 #include "models/decoder_config.h"
 
 namespace r1::models {
 
-/// Converts the HF directory `model_dir` to `out_path` with 2-d weights stored as `type` (F32,
-/// F16, BF16, Q8_0, Q4_0; matrices whose rows are not whole 32-blocks fall back to F16) and every
-/// 1-d tensor (norms, biases) as F32. Picks the architecture from config.json model_type
+/// Converts the HF directory `model_dir` to `out_path` with the matrices stored as
+/// choose_tensor_types decides for `q` (llama.cpp's file type rules; e.g. q4_k_m, or a plain
+/// DType for every matrix with the fallbacks for rows that are not whole blocks) and every 1-d
+/// tensor (norms, biases) and MoE router as F32. Picks the architecture from config.json model_type
 /// (llama, qwen2, qwen3, deepseek_v2/deepseek_v3 -> deepseek2; defined in registry.cpp). `notes`,
 /// when given, receives one line per thing the file leaves out (e.g. DeepSeek-V3's MTP layers).
 /// Errors: unsupported architecture/type, config or tensor errors, I/O failures (one line each).
-Result<void> convert_to_gguf(const std::string& model_dir, const std::string& out_path, DType type,
-                             std::vector<std::string>* notes = nullptr);
+Result<void> convert_to_gguf(const std::string& model_dir, const std::string& out_path,
+                             const QuantOptions& q, std::vector<std::string>* notes = nullptr);
 
 /// The decoder-family writer behind convert_to_gguf, for the architecture row `arch` (GGUF
 /// general.architecture = arch.model_type). arch.gguf_permute_qk: reorder each q/k head's rows
@@ -33,7 +35,8 @@ Result<void> convert_to_gguf(const std::string& model_dir, const std::string& ou
 /// arch.gguf_tokenizer_pre) when tokenizer.json is a BPE model, else tokenizer.ggml.model
 /// "no_vocab".
 Result<void> write_decoder_gguf(const io::HfModelDir& dir, const DecoderConfig& cfg,
-                                const DecoderArch& arch, DType type, const std::string& out_path);
+                                const DecoderArch& arch, const QuantOptions& q,
+                                const std::string& out_path);
 
 /// DeepSeek-V2/V3 HF directory -> llama.cpp GGUF arch `deepseek2`, as llama.cpp's
 /// convert_hf_to_gguf.py DeepseekV2Model writes it: MLA stored as one shared KV head
@@ -47,12 +50,23 @@ Result<void> write_decoder_gguf(const io::HfModelDir& dir, const DecoderConfig& 
 /// (a line in `notes`). FP8 weights are dequantised with their block scales first.
 /// Errors: config errors, moe_layer_freq > 1 with MoE layers interleaved (llama.cpp has only
 /// leading dense layers), tensor errors, I/O failures.
-Result<void> write_deepseek2_gguf(const io::HfModelDir& dir, DType type,
+Result<void> write_deepseek2_gguf(const io::HfModelDir& dir, const QuantOptions& q,
                                   const std::string& out_path, std::vector<std::string>* notes);
 
-/// llama.cpp's general.file_type for a weight type (LLAMA_FTYPE_*: F32 0, F16 1, Q4_0 2, Q8_0 7,
-/// BF16 32).
-uint32_t gguf_file_type_of(DType t);
+/// A tensor of a file being written, before its storage type is chosen.
+struct PendingTensor {
+  std::string name;
+  Tensor t;
+};
+
+/// Sets general.file_type (the preset's LLAMA_FTYPE) and, for a quantized preset,
+/// general.quantization_version 2.
+void set_gguf_file_type(io::GgufWriter& w, const QuantOptions& q);
+
+/// Adds `tensors` to `w`, each stored as choose_tensor_types decides (quantised at write time).
+/// Errors: those of choose_tensor_types and GgufWriter::add_tensor.
+Result<void> add_tensors_as_chosen(io::GgufWriter& w, const std::vector<PendingTensor>& tensors,
+                                   const QuantModelShape& shape, const QuantOptions& q);
 
 /// tokenizer.json (byte-level BPE) in `dir` -> llama.cpp's gpt2 vocabulary keys (tokens padded
 /// to `vocab_size` with "[PADi]", token types, merges, pre-tokenizer name `pre`, add_bos from

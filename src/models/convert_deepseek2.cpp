@@ -13,12 +13,8 @@
 
 namespace r1::models {
 
-Result<void> write_deepseek2_gguf(const io::HfModelDir& dir, DType type,
+Result<void> write_deepseek2_gguf(const io::HfModelDir& dir, const QuantOptions& q,
                                   const std::string& out_path, std::vector<std::string>* notes) {
-  if (type != DType::F32 && type != DType::F16 && type != DType::BF16 && type != DType::Q8_0 &&
-      type != DType::Q4_0)
-    return make_error("convert: type {} is not supported (f32, f16, bf16, q8_0, q4_0)",
-                      dtype_name(type));
   const std::string label = dir.dir() + "/config.json";
   R1_ASSIGN_OR_RETURN(c, deepseek_v3::parse_config(dir.config(), label));
   for (int64_t l = c.first_k_dense_replace; l < c.num_hidden_layers; ++l)
@@ -35,8 +31,7 @@ Result<void> write_deepseek2_gguf(const io::HfModelDir& dir, DType type,
   std::filesystem::path p(dir.dir());
   w.set_string("general.name", p.filename().empty() ? p.parent_path().filename().string()
                                                     : p.filename().string());
-  w.set_u32("general.file_type", gguf_file_type_of(type));
-  if (type == DType::Q8_0 || type == DType::Q4_0) w.set_u32("general.quantization_version", 2);
+  set_gguf_file_type(w, q);
   auto u32 = [&](const std::string& k, int64_t v) { w.set_u32(A + "." + k, uint32_t(v)); };
   u32("block_count", c.num_hidden_layers);
   u32("context_length", c.max_position_embeddings);
@@ -99,15 +94,12 @@ Result<void> write_deepseek2_gguf(const io::HfModelDir& dir, DType type,
     R1_ASSIGN_OR_RETURN(si, dir.weight_scale_inv(s.name));
     return nn::weight_to_f32(t, &si, c.fp8_block_n, c.fp8_block_k);
   };
-  auto target_of = [&](const Tensor& t, const std::string& gname) {
-    if (t.ndim() == 1) return DType::F32;
-    // llama.cpp keeps the router F32 (convert_hf_to_gguf: FFN_GATE_INP among the F32 tensors).
-    if (gname.find("ffn_gate_inp") != std::string::npos) return DType::F32;
-    if (dtype_traits(type).quantized && t.row_len() % 32 != 0) return DType::F16;
-    return type;
-  };
+  // Types are chosen once every tensor is known (llama.cpp's rules count over the whole file);
+  // the router stays F32 as llama.cpp keeps it (choose_tensor_types).
+  std::vector<PendingTensor> pending;
   auto add = [&](const std::string& gname, const Tensor& t) -> Result<void> {
-    return w.add_tensor(gname, t, target_of(t, gname));
+    pending.push_back({gname, t});
+    return {};
   };
 
   const auto plan = deepseek_v3::tensor_plan(c);
@@ -178,6 +170,7 @@ Result<void> write_deepseek2_gguf(const io::HfModelDir& dir, DType type,
     notes->push_back(fmt::format(
         "skipped {} MTP layer(s) (model.layers.{}..): llama.cpp's deepseek2 has no MTP, as its "
         "converter does", c.num_nextn_predict_layers, c.num_hidden_layers));
+  R1_TRY(add_tensors_as_chosen(w, pending, {c.num_hidden_layers, H, 1, c.n_routed_experts}, q));
   return w.write(out_path);
 }
 

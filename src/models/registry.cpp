@@ -129,7 +129,7 @@ Result<std::unique_ptr<CausalLM>> load_model(const std::string& path, const Load
 }
 
 Result<void> convert_to_gguf(const std::string& model_dir, const std::string& out_path,
-                             DType type, std::vector<std::string>* notes) {
+                             const QuantOptions& type, std::vector<std::string>* notes) {
   R1_ASSIGN_OR_RETURN(dir, io::HfModelDir::open(model_dir));
   const std::string label = model_dir + "/config.json";
   const auto& cj = dir.config();

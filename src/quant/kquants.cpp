@@ -98,7 +98,7 @@ void quantize_row_q8_1(const float* x, BlockQ8_1* dst, int64_t n) {
     float amax = 0;
     for (int j = 0; j < 32; ++j) amax = std::fmax(amax, std::fabs(xb[j]));
     const float d = amax / 127.0f;
-    const float id = d > 0 ? 1.0f / d : 0.0f;
+    const float id = amax > 0 ? 127.0f / amax : 0.0f;  // as ggml-cpu's x86 quantize_row_q8_1
     int sum = 0;
     for (int j = 0; j < 32; ++j) {
       dst[b].qs[j] = int8_t(std::nearbyint(xb[j] * id));
@@ -106,58 +106,6 @@ void quantize_row_q8_1(const float* x, BlockQ8_1* dst, int64_t n) {
     }
     dst[b].d = f32_to_f16(d);
     dst[b].s = f32_to_f16(float(sum) * d);
-  }
-}
-
-void quantize_row_32(DType t, const float* x, void* dst, int64_t n) {
-  R1_CHECK(is_unpack_32_type(t), "quantize_row_32: {} is not Q4_1/Q5_0/Q5_1/IQ4_NL", dtype_name(t));
-  R1_CHECK(n % 32 == 0, "{} row of {} elements", dtype_name(t), n);
-  auto* out = static_cast<uint8_t*>(dst);
-  const int64_t bytes = dtype_traits(t).block_bytes;
-  for (int64_t b = 0; b < n / 32; ++b) {
-    const float* xb = x + b * 32;
-    uint8_t* ob = out + b * bytes;
-    float mn = xb[0], mx = xb[0], amax = 0, m = 0;
-    for (int j = 0; j < 32; ++j) {
-      mn = std::min(mn, xb[j]);
-      mx = std::max(mx, xb[j]);
-      if (std::fabs(xb[j]) > amax) {
-        amax = std::fabs(xb[j]);
-        m = xb[j];
-      }
-    }
-    int q[32];
-    if (t == DType::Q4_1 || t == DType::Q5_1) {
-      const int levels = t == DType::Q4_1 ? 15 : 31;
-      const float d = (mx - mn) / float(levels), id = d > 0 ? 1 / d : 0;
-      for (int j = 0; j < 32; ++j) q[j] = std::clamp(int(std::nearbyint((xb[j] - mn) * id)), 0, levels);
-      const uint16_t dh = f32_to_f16(d), mh = f32_to_f16(mn);
-      std::memcpy(ob, &dh, 2);
-      std::memcpy(ob + 2, &mh, 2);
-    } else if (t == DType::Q5_0) {
-      const float d = m / -16.0f, id = d != 0 ? 1 / d : 0;
-      for (int j = 0; j < 32; ++j) q[j] = std::clamp(int(std::nearbyint(xb[j] * id)) + 16, 0, 31);
-      const uint16_t dh = f32_to_f16(d);
-      std::memcpy(ob, &dh, 2);
-    } else {  // IQ4_NL: nearest of the 16 levels
-      const float d = m / -127.0f, id = d != 0 ? 1 / d : 0;
-      for (int j = 0; j < 32; ++j) {
-        int best = 0;
-        for (int k = 1; k < 16; ++k)
-          if (std::fabs(kIq4nlValues[k] - xb[j] * id) < std::fabs(kIq4nlValues[best] - xb[j] * id)) best = k;
-        q[j] = best;
-      }
-      const uint16_t dh = f32_to_f16(d);
-      std::memcpy(ob, &dh, 2);
-    }
-    const bool five = t == DType::Q5_0 || t == DType::Q5_1;
-    uint8_t* qs = ob + bytes - 16;
-    if (five) {
-      uint32_t qh = 0;
-      for (int j = 0; j < 32; ++j) qh |= uint32_t((q[j] >> 4) & 1) << j;
-      std::memcpy(qs - 4, &qh, 4);
-    }
-    for (int j = 0; j < 16; ++j) qs[j] = uint8_t((q[j] & 0xF) | ((q[j + 16] & 0xF) << 4));
   }
 }
 

@@ -44,14 +44,9 @@ void dequantize_row_k(DType t, const void* src, float* y, int64_t n);
 /// (signed), iscale = -127 / m, q = min(127, round_half_even(iscale * x)), d = 1 / iscale,
 /// bsums = sums of q over 16. An all-zero block gets d = 0. n % 256 == 0.
 void quantize_row_q8_K(const float* x, BlockQ8_K* dst, int64_t n);
-/// Q8_1 activations (ggml quantize_row_q8_1_ref): Q8_0's d = max|x| / 127 and q = round(x / d),
+/// Q8_1 activations (ggml-cpu's x86 quantize_row_q8_1): Q8_0's d = max|x| / 127 and
+/// q = round_half_even(x * (127 / max|x|)),
 /// plus s = f16(d * sum(q)) with d in f32. n % 32 == 0.
 void quantize_row_q8_1(const float* x, BlockQ8_1* dst, int64_t n);
-
-/// Simple reference quantisers (round to nearest, scales from the block's range; not ggml's
-/// error-minimising search): Q4_1 / Q5_1 with d = (max - min) / (2^bits - 1), m = min;
-/// Q5_0 as Q4_0 with 16 levels each side; IQ4_NL with d = m / -127 (m the x of largest |x|)
-/// and the nearest level. n % 32 == 0; dst holds n/32 blocks of `t`.
-void quantize_row_32(DType t, const float* x, void* dst, int64_t n);
 
 }  // namespace r1::quant

@@ -1,0 +1,312 @@
+// `r1 convert --type TYPE` (K-quant presets, IQ4, Q4_1/Q5_x) against llama.cpp's own quantizer on
+// the same input: random-weight llama, qwen2 and deepseek2 checkpoints at widths that are whole
+// 256-blocks (and a few rows that are not: deepseek2's attn_k_b rows of 32, the fallbacks), made
+// here with r1's init-model writers. For each type r1 writes FILE directly from the HF directory;
+// llama_quantize writes REF from r1's F32 conversion of the same directory. Checks:
+//  - every tensor of FILE has REF's type (llama.cpp's per-tensor rules, counters and fallbacks)
+//    and REF's bytes (the quantisers are bit-identical to ggml's reference ones);
+//  - llama.cpp loads FILE and its logits on a short prompt (decode kernels, T < 8) equal r1's on
+//    FILE. Both engines quantise activations the same way (Q8_K / Q8_0 / Q8_1) and sum the same
+//    integers, so most files agree to f32 summation order (measured 1e-7..4e-7 of max|logit|).
+//    Where an activation lands within an ulp of a rounding half, the two engines' ulp-level
+//    differences round it to neighbouring levels: a relative perturbation of at most 1/254 of
+//    its block's max on some inputs of a matmul. Bound, as quant_ref_cli_test.cpp derives it for
+//    the worst case (every activation rounded differently): sqrt(2L + 1) * (1/254) * 3 (block
+//    max / rms) of max|logit| over 2L + 1 matmuls on the residual path, 4.9% for L = 8. Measured
+//    on some files: 0.7-1.8% (printed), so this bound is what the check holds.
+// Bad input (unknown --type, malformed --tensor-type, a type that needs an importance matrix)
+// gives one line and a non-zero exit; --tensor-type overrides land on the tensors they name.
+// Needs llama.cpp's oracle and quantizer ([needs oracle], found as quant_ref_cli_test.cpp does);
+// the models are tiny (vocab 256, 8 layers of width 256).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "cli_util.h"
+#include "core/test_util.h"
+#include "core/thread_pool.h"
+#include "io/gguf.h"
+#include "models/init_model.h"
+#include "models/npy.h"
+
+namespace {
+
+using namespace r1::test::cli;
+namespace fs = std::filesystem;
+
+// The logit tolerance above for a model of n_layer layers.
+double logit_tol(int n_layer) { return std::sqrt(2.0 * n_layer + 1) * (1.0 / 254) * 3; }
+
+std::string env_or(const char* name, const std::string& dflt) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : dflt;
+}
+std::string oracle() { return env_or("R1_LLAMA_ORACLE", env_or("HOME", "/root") + "/r1-peers/llamacpp/llama_oracle"); }
+std::string quantizer() { return env_or("R1_LLAMA_QUANTIZE", env_or("HOME", "/root") + "/r1-peers/llamacpp/llama_quantize"); }
+
+#define ORACLE_SKIP_UNLESS_READY()                                                              \
+  do {                                                                                          \
+    R1_REQUIRE_BIN();                                                                           \
+    if (!fs::exists(oracle()) || !fs::exists(quantizer()))                                      \
+      R1_SKIP_NEEDS("oracle", "llama.cpp oracle not found (" << oracle() << ", " << quantizer() \
+                    << "): build it with ../shared/bench/llamacpp/build_oracle.sh after `npm i "  \
+                       "-E node-llama-cpp@3.21.1` in ~/r1-peers/llamacpp (see "                   \
+                       "../shared/bench/README.md), or set R1_LLAMA_ORACLE and R1_LLAMA_QUANTIZE"); \
+  } while (0)
+
+// The HF directories, made once per process in one temporary directory.
+r1::test::TempDir& work() {
+  static r1::test::TempDir d;
+  return d;
+}
+
+// Random-weight HF checkpoint of `arch` (llama, qwen2, deepseek2); "" on failure.
+std::string hf_model(const std::string& arch) {
+  static std::map<std::string, std::string> made;
+  if (auto it = made.find(arch); it != made.end()) return it->second;
+  const std::string dir = work().file("hf-" + arch);
+  bool ok = false;
+  if (arch == "deepseek2") {
+    // 8 routed experts: llama.cpp's n_expert == 8 rules (attn_output) apply.
+    const nlohmann::json c = {
+        {"model_type", "deepseek_v3"}, {"vocab_size", 256},         {"hidden_size", 256},
+        {"intermediate_size", 512},    {"moe_intermediate_size", 256}, {"num_hidden_layers", 3},
+        {"first_k_dense_replace", 1},  {"moe_layer_freq", 1},       {"num_attention_heads", 4},
+        {"num_key_value_heads", 4},    {"n_routed_experts", 8},     {"n_shared_experts", 1},
+        {"num_experts_per_tok", 2},    {"n_group", 1},              {"topk_group", 1},
+        {"routed_scaling_factor", 2.5}, {"norm_topk_prob", true},   {"scoring_func", "sigmoid"},
+        {"topk_method", "noaux_tc"},   {"q_lora_rank", 256},        {"kv_lora_rank", 256},
+        {"qk_nope_head_dim", 32},      {"qk_rope_head_dim", 32},    {"v_head_dim", 64},
+        {"rope_theta", 10000.0},       {"rms_norm_eps", 1e-6},      {"max_position_embeddings", 256},
+        {"tie_word_embeddings", false}, {"num_nextn_predict_layers", 0}, {"bos_token_id", 0},
+        {"eos_token_id", 1}};
+    ok = r1::models::write_random_deepseek_v3(c, dir, 7).ok();
+  } else {
+    auto p = r1::models::find_preset(arch == "llama" ? "llama-tiny" : "qwen2-tiny");
+    if (!p) return "";
+    auto& c = p->config;
+    // 8 layers so that the _M presets' "more bits" layers (first/last eighth, every third) and
+    // llama.cpp's attn_v / ffn_down counters matter; qwen2 with 8 q heads on 2 kv heads
+    // (n_gqa 4: Q2_K / IQ4 give attn_v more bits), llama with n_gqa 1. llama's vocab rows of 256.
+    c.hidden_size = 256;
+    c.intermediate_size = arch == "llama" ? 768 : 512;
+    c.num_hidden_layers = 8;
+    c.num_attention_heads = arch == "llama" ? 4 : 8;
+    c.num_key_value_heads = arch == "llama" ? 4 : 2;
+    c.head_dim = c.hidden_size / c.num_attention_heads;
+    c.rope_dim = c.head_dim;
+    r1::ThreadPool pool(1);
+    ok = r1::models::write_random_model(*p, dir, 7, r1::DType::F32, pool).ok();
+  }
+  if (!ok) return "";
+  made[arch] = dir;
+  return dir;
+}
+
+struct Tensors {
+  std::map<std::string, std::pair<std::string, std::string>> by_name;  // type name, bytes
+};
+
+Tensors read_tensors(const std::string& path) {
+  Tensors t;
+  auto f = r1::io::GgufFile::open(path);
+  if (!f.ok()) return t;
+  const std::string bytes = slurp(path);
+  for (const auto& i : f->tensor_infos())
+    t.by_name[i.name] = {i.type_name(), bytes.substr(size_t(f->data_offset() + i.offset), size_t(i.nbytes))};
+  return t;
+}
+
+std::vector<float> read_f32(const std::string& path) {
+  const std::string b = slurp(path);
+  std::vector<float> v(b.size() / 4);
+  std::memcpy(v.data(), b.data(), v.size() * 4);
+  return v;
+}
+
+struct Case {
+  std::string arch, type;
+};
+void PrintTo(const Case& c, std::ostream* os) { *os << c.arch << " " << c.type; }
+
+std::string upper(std::string s) {
+  for (auto& ch : s) ch = char(std::toupper(static_cast<unsigned char>(ch)));
+  return s;
+}
+
+std::string case_name(const testing::TestParamInfo<Case>& i) { return i.param.arch + "_" + i.param.type; }
+
+class ConvertQuant : public testing::TestWithParam<Case> {};
+
+TEST_P(ConvertQuant, TypesAndBytesMatchLlamaQuantizeAndLlamaCppLoadsIt) {
+  ORACLE_SKIP_UNLESS_READY();
+  const Case& c = GetParam();
+  const std::string hf = hf_model(c.arch);
+  ASSERT_FALSE(hf.empty()) << "could not write the " << c.arch << " checkpoint";
+  r1::test::TempDir tmp;
+  const std::string f32 = work().file(c.arch + "-f32.gguf");
+  if (!fs::exists(f32)) {
+    auto r = run_r1({"convert", hf, "--out", f32, "--type", "f32"});
+    ASSERT_EQ(r.rc, 0) << r.err;
+  }
+  const std::string mine = tmp.file("r1.gguf"), ref = tmp.file("ref.gguf");
+  auto r = run_r1({"convert", hf, "--out", mine, "--type", c.type});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  ASSERT_EQ(sh(quote(quantizer()) + " " + quote(f32) + " " + quote(ref) + " " + upper(c.type) + " -t 1 >/dev/null 2>&1"), 0);
+
+  const Tensors a = read_tensors(mine), b = read_tensors(ref);
+  ASSERT_FALSE(a.by_name.empty());
+  ASSERT_EQ(a.by_name.size(), b.by_name.size());
+  std::map<std::string, int> types;
+  for (const auto& [name, tb] : b.by_name) {
+    auto it = a.by_name.find(name);
+    ASSERT_NE(it, a.by_name.end()) << name << " missing";
+    EXPECT_EQ(it->second.first, tb.first) << name << ": r1 chose " << it->second.first
+                                          << ", llama.cpp " << tb.first;
+    if (it->second.first == tb.first) {
+      EXPECT_TRUE(it->second.second == tb.second) << name << " (" << tb.first << "): bytes differ";
+    }
+    ++types[tb.first];
+  }
+  std::string mix;
+  for (const auto& [t, n] : types) mix += " " + t + "x" + std::to_string(n);
+  std::printf("[ stats ] %s %s: %zu tensors, types%s\n", c.arch.c_str(), c.type.c_str(),
+              b.by_name.size(), mix.c_str());
+
+  // llama.cpp on r1's file against r1 on r1's file (decode path: T < 8).
+  const std::string prompt = "1,17,99,3,250";
+  const std::string lf = tmp.file("oracle.f32");
+  ASSERT_EQ(sh(quote(oracle()) + " -m " + quote(mine) + " -p " + prompt + " -n 1 -t 1 --kv f32 -o " +
+               quote(lf) + " >/dev/null 2>&1"), 0) << "llama.cpp did not load " << c.type;
+  const auto want = read_f32(lf);
+  const std::string np = tmp.file("r1.npy");
+  auto lr = run_r1({"logits", mine, "--ids", prompt, "--out", np, "--threads", "1"});
+  ASSERT_EQ(lr.rc, 0) << lr.err;
+  auto got = r1::models::read_npy_f32(np);
+  ASSERT_TRUE(got.ok()) << got.message();
+  const int64_t V = 256, T = 5;
+  ASSERT_GE(want.size(), size_t(T * V));
+  ASSERT_EQ(got->data.size(), size_t(T * V));
+  double worst = 0;
+  for (int64_t t = 0; t < T; ++t) {
+    double d = 0, m = 0;
+    for (int64_t v = 0; v < V; ++v) {
+      d = std::max(d, std::fabs(double(got->data[size_t(t * V + v)]) - want[size_t(t * V + v)]));
+      m = std::max(m, std::fabs(double(want[size_t(t * V + v)])));
+    }
+    worst = std::max(worst, d / m);
+  }
+  std::printf("[ stats ] %s %s: max |r1 - llama.cpp| / max|logit| = %.3g on r1's file\n",
+              c.arch.c_str(), c.type.c_str(), worst);
+  EXPECT_LE(worst, logit_tol(c.arch == "deepseek2" ? 3 : 8));
+}
+
+// make test runs each base type's writer once (Q2_K..Q6_K, IQ4_XS, Q4_1, Q5_0, Q8_0 on qwen2;
+// deepseek2's 32-wide attn_k_b rows fall back to Q4_0, Q5_0, Q5_1 and IQ4_NL under q3_k_m, q4_k_m,
+// q5_k_s and iq4_xs), about 1-5 s a case on 2 cores; R1_CONVERT_QUANT_ALL=1 runs all 16 types on
+// all three architectures (about 2.5 min).
+std::vector<Case> cases() {
+  const bool all = !env_or("R1_CONVERT_QUANT_ALL", "").empty();
+  const std::map<std::string, std::vector<std::string>> quick = {
+      {"qwen2", {"q2_k", "q3_k_m", "q4_k_m", "q5_k_s", "q6_k", "iq4_xs", "q4_1", "q5_0", "q8_0"}},
+      {"llama", {"q4_k_m"}},
+      {"deepseek2", {"q3_k_m", "q4_k_m", "q5_k_s", "iq4_xs"}}};
+  std::vector<Case> v;
+  for (const char* arch : {"qwen2", "llama", "deepseek2"})
+    for (const char* t : {"q2_k", "q3_k_s", "q3_k_m", "q3_k_l", "q4_k_s", "q4_k_m", "q5_k_s",
+                          "q5_k_m", "q6_k", "iq4_xs", "iq4_nl", "q4_0", "q4_1", "q5_0", "q5_1",
+                          "q8_0"}) {
+      const std::string a = arch, ty = t;
+      const auto& q = quick.at(a);
+      if (all || std::find(q.begin(), q.end(), ty) != q.end()) v.push_back({arch, t});
+    }
+  return v;
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, ConvertQuant, testing::ValuesIn(cases()), case_name);
+
+// One line on stderr, a non-zero exit, no output file.
+void expect_clean_failure(const std::vector<std::string>& args, const std::string& out,
+                          const std::string& must_mention) {
+  const CliRun r = run_r1(args);
+  std::string joined;
+  for (const auto& a : args) joined += a + " ";
+  EXPECT_NE(r.rc, 0) << joined;
+  EXPECT_NE(r.rc, -1) << joined << ": crashed";
+  ASSERT_FALSE(r.err.empty()) << joined;
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << joined << ": " << r.err;
+  EXPECT_NE(r.err.find(must_mention), std::string::npos) << joined << ": " << r.err;
+  EXPECT_FALSE(fs::exists(out)) << joined << ": wrote a file";
+}
+
+TEST(ConvertQuantCli, BadInputIsOneLineAndNonZeroExit) {
+  R1_REQUIRE_BIN();
+  const std::string hf = hf_model("qwen2");
+  ASSERT_FALSE(hf.empty());
+  r1::test::TempDir tmp;
+  const std::string out = tmp.file("x.gguf");
+  expect_clean_failure({"convert", hf, "--out", out, "--type", "q9_k"}, out, "unknown --type 'q9_k'");
+  expect_clean_failure({"convert", hf, "--out", out, "--type", "iq2_xxs"}, out, "importance matrix");
+  expect_clean_failure({"convert", hf, "--out", out, "--type", "q4_k_m", "--tensor-type", "attn_(v=q6_k"},
+                       out, "malformed regex");
+  expect_clean_failure({"convert", hf, "--out", out, "--type", "q4_k_m", "--tensor-type", "attn_v"},
+                       out, "PATTERN=TYPE");
+  expect_clean_failure({"convert", hf, "--out", out, "--type", "q4_k_m", "--tensor-type", "attn_v=q7_k"},
+                       out, "unknown type 'q7_k'");
+  // An override to an importance-matrix type names the tensor.
+  expect_clean_failure({"convert", hf, "--out", out, "--type", "q4_k_m", "--tensor-type", "ffn_up=iq1_s"},
+                       out, "blk.0.ffn_up.weight");
+}
+
+TEST(ConvertQuantCli, TensorTypeOverridesAndFallbacks) {
+  R1_REQUIRE_BIN();
+  const std::string hf = hf_model("deepseek2");
+  ASSERT_FALSE(hf.empty());
+  r1::test::TempDir tmp;
+  const std::string out = tmp.file("mix.gguf");
+  // A dynamic MoE mix: routed experts Q2_K, their down projections Q3_K, attention Q6_K;
+  // the first matching pattern wins.
+  auto r = run_r1({"convert", hf, "--out", out, "--type", "q4_k_m", "--tensor-type",
+                   "ffn_down_exps=q3_k", "--tensor-type", "ffn_.*_exps=q2_k", "--tensor-type",
+                   "attn_=q6_k"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const Tensors t = read_tensors(out);
+  auto type_of = [&](const std::string& n) {
+    auto it = t.by_name.find(n);
+    return it == t.by_name.end() ? std::string("missing") : it->second.first;
+  };
+  for (int l = 1; l < 3; ++l) {
+    const std::string b = "blk." + std::to_string(l) + ".";
+    EXPECT_EQ(type_of(b + "ffn_gate_exps.weight"), "Q2_K");
+    EXPECT_EQ(type_of(b + "ffn_up_exps.weight"), "Q2_K");
+    EXPECT_EQ(type_of(b + "ffn_down_exps.weight"), "Q3_K");
+    EXPECT_EQ(type_of(b + "ffn_gate_inp.weight"), "F32");  // the router is never quantised
+    EXPECT_EQ(type_of(b + "attn_output.weight"), "Q6_K");
+    EXPECT_EQ(type_of(b + "attn_kv_a_mqa.weight"), "Q6_K");
+    // attn_k_b rows are qk_nope_head_dim = 32 long: Q6_K falls back to Q8_0.
+    EXPECT_EQ(type_of(b + "attn_k_b.weight"), "Q8_0");
+    EXPECT_EQ(type_of(b + "ffn_up_shexp.weight"), "Q4_K");  // no pattern: the preset's type
+  }
+  // --pure: every matrix Q4_K except where rows are not whole blocks (attn_k_b: Q5_0).
+  r = run_r1({"convert", hf, "--out", out, "--type", "q4_k_m", "--pure"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const Tensors p = read_tensors(out);
+  for (const auto& [name, tb] : p.by_name) {
+    const bool matrix = name.ends_with("weight") && name.find("norm") == std::string::npos &&
+                        name.find("ffn_gate_inp") == std::string::npos;
+    const std::string want = !matrix ? "F32" : name.find("attn_k_b") != std::string::npos ? "Q5_0" : "Q4_K";
+    EXPECT_EQ(tb.first, want) << name;
+  }
+}
+
+}  // namespace
