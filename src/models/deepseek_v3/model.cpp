@@ -375,6 +375,74 @@ void DeepseekV3::forward(std::span<const int32_t> tokens, Session& session, floa
   forward_hidden(tokens, *s, logits, all_logits, nullptr);
 }
 
+void DeepseekV3::forward_batch(std::span<const int32_t> tokens,
+                               std::span<Session* const> sessions, float* logits) {
+  const int64_t B = int64_t(tokens.size());
+  R1_CHECK(B == int64_t(sessions.size()), "{} tokens for {} sessions", B, sessions.size());
+  if (B == 0) return;
+  if (mla_mode_ == MlaMode::Naive) {  // the forced naive path exists per sequence only
+    CausalLM::forward_batch(tokens, sessions, logits);
+    return;
+  }
+  std::lock_guard<std::mutex> lock(batch_mu_);
+  BatchScratch& bs = batch_;
+  const int64_t D = cfg_.hidden_size, V = cfg_.vocab_size, K = cfg_.num_experts_per_tok;
+  bs.sessions.resize(size_t(B));
+  bs.pos.resize(size_t(B));
+  bs.caches.resize(size_t(B));
+  for (int64_t b = 0; b < B; ++b) {
+    auto* s = dynamic_cast<DeepseekV3Session*>(sessions[size_t(b)]);
+    R1_CHECK(s != nullptr && s->caches_.size() == layers_.size(),
+             "session {} was not created by this deepseek_v3 model", b);
+    R1_CHECK(s->n_past_ + 1 <= s->n_ctx_, "session {}: {} cached tokens fill its context {}", b,
+             s->n_past_, s->n_ctx_);
+    R1_CHECK(tokens[size_t(b)] >= 0 && tokens[size_t(b)] < V, "token id {} out of range [0, {})",
+             tokens[size_t(b)], V);
+    for (int64_t c = 0; c < b; ++c) R1_CHECK(bs.sessions[size_t(c)] != s, "session {} given twice", b);
+    bs.sessions[size_t(b)] = s;
+    bs.pos[size_t(b)] = int32_t(s->n_past_);
+  }
+  ForwardScratch& fs = bs.fs;
+  fs.h.resize(size_t(B * D));
+  fs.xa.resize(size_t(B * D));
+  fs.xb.resize(size_t(B * D));
+  nn::Context ctx{pool_};
+  float* h = fs.h.data();    // [B, D] residual streams, one row per sequence
+  float* xa = fs.xa.data();  // [B, D]
+  float* xb = fs.xb.data();  // [B, D]
+  embed_.forward(ctx, tokens.data(), h, B);
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const Block& blk = layers_[l];
+    for (int64_t b = 0; b < B; ++b) bs.caches[size_t(b)] = &bs.sessions[size_t(b)]->caches_[l];
+    blk.input_layernorm.forward(ctx, h, xa, B);
+    nn::mla_decode_batch(ctx, cfg_.mla(), blk.attn, rope_, xa, B, bs.pos.data(),
+                         bs.caches.data(), xb, fs.mla);
+    nn::add_inplace(ctx, h, xb, B * D);
+    blk.post_attention_layernorm.forward(ctx, h, xa, B);
+    if (!blk.is_moe) {
+      fs.mlp.resize(size_t(blk.mlp.scratch_floats(B)));
+      blk.mlp.forward(ctx, xa, xb, B, fs.mlp.data());
+    } else {
+      nn::moe_forward(ctx, cfg_.moe(), blk.moe, xa, B, xb, nullptr, &bs.routing, &fs.moe);
+      // Statistics per session from its own row's K experts (as B forward() calls count them).
+      std::lock_guard<std::mutex> stats(stats_mu_);
+      for (int64_t b = 0; b < B; ++b) {
+        DeepseekV3Session& s = *bs.sessions[size_t(b)];
+        const int32_t* ids = bs.routing.experts.data() + b * K;
+        for (int64_t k = 0; k < K; ++k) {
+          ++s.expert_counts_[l][size_t(ids[k])];
+          ++total_counts_[l][size_t(ids[k])];
+        }
+        if (s.record_routing_) s.routing_[l].insert(s.routing_[l].end(), ids, ids + K);
+      }
+    }
+    nn::add_inplace(ctx, h, xb, B * D);
+  }
+  for (int64_t b = 0; b < B; ++b) bs.sessions[size_t(b)]->n_past_ += 1;
+  norm_.forward(ctx, h, xa, B);
+  lm_head_.forward(ctx, xa, logits, B);
+}
+
 void DeepseekV3::forward_hidden(std::span<const int32_t> tokens, DeepseekV3Session& s,
                                 float* logits, bool all_logits, float* hidden) {
   nn::Context ctx{pool_};

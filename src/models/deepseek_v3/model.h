@@ -105,6 +105,16 @@ class DeepseekV3 : public CausalLM {
   /// See CausalLM::forward. logits may be null (fill the cache only).
   void forward(std::span<const int32_t> tokens, Session& session, float* logits,
                bool all_logits) override;
+  /// One decode step over B distinct sessions (see CausalLM::forward_batch): tokens[b] at
+  /// position sessions[b]->n_past(). Every projection (q_a/q_b or q_proj, kv_a, o_proj, dense
+  /// MLP, shared experts, router, lm_head) runs ONE matmul over the B rows; MLA attends per
+  /// sequence over its own latent cache (absorbed path, nn::mla_decode_batch); routed experts are
+  /// dispatched grouped over the B rows (each used expert's weights read once). Each session's
+  /// expert counts and routing record get its own row's routing. logits: [B, V] f32. Equals B
+  /// forward() calls up to float summation order. Buffers are reused (no allocation per step once
+  /// grown); calls are serialised by a mutex. MlaMode::Naive falls back to per-session forward().
+  void forward_batch(std::span<const int32_t> tokens, std::span<Session* const> sessions,
+                     float* logits) override;
   /// Same, also writing the last block's output before model.norm into hidden [T, D] (for MTP).
   void forward_hidden(std::span<const int32_t> tokens, DeepseekV3Session& s, float* logits,
                       bool all_logits, float* hidden);
@@ -166,6 +176,16 @@ class DeepseekV3 : public CausalLM {
   std::vector<MtpModule> mtp_;
   MlaMode mla_mode_ = MlaMode::Auto;
   mutable std::mutex stats_mu_;
+  // Workspace of forward_batch (grown to the largest B seen, then reused).
+  struct BatchScratch {
+    ForwardScratch fs;
+    nn::MoeRouting routing;
+    std::vector<int32_t> pos;
+    std::vector<nn::MlaCache*> caches;
+    std::vector<DeepseekV3Session*> sessions;
+  };
+  std::mutex batch_mu_;
+  BatchScratch batch_;
   std::vector<std::vector<int64_t>> total_counts_;
 };
 
