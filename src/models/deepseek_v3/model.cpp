@@ -324,7 +324,7 @@ std::unique_ptr<Session> DeepseekV3::new_session(int64_t n_ctx) {
 float* DeepseekV3::block_forward(nn::Context& ctx, const Block& b, float* h, int64_t T, int64_t p0,
                                  nn::MlaCache& cache, int64_t* counts,
                                  std::vector<int32_t>* routing, float* xa_scratch,
-                                 float* xb_scratch, ForwardScratch* fs) {
+                                 float* xb_scratch, ForwardScratch* fs, int64_t n_seq) {
   const int64_t D = cfg_.hidden_size;
   // Auto: naive (cheaper attention over Dn+R dims) for prefill while the decompressed K/V of all
   // p0+T positions stays under kNaiveKvBudgetBytes; absorbed for decode and for long contexts,
@@ -348,7 +348,8 @@ float* DeepseekV3::block_forward(nn::Context& ctx, const Block& b, float* h, int
   float* xb = nn::activation_buffer(ctx, T * D, xb_scratch);
   b.input_layernorm.forward(ctx, h, xa, T);
   nn::mla_forward(ctx, cfg_.mla(), b.attn, rope_, xa, T, p0, cache,
-                  ctx.tape != nullptr ? nn::MlaPath::Naive : path, xb, fs ? &fs->mla : nullptr);
+                  ctx.tape != nullptr || n_seq > 1 ? nn::MlaPath::Naive : path, xb,
+                  fs ? &fs->mla : nullptr, n_seq);
   h = nn::residual_add(ctx, h, xb, T * D);
   xa = nn::activation_buffer(ctx, T * D, xa_scratch);
   xb = nn::activation_buffer(ctx, T * D, xb_scratch);
@@ -452,8 +453,16 @@ void DeepseekV3::forward_hidden(std::span<const int32_t> tokens, DeepseekV3Sessi
 float* DeepseekV3::forward_train(std::span<const int32_t> tokens, autograd::Tape& tape,
                                  float** mtp_logits,
                                  std::vector<std::vector<int64_t>>* expert_counts) {
-  const int64_t T = int64_t(tokens.size()), V = cfg_.vocab_size;
-  for (int64_t t = 0; t < T; ++t)
+  return forward_train_batch(tokens, 1, tape, mtp_logits, expert_counts);
+}
+
+float* DeepseekV3::forward_train_batch(std::span<const int32_t> tokens, int64_t B,
+                                       autograd::Tape& tape, float** mtp_logits,
+                                       std::vector<std::vector<int64_t>>* expert_counts) {
+  const int64_t N = int64_t(tokens.size()), V = cfg_.vocab_size, D = cfg_.hidden_size;
+  R1_CHECK(B >= 1 && N % B == 0 && N >= B, "{} tokens do not split into {} sequences", N, B);
+  const int64_t T = N / B;  // tokens per sequence
+  for (int64_t t = 0; t < N; ++t)
     R1_CHECK(tokens[t] >= 0 && tokens[t] < V, "token id {} out of range [0, {})", tokens[t], V);
   auto check = [](const Block& b) {
     R1_CHECK(!b.attn.w_uk.defined(),
@@ -462,17 +471,30 @@ float* DeepseekV3::forward_train(std::span<const int32_t> tokens, autograd::Tape
   };
   for (const auto& b : layers_) check(b);
   for (const auto& m : mtp_) check(m.block);
-  std::shared_ptr<Session> sess = new_session(T);
+  std::shared_ptr<Session> sess = new_session(N);  // the B sequences stacked in its caches
   tape.keep_alive(sess);
   auto& s = static_cast<DeepseekV3Session&>(*sess);
   nn::Context ctx{pool_, &tape};
-  float* logits = tape.alloc(T * V);
+  float* logits = tape.alloc(N * V);
   float* h = nullptr;
-  forward_hidden_ctx(ctx, tokens, s, logits, true, nullptr, &h, expert_counts);
+  forward_hidden_ctx(ctx, tokens, s, logits, true, nullptr, &h, expert_counts, B);
   if (mtp_logits != nullptr) {
     R1_CHECK(!mtp_.empty() && T >= 2, "MTP training needs an MTP module and 2+ tokens");
-    *mtp_logits = tape.alloc((T - 1) * V);
-    mtp_forward_ctx(ctx, h, tokens.subspan(1), s, *mtp_logits);
+    *mtp_logits = tape.alloc(B * (T - 1) * V);
+    if (B == 1) {
+      mtp_forward_ctx(ctx, h, tokens.subspan(1), s, *mtp_logits);
+    } else {
+      // Sequence b's MTP rows pair h[b*T + i] with tokens[b*T + i + 1], i < T-1: gathered into
+      // [B*(T-1), D] / [B*(T-1)] (the gather records its backward).
+      float* hid = tape.alloc(B * (T - 1) * D);
+      std::vector<int32_t> next(static_cast<size_t>(B * (T - 1)));
+      for (int64_t b = 0; b < B; ++b) {
+        nn::copy_rows(ctx, h + b * T * D, D, hid + b * (T - 1) * D, D, D, T - 1);
+        std::copy(tokens.begin() + b * T + 1, tokens.begin() + (b + 1) * T,
+                  next.begin() + b * (T - 1));
+      }
+      mtp_forward_ctx(ctx, hid, next, s, *mtp_logits, B);
+    }
   }
   return logits;
 }
@@ -480,7 +502,7 @@ float* DeepseekV3::forward_train(std::span<const int32_t> tokens, autograd::Tape
 void DeepseekV3::forward_hidden_ctx(nn::Context& ctx, std::span<const int32_t> tokens,
                                     DeepseekV3Session& s, float* logits, bool all_logits,
                                     float* hidden, float** h_final,
-                                    std::vector<std::vector<int64_t>>* counts_out) {
+                                    std::vector<std::vector<int64_t>>* counts_out, int64_t n_seq) {
   const int64_t T = int64_t(tokens.size()), D = cfg_.hidden_size, V = cfg_.vocab_size;
   const int64_t p0 = s.n_past_;
   R1_CHECK(T >= 1 && p0 + T <= s.n_ctx_, "{} tokens at position {} exceed the context {}", T, p0,
@@ -504,7 +526,7 @@ void DeepseekV3::forward_hidden_ctx(nn::Context& ctx, std::span<const int32_t> t
     counts[l].assign(size_t(cfg_.n_routed_experts), 0);
     h = block_forward(ctx, layers_[l], h, T, p0, s.caches_[l], counts[l].data(),
                       s.record_routing_ ? &s.routing_[l] : nullptr, xa.data(), xb.data(),
-                      ctx.tape == nullptr ? fs : nullptr);
+                      ctx.tape == nullptr ? fs : nullptr, n_seq);
   }
   if (counts_out != nullptr) {
     counts_out->resize(layers_.size());
@@ -555,7 +577,7 @@ void DeepseekV3::mtp_forward(const float* hidden, std::span<const int32_t> next_
 
 void DeepseekV3::mtp_forward_ctx(nn::Context& ctx, const float* hidden,
                                  std::span<const int32_t> next_tokens, DeepseekV3Session& s,
-                                 float* logits) {
+                                 float* logits, int64_t n_seq) {
   R1_CHECK(!mtp_.empty(), "this checkpoint has no MTP module (num_nextn_predict_layers = 0)");
   const MtpModule& m = mtp_[0];
   const int64_t T = int64_t(next_tokens.size()), D = cfg_.hidden_size;
@@ -579,7 +601,8 @@ void DeepseekV3::mtp_forward_ctx(nn::Context& ctx, const float* hidden,
   m.eh_proj.forward(ctx, cat, h, T);
   h = block_forward(ctx, m.block, h, T, p0, s.mtp_cache_, nullptr, nullptr, xa.data(), xb.data(),
                     ctx.tape == nullptr && T <= ForwardScratch::kScratchMaxTokens ? &s.scratch_
-                                                                                   : nullptr);
+                                                                                   : nullptr,
+                    n_seq);
   s.mtp_n_past_ = p0 + T;
   float* xn = nn::activation_buffer(ctx, T * D, xa.data());
   m.shared_head_norm.forward(ctx, h, xn, T);
