@@ -6,20 +6,27 @@
 
 namespace r1::autograd {
 
-std::unique_ptr<float[]> Tape::take(int64_t n) {
+std::unique_ptr<float[]> Tape::take(int64_t n, int64_t* capacity) {
   const int64_t m = n > 0 ? n : 1;
-  auto it = free_.find(m);
-  if (it != free_.end()) {
+  // The smallest free buffer of m .. 2m floats: sizes that vary from step to step (the tokens
+  // routed to each expert) still reuse memory instead of asking the system for fresh pages (a
+  // large new buffer is mmapped and page-faulted on first touch).
+  auto it = free_.lower_bound(m);
+  if (it != free_.end() && it->first <= 2 * m) {
+    *capacity = it->first;
     std::unique_ptr<float[]> b = std::move(it->second);
     free_.erase(it);
     return b;
   }
+  *capacity = m;
   return std::unique_ptr<float[]>(new float[size_t(m)]);
 }
 
 float* Tape::alloc(int64_t n) {
   R1_CHECK(n >= 0, "alloc of {} floats", n);
-  arena_sized_.emplace_back(n > 0 ? n : 1, take(n));
+  int64_t cap = 0;
+  std::unique_ptr<float[]> b = take(n, &cap);
+  arena_sized_.emplace_back(cap, std::move(b));
   float* p = arena_sized_.back().second.get();
   Region r;
   r.n = n;
@@ -63,8 +70,7 @@ float* Tape::grad(const void* pv, int64_t n) {
     b = p;
   }
   if (r->grad == nullptr) {
-    r->owned = take(r->n);
-    r->owned_n = r->n > 0 ? r->n : 1;
+    r->owned = take(r->n, &r->owned_n);
     std::memset(r->owned.get(), 0, size_t(r->n) * sizeof(float));
     r->grad = r->owned.get();
   }

@@ -55,13 +55,14 @@ class Tape {
     int64_t n = 0;
     float* grad = nullptr;           // null until first requested
     std::unique_ptr<float[]> owned;  // activation gradients (parameters: caller-owned)
-    int64_t owned_n = 0;
+    int64_t owned_n = 0;             // capacity of `owned` in floats (>= n)
     bool param = false;
   };
   Region* find(const char* p, int64_t bytes, const char** begin);
-  // Buffers of n floats: reused from `free_` (training repeats the same shapes every sequence,
-  // so after the first one no memory is requested from the system: no page faults).
-  std::unique_ptr<float[]> take(int64_t n);
+  // A buffer of at least n floats (its size in *capacity): reused from `free_` (training repeats
+  // about the same shapes every step, so after the first ones no memory is requested from the
+  // system: no page faults).
+  std::unique_ptr<float[]> take(int64_t n, int64_t* capacity);
 
   std::multimap<int64_t, std::unique_ptr<float[]>> free_;
   std::vector<std::pair<int64_t, std::unique_ptr<float[]>>> arena_sized_;

@@ -52,5 +52,22 @@ TEST(Tape, BackwardRunsNodesInReverseAndReusesBuffers) {
   EXPECT_TRUE(b == a || gb == a);  // one of the two freed buffers came back
 }
 
+TEST(Tape, ReusesALargerFreeBufferForAVaryingSize) {
+  // The rows routed to an expert change every step: a buffer of up to twice the size asked for
+  // is reused (its gradient region still has the size asked for), a much larger one is not.
+  Tape t;
+  float* a = t.alloc(1000);
+  t.clear();
+  float* b = t.alloc(900);
+  EXPECT_EQ(b, a);
+  float* gb = t.grad(b, 900);
+  gb[899] = 1.0f;
+  t.clear();
+  float* c = t.alloc(400);  // 1000-float buffers are free, but 1000 > 2 * 400
+  EXPECT_NE(c, a);
+  EXPECT_NE(c, gb);
+  EXPECT_EQ(t.grad(c, 400)[0], 0.0f);
+}
+
 }  // namespace
 }  // namespace r1::autograd

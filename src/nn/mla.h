@@ -74,7 +74,7 @@ struct MlaCache {
 /// prefill's large buffers are freed when it returns.
 struct MlaScratch {
   std::vector<int32_t> pos;
-  std::vector<float> q, cq, o_heads, q_abs, o_lat;
+  std::vector<float> q, cq, kva, o_heads, q_abs, o_lat;  // kva: mla_decode_batch only
   std::vector<kernels::MatmulJob> jobs;  // absorbed path: one matvec per (token, head)
 };
 inline constexpr int64_t kMlaScratchMaxTokens = 64;
@@ -103,8 +103,24 @@ void kv_b_f32_from_heads(const Tensor& w_uk, const Tensor& w_uv, float* out);
 /// Checks p0 + T <= cache.capacity and cache.row == L + R. scratch: the caller's reusable
 /// buffers (see MlaScratch), or null to allocate per call; the naive path's decompressed K/V
 /// are always allocated per call (prefill).
+/// n_seq > 1 (training micro-batches; naive path, p0 == 0): x holds n_seq sequences of
+/// T / n_seq tokens each (row i*Ts + t is token t of sequence i, at position t), stacked in cache
+/// rows 0 .. T-1; every projection runs once over the T rows, attention is causal within each
+/// sequence. Equals n_seq separate calls up to float summation order.
 void mla_forward(Context& ctx, const MlaConfig& cfg, const MlaWeights& w,
                  const kernels::RopeTable& rope, const float* x, int64_t T, int64_t p0,
-                 MlaCache& cache, MlaPath path, float* out, MlaScratch* scratch = nullptr);
+                 MlaCache& cache, MlaPath path, float* out, MlaScratch* scratch = nullptr,
+                 int64_t n_seq = 1);
+
+/// One decode step of B sequences (inference): row b of x [B, D] is the token at position pos[b]
+/// of the sequence whose latent cache is caches[b] (distinct caches). Every projection (q_a/q_b
+/// or q_proj, kv_a, o_proj) runs once over the B rows; each row's (c_kv, k_pe) is appended to its
+/// own cache and the absorbed attention runs per sequence over it. out: [B, D] f32. Equals B
+/// mla_forward(T = 1, Absorbed) calls up to float summation order. scratch: reused (grows to B).
+/// Checks pos[b] < caches[b]->capacity and the cache row width.
+void mla_decode_batch(Context& ctx, const MlaConfig& cfg, const MlaWeights& w,
+                      const kernels::RopeTable& rope, const float* x, int64_t B,
+                      const int32_t* pos, MlaCache* const* caches, float* out,
+                      MlaScratch& scratch);
 
 }  // namespace r1::nn

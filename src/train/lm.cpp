@@ -144,45 +144,39 @@ double TrainLM::forward_backward_batch(std::span<const int32_t> tokens,
            targets.size());
   const int64_t n = int64_t(tokens.size());
   R1_CHECK(B > 0 && n % B == 0, "{} tokens do not split into {} sequences", n, B);
-  const int64_t T = n / B;
-  if (decoder_ == nullptr || B == 1) {
-    double sum = 0;
-    int64_t total = 0;
-    for (int64_t b = 0; b < B; ++b) {
-      int64_t c = 0;
-      sum += forward_backward(tokens.subspan(size_t(b * T), size_t(T)),
-                              targets.subspan(size_t(b * T), size_t(T)), grad_scale, &c);
-      total += c;
-    }
-    if (count) *count = total;
-    return sum;
-  }
-  float* logits = decoder_->forward_train_batch(tokens, B, tape_);
-  const double sum = ops::cross_entropy(logits, targets.data(), n, vocab_, count,
-                                        tape_.grad(logits, n * vocab_), grad_scale);
-  tape_.backward();
-  tape_.clear();
-  return sum;
+  const Losses l = forward_backward_mtp(tokens, targets, grad_scale, 0.0f, B);
+  if (count) *count = l.main_count;
+  return l.main_sum;
 }
 
 TrainLM::Losses TrainLM::forward_backward_mtp(std::span<const int32_t> tokens,
                                               std::span<const int32_t> targets, float main_scale,
-                                              float mtp_scale) {
+                                              float mtp_scale, int64_t B) {
   R1_CHECK(tokens.size() == targets.size(), "{} tokens but {} targets", tokens.size(),
            targets.size());
-  const int64_t T = int64_t(tokens.size());
+  const int64_t N = int64_t(tokens.size());
+  R1_CHECK(B >= 1 && N % B == 0, "{} tokens do not split into {} sequences", N, B);
+  const int64_t T = N / B;
   Losses out;
   float* mtp_logits = nullptr;
   const bool mtp = mtp_scale != 0.0f;
   R1_CHECK(!mtp || has_mtp(), "MTP loss needs a deepseek_v3 model with an MTP module");
-  float* logits = ds_ ? ds_->forward_train(tokens, tape_, mtp ? &mtp_logits : nullptr, &load_)
-                      : decoder_->forward_train(tokens, tape_);
-  out.main_sum = ops::cross_entropy(logits, targets.data(), T, vocab_, &out.main_count,
-                                    tape_.grad(logits, T * vocab_), main_scale);
-  if (mtp) {  // row i (position i of the MTP sequence) predicts tokens[i + 2] = targets[i + 1]
-    out.mtp_sum = ops::cross_entropy(mtp_logits, targets.data() + 1, T - 1, vocab_,
-                                     &out.mtp_count, tape_.grad(mtp_logits, (T - 1) * vocab_),
-                                     mtp_scale);
+  float* logits =
+      ds_ ? ds_->forward_train_batch(tokens, B, tape_, mtp ? &mtp_logits : nullptr, &load_)
+      : B == 1 ? decoder_->forward_train(tokens, tape_)
+               : decoder_->forward_train_batch(tokens, B, tape_);
+  out.main_sum = ops::cross_entropy(logits, targets.data(), N, vocab_, &out.main_count,
+                                    tape_.grad(logits, N * vocab_), main_scale);
+  if (mtp) {
+    // Sequence b's MTP row i (position i of its MTP sequence) predicts tokens[b*T + i + 2] =
+    // targets[b*T + i + 1]: rows [B*(T-1)] against those targets.
+    std::vector<int32_t> mtp_targets(static_cast<size_t>(B * (T - 1)));
+    for (int64_t b = 0; b < B; ++b)
+      std::copy(targets.begin() + b * T + 1, targets.begin() + (b + 1) * T,
+                mtp_targets.begin() + b * (T - 1));
+    out.mtp_sum = ops::cross_entropy(mtp_logits, mtp_targets.data(), B * (T - 1), vocab_,
+                                     &out.mtp_count,
+                                     tape_.grad(mtp_logits, B * (T - 1) * vocab_), mtp_scale);
   }
   tape_.backward();
   tape_.clear();

@@ -60,20 +60,22 @@ class TrainLM {
   double forward_backward(std::span<const int32_t> tokens, std::span<const int32_t> targets,
                           float grad_scale, int64_t* count);
   /// B sequences of equal length at once: tokens/targets [B*T] (row b*T + t is position t of
-  /// sequence b). Same contract as forward_backward summed over the B sequences; the decoders run
-  /// them as one batched forward (DecoderLM::forward_train_batch), other architectures loop.
+  /// sequence b). Same contract as forward_backward summed over the B sequences, run as one
+  /// batched forward (DecoderLM::forward_train_batch, DeepseekV3::forward_train_batch).
   /// Deterministic for a fixed thread count (summation order differs from B single calls).
   double forward_backward_batch(std::span<const int32_t> tokens, std::span<const int32_t> targets,
                                 int64_t B, float grad_scale, int64_t* count);
   /// DeepSeek-V3 with an MTP module: also the MTP depth-1 loss (row i predicts targets[i+1]).
   /// Adds main_scale * d(sum main CE) + mtp_scale * d(sum MTP CE) to the gradients (mtp_scale 0:
   /// the MTP module is not run). Returns {main sum, main count, mtp sum, mtp count}.
+  /// B > 1: tokens/targets are B sequences of equal length as in forward_backward_batch, run as
+  /// one batched forward (deepseek_v3; other architectures need mtp_scale 0); sums over all B.
   struct Losses {
     double main_sum = 0, mtp_sum = 0;
     int64_t main_count = 0, mtp_count = 0;
   };
   Losses forward_backward_mtp(std::span<const int32_t> tokens, std::span<const int32_t> targets,
-                              float main_scale, float mtp_scale);
+                              float main_scale, float mtp_scale, int64_t B = 1);
   bool has_mtp() const { return ds_ != nullptr && ds_->has_mtp(); }
 
   /// DeepSeek-V3 auxiliary-loss-free load balancing (V3 report §2.1.2): for every MoE layer,

@@ -106,26 +106,18 @@ Result<void> run_pretrain(const PretrainOptions& o, ThreadPool& pool, std::FILE*
     int64_t count = 0;
     const float scale = 1.0f / float(tokens_per_step);
     for (int64_t a = 0; a < o.accum; ++a) {
-      if (!(o.mtp_weight > 0 && lm->has_mtp())) {
-        // The micro-batch's rows through one batched forward (one GEMM per projection).
-        bin.clear();
-        btgt.clear();
-        for (int64_t b = 0; b < o.batch; ++b) {
-          ds.sample((step * o.accum + a) * o.batch + b, in, tgt);
-          bin.insert(bin.end(), in.begin(), in.end());
-          btgt.insert(btgt.end(), tgt.begin(), tgt.end());
-        }
-        int64_t c = 0;
-        loss_sum += lm->forward_backward_batch(bin, btgt, o.batch, scale, &c);
-        count += c;
-        continue;
-      }
+      // The micro-batch's rows through one batched forward (one GEMM per projection).
+      bin.clear();
+      btgt.clear();
       for (int64_t b = 0; b < o.batch; ++b) {
         ds.sample((step * o.accum + a) * o.batch + b, in, tgt);
-        const auto l = lm->forward_backward_mtp(in, tgt, scale, float(o.mtp_weight) * scale);
-        loss_sum += l.main_sum;
-        count += l.main_count;
+        bin.insert(bin.end(), in.begin(), in.end());
+        btgt.insert(btgt.end(), tgt.begin(), tgt.end());
       }
+      const float mtp_scale = o.mtp_weight > 0 && lm->has_mtp() ? float(o.mtp_weight) * scale : 0;
+      const auto l = lm->forward_backward_mtp(bin, btgt, scale, mtp_scale, o.batch);
+      loss_sum += l.main_sum;
+      count += l.main_count;
     }
     const double gnorm = clip_grad_norm(lm->params(), o.clip);
     const double lr = lr_at(step, o.lr, o.min_lr, o.warmup, o.steps);

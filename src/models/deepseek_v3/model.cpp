@@ -324,7 +324,7 @@ std::unique_ptr<Session> DeepseekV3::new_session(int64_t n_ctx) {
 float* DeepseekV3::block_forward(nn::Context& ctx, const Block& b, float* h, int64_t T, int64_t p0,
                                  nn::MlaCache& cache, int64_t* counts,
                                  std::vector<int32_t>* routing, float* xa_scratch,
-                                 float* xb_scratch, ForwardScratch* fs) {
+                                 float* xb_scratch, ForwardScratch* fs, int64_t n_seq) {
   const int64_t D = cfg_.hidden_size;
   // Auto: naive (cheaper attention over Dn+R dims) for prefill while the decompressed K/V of all
   // p0+T positions stays under kNaiveKvBudgetBytes; absorbed for decode and for long contexts,
@@ -348,7 +348,8 @@ float* DeepseekV3::block_forward(nn::Context& ctx, const Block& b, float* h, int
   float* xb = nn::activation_buffer(ctx, T * D, xb_scratch);
   b.input_layernorm.forward(ctx, h, xa, T);
   nn::mla_forward(ctx, cfg_.mla(), b.attn, rope_, xa, T, p0, cache,
-                  ctx.tape != nullptr ? nn::MlaPath::Naive : path, xb, fs ? &fs->mla : nullptr);
+                  ctx.tape != nullptr || n_seq > 1 ? nn::MlaPath::Naive : path, xb,
+                  fs ? &fs->mla : nullptr, n_seq);
   h = nn::residual_add(ctx, h, xb, T * D);
   xa = nn::activation_buffer(ctx, T * D, xa_scratch);
   xb = nn::activation_buffer(ctx, T * D, xb_scratch);
@@ -375,6 +376,74 @@ void DeepseekV3::forward(std::span<const int32_t> tokens, Session& session, floa
   forward_hidden(tokens, *s, logits, all_logits, nullptr);
 }
 
+void DeepseekV3::forward_batch(std::span<const int32_t> tokens,
+                               std::span<Session* const> sessions, float* logits) {
+  const int64_t B = int64_t(tokens.size());
+  R1_CHECK(B == int64_t(sessions.size()), "{} tokens for {} sessions", B, sessions.size());
+  if (B == 0) return;
+  if (mla_mode_ == MlaMode::Naive) {  // the forced naive path exists per sequence only
+    CausalLM::forward_batch(tokens, sessions, logits);
+    return;
+  }
+  std::lock_guard<std::mutex> lock(batch_mu_);
+  BatchScratch& bs = batch_;
+  const int64_t D = cfg_.hidden_size, V = cfg_.vocab_size, K = cfg_.num_experts_per_tok;
+  bs.sessions.resize(size_t(B));
+  bs.pos.resize(size_t(B));
+  bs.caches.resize(size_t(B));
+  for (int64_t b = 0; b < B; ++b) {
+    auto* s = dynamic_cast<DeepseekV3Session*>(sessions[size_t(b)]);
+    R1_CHECK(s != nullptr && s->caches_.size() == layers_.size(),
+             "session {} was not created by this deepseek_v3 model", b);
+    R1_CHECK(s->n_past_ + 1 <= s->n_ctx_, "session {}: {} cached tokens fill its context {}", b,
+             s->n_past_, s->n_ctx_);
+    R1_CHECK(tokens[size_t(b)] >= 0 && tokens[size_t(b)] < V, "token id {} out of range [0, {})",
+             tokens[size_t(b)], V);
+    for (int64_t c = 0; c < b; ++c) R1_CHECK(bs.sessions[size_t(c)] != s, "session {} given twice", b);
+    bs.sessions[size_t(b)] = s;
+    bs.pos[size_t(b)] = int32_t(s->n_past_);
+  }
+  ForwardScratch& fs = bs.fs;
+  fs.h.resize(size_t(B * D));
+  fs.xa.resize(size_t(B * D));
+  fs.xb.resize(size_t(B * D));
+  nn::Context ctx{pool_};
+  float* h = fs.h.data();    // [B, D] residual streams, one row per sequence
+  float* xa = fs.xa.data();  // [B, D]
+  float* xb = fs.xb.data();  // [B, D]
+  embed_.forward(ctx, tokens.data(), h, B);
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const Block& blk = layers_[l];
+    for (int64_t b = 0; b < B; ++b) bs.caches[size_t(b)] = &bs.sessions[size_t(b)]->caches_[l];
+    blk.input_layernorm.forward(ctx, h, xa, B);
+    nn::mla_decode_batch(ctx, cfg_.mla(), blk.attn, rope_, xa, B, bs.pos.data(),
+                         bs.caches.data(), xb, fs.mla);
+    nn::add_inplace(ctx, h, xb, B * D);
+    blk.post_attention_layernorm.forward(ctx, h, xa, B);
+    if (!blk.is_moe) {
+      fs.mlp.resize(size_t(blk.mlp.scratch_floats(B)));
+      blk.mlp.forward(ctx, xa, xb, B, fs.mlp.data());
+    } else {
+      nn::moe_forward(ctx, cfg_.moe(), blk.moe, xa, B, xb, nullptr, &bs.routing, &fs.moe);
+      // Statistics per session from its own row's K experts (as B forward() calls count them).
+      std::lock_guard<std::mutex> stats(stats_mu_);
+      for (int64_t b = 0; b < B; ++b) {
+        DeepseekV3Session& s = *bs.sessions[size_t(b)];
+        const int32_t* ids = bs.routing.experts.data() + b * K;
+        for (int64_t k = 0; k < K; ++k) {
+          ++s.expert_counts_[l][size_t(ids[k])];
+          ++total_counts_[l][size_t(ids[k])];
+        }
+        if (s.record_routing_) s.routing_[l].insert(s.routing_[l].end(), ids, ids + K);
+      }
+    }
+    nn::add_inplace(ctx, h, xb, B * D);
+  }
+  for (int64_t b = 0; b < B; ++b) bs.sessions[size_t(b)]->n_past_ += 1;
+  norm_.forward(ctx, h, xa, B);
+  lm_head_.forward(ctx, xa, logits, B);
+}
+
 void DeepseekV3::forward_hidden(std::span<const int32_t> tokens, DeepseekV3Session& s,
                                 float* logits, bool all_logits, float* hidden) {
   nn::Context ctx{pool_};
@@ -384,8 +453,16 @@ void DeepseekV3::forward_hidden(std::span<const int32_t> tokens, DeepseekV3Sessi
 float* DeepseekV3::forward_train(std::span<const int32_t> tokens, autograd::Tape& tape,
                                  float** mtp_logits,
                                  std::vector<std::vector<int64_t>>* expert_counts) {
-  const int64_t T = int64_t(tokens.size()), V = cfg_.vocab_size;
-  for (int64_t t = 0; t < T; ++t)
+  return forward_train_batch(tokens, 1, tape, mtp_logits, expert_counts);
+}
+
+float* DeepseekV3::forward_train_batch(std::span<const int32_t> tokens, int64_t B,
+                                       autograd::Tape& tape, float** mtp_logits,
+                                       std::vector<std::vector<int64_t>>* expert_counts) {
+  const int64_t N = int64_t(tokens.size()), V = cfg_.vocab_size, D = cfg_.hidden_size;
+  R1_CHECK(B >= 1 && N % B == 0 && N >= B, "{} tokens do not split into {} sequences", N, B);
+  const int64_t T = N / B;  // tokens per sequence
+  for (int64_t t = 0; t < N; ++t)
     R1_CHECK(tokens[t] >= 0 && tokens[t] < V, "token id {} out of range [0, {})", tokens[t], V);
   auto check = [](const Block& b) {
     R1_CHECK(!b.attn.w_uk.defined(),
@@ -394,17 +471,30 @@ float* DeepseekV3::forward_train(std::span<const int32_t> tokens, autograd::Tape
   };
   for (const auto& b : layers_) check(b);
   for (const auto& m : mtp_) check(m.block);
-  std::shared_ptr<Session> sess = new_session(T);
+  std::shared_ptr<Session> sess = new_session(N);  // the B sequences stacked in its caches
   tape.keep_alive(sess);
   auto& s = static_cast<DeepseekV3Session&>(*sess);
   nn::Context ctx{pool_, &tape};
-  float* logits = tape.alloc(T * V);
+  float* logits = tape.alloc(N * V);
   float* h = nullptr;
-  forward_hidden_ctx(ctx, tokens, s, logits, true, nullptr, &h, expert_counts);
+  forward_hidden_ctx(ctx, tokens, s, logits, true, nullptr, &h, expert_counts, B);
   if (mtp_logits != nullptr) {
     R1_CHECK(!mtp_.empty() && T >= 2, "MTP training needs an MTP module and 2+ tokens");
-    *mtp_logits = tape.alloc((T - 1) * V);
-    mtp_forward_ctx(ctx, h, tokens.subspan(1), s, *mtp_logits);
+    *mtp_logits = tape.alloc(B * (T - 1) * V);
+    if (B == 1) {
+      mtp_forward_ctx(ctx, h, tokens.subspan(1), s, *mtp_logits);
+    } else {
+      // Sequence b's MTP rows pair h[b*T + i] with tokens[b*T + i + 1], i < T-1: gathered into
+      // [B*(T-1), D] / [B*(T-1)] (the gather records its backward).
+      float* hid = tape.alloc(B * (T - 1) * D);
+      std::vector<int32_t> next(static_cast<size_t>(B * (T - 1)));
+      for (int64_t b = 0; b < B; ++b) {
+        nn::copy_rows(ctx, h + b * T * D, D, hid + b * (T - 1) * D, D, D, T - 1);
+        std::copy(tokens.begin() + b * T + 1, tokens.begin() + (b + 1) * T,
+                  next.begin() + b * (T - 1));
+      }
+      mtp_forward_ctx(ctx, hid, next, s, *mtp_logits, B);
+    }
   }
   return logits;
 }
@@ -412,7 +502,7 @@ float* DeepseekV3::forward_train(std::span<const int32_t> tokens, autograd::Tape
 void DeepseekV3::forward_hidden_ctx(nn::Context& ctx, std::span<const int32_t> tokens,
                                     DeepseekV3Session& s, float* logits, bool all_logits,
                                     float* hidden, float** h_final,
-                                    std::vector<std::vector<int64_t>>* counts_out) {
+                                    std::vector<std::vector<int64_t>>* counts_out, int64_t n_seq) {
   const int64_t T = int64_t(tokens.size()), D = cfg_.hidden_size, V = cfg_.vocab_size;
   const int64_t p0 = s.n_past_;
   R1_CHECK(T >= 1 && p0 + T <= s.n_ctx_, "{} tokens at position {} exceed the context {}", T, p0,
@@ -436,7 +526,7 @@ void DeepseekV3::forward_hidden_ctx(nn::Context& ctx, std::span<const int32_t> t
     counts[l].assign(size_t(cfg_.n_routed_experts), 0);
     h = block_forward(ctx, layers_[l], h, T, p0, s.caches_[l], counts[l].data(),
                       s.record_routing_ ? &s.routing_[l] : nullptr, xa.data(), xb.data(),
-                      ctx.tape == nullptr ? fs : nullptr);
+                      ctx.tape == nullptr ? fs : nullptr, n_seq);
   }
   if (counts_out != nullptr) {
     counts_out->resize(layers_.size());
@@ -487,7 +577,7 @@ void DeepseekV3::mtp_forward(const float* hidden, std::span<const int32_t> next_
 
 void DeepseekV3::mtp_forward_ctx(nn::Context& ctx, const float* hidden,
                                  std::span<const int32_t> next_tokens, DeepseekV3Session& s,
-                                 float* logits) {
+                                 float* logits, int64_t n_seq) {
   R1_CHECK(!mtp_.empty(), "this checkpoint has no MTP module (num_nextn_predict_layers = 0)");
   const MtpModule& m = mtp_[0];
   const int64_t T = int64_t(next_tokens.size()), D = cfg_.hidden_size;
@@ -511,7 +601,8 @@ void DeepseekV3::mtp_forward_ctx(nn::Context& ctx, const float* hidden,
   m.eh_proj.forward(ctx, cat, h, T);
   h = block_forward(ctx, m.block, h, T, p0, s.mtp_cache_, nullptr, nullptr, xa.data(), xb.data(),
                     ctx.tape == nullptr && T <= ForwardScratch::kScratchMaxTokens ? &s.scratch_
-                                                                                   : nullptr);
+                                                                                   : nullptr,
+                    n_seq);
   s.mtp_n_past_ = p0 + T;
   float* xn = nn::activation_buffer(ctx, T * D, xa.data());
   m.shared_head_norm.forward(ctx, h, xn, T);

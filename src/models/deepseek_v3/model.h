@@ -105,6 +105,16 @@ class DeepseekV3 : public CausalLM {
   /// See CausalLM::forward. logits may be null (fill the cache only).
   void forward(std::span<const int32_t> tokens, Session& session, float* logits,
                bool all_logits) override;
+  /// One decode step over B distinct sessions (see CausalLM::forward_batch): tokens[b] at
+  /// position sessions[b]->n_past(). Every projection (q_a/q_b or q_proj, kv_a, o_proj, dense
+  /// MLP, shared experts, router, lm_head) runs ONE matmul over the B rows; MLA attends per
+  /// sequence over its own latent cache (absorbed path, nn::mla_decode_batch); routed experts are
+  /// dispatched grouped over the B rows (each used expert's weights read once). Each session's
+  /// expert counts and routing record get its own row's routing. logits: [B, V] f32. Equals B
+  /// forward() calls up to float summation order. Buffers are reused (no allocation per step once
+  /// grown); calls are serialised by a mutex. MlaMode::Naive falls back to per-session forward().
+  void forward_batch(std::span<const int32_t> tokens, std::span<Session* const> sessions,
+                     float* logits) override;
   /// Same, also writing the last block's output before model.norm into hidden [T, D] (for MTP).
   void forward_hidden(std::span<const int32_t> tokens, DeepseekV3Session& s, float* logits,
                       bool all_logits, float* hidden);
@@ -133,6 +143,18 @@ class DeepseekV3 : public CausalLM {
   float* forward_train(std::span<const int32_t> tokens, autograd::Tape& tape, float** mtp_logits,
                        std::vector<std::vector<int64_t>>* expert_counts);
 
+  /// Training forward of B sequences of T tokens each (tokens [B*T], row b*T + t is token t of
+  /// sequence b, at position t): forward_train's blocks, but every projection, norm, MLP and the
+  /// MoE (routing and grouped experts) run once over the B*T rows; MLA attention is naive and
+  /// causal within each sequence (nn::mla_forward with n_seq = B). Returns the logits [B*T, V] (a
+  /// tape buffer). mtp_logits, if non-null: [B*(T-1), V], row b*(T-1) + i = sequence b's MTP row
+  /// i (predicts tokens[b*T + i + 2]); needs an MTP module and T >= 2. expert_counts: += the
+  /// routed tokens of all B*T rows. Equals B forward_train calls up to float summation order
+  /// (B == 1 is forward_train). Checks as forward_train, and B >= 1 dividing tokens.size().
+  float* forward_train_batch(std::span<const int32_t> tokens, int64_t B, autograd::Tape& tape,
+                             float** mtp_logits,
+                             std::vector<std::vector<int64_t>>* expert_counts);
+
   void set_mla_mode(MlaMode m) { mla_mode_ = m; }
   const Config& config() const { return cfg_; }
   /// Tokens routed to each expert by every forward of every session: [num_hidden_layers][E].
@@ -148,12 +170,14 @@ class DeepseekV3 : public CausalLM {
   /// inference, a new tape buffer when training).
   float* block_forward(nn::Context& ctx, const Block& b, float* h, int64_t T, int64_t p0,
                        nn::MlaCache& cache, int64_t* counts, std::vector<int32_t>* routing,
-                       float* scratch_a, float* scratch_b, ForwardScratch* fs);
+                       float* scratch_a, float* scratch_b, ForwardScratch* fs, int64_t n_seq = 1);
+  /// n_seq > 1 (training): tokens are n_seq sequences of equal length at positions 0.. each
+  /// (nn::mla_forward's stacked layout).
   void forward_hidden_ctx(nn::Context& ctx, std::span<const int32_t> tokens, DeepseekV3Session& s,
                           float* logits, bool all_logits, float* hidden, float** h_final,
-                          std::vector<std::vector<int64_t>>* counts_out);
+                          std::vector<std::vector<int64_t>>* counts_out, int64_t n_seq = 1);
   void mtp_forward_ctx(nn::Context& ctx, const float* hidden, std::span<const int32_t> next_tokens,
-                       DeepseekV3Session& s, float* logits);
+                       DeepseekV3Session& s, float* logits, int64_t n_seq = 1);
 
   Config cfg_;
   ModelInfo info_;
@@ -166,6 +190,16 @@ class DeepseekV3 : public CausalLM {
   std::vector<MtpModule> mtp_;
   MlaMode mla_mode_ = MlaMode::Auto;
   mutable std::mutex stats_mu_;
+  // Workspace of forward_batch (grown to the largest B seen, then reused).
+  struct BatchScratch {
+    ForwardScratch fs;
+    nn::MoeRouting routing;
+    std::vector<int32_t> pos;
+    std::vector<nn::MlaCache*> caches;
+    std::vector<DeepseekV3Session*> sessions;
+  };
+  std::mutex batch_mu_;
+  BatchScratch batch_;
   std::vector<std::vector<int64_t>> total_counts_;
 };
 
