@@ -8,11 +8,12 @@
 #include <cstdlib>
 #include <string>
 
-#include "tokenizer/jinja.h"
+#include "jinja/jinja.h"
 #include "tokenizer/reasoning.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace r1::tok;
+  namespace jinja = r1::jinja;
   const std::string src(reinterpret_cast<const char*>(data), size);
   jinja::Options opt;
   opt.max_steps = 20000;

@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/result.h"
-#include "tokenizer/jinja.h"
+#include "jinja/jinja.h"
 
 namespace r1::tok {
 

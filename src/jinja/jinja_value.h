@@ -1,4 +1,4 @@
-// The value model of the Jinja2 interpreter (r1::tok::jinja): Python-like values as Jinja2 sees
+// The value model of the Jinja2 interpreter (r1::jinja): Python-like values as Jinja2 sees
 // them when transformers renders a chat template (undefined vs None, Python truthiness, str()/repr()
 // spelling, insertion-ordered dicts, reference semantics for lists, dicts and namespaces).
 #pragma once
@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace r1::tok::jinja {
+namespace r1::jinja {
 
 /// A template error (syntax or runtime) with the 1-based template line it happened on (0 = unknown).
 /// Thrown inside the interpreter only; the public API turns it into a Result error.
@@ -154,4 +154,4 @@ class NamespaceArena {
   NamespaceArena* prev_;
 };
 
-}  // namespace r1::tok::jinja
+}  // namespace r1::jinja

@@ -6,9 +6,9 @@
 #include <utility>
 #include <vector>
 
-#include "tokenizer/jinja_value.h"
+#include "jinja/jinja_value.h"
 
-namespace r1::tok::jinja {
+namespace r1::jinja {
 
 struct Expr;
 struct Stmt;
@@ -81,4 +81,4 @@ struct Stmt {
 /// after a block/comment tag, lstrip_blocks drops spaces/tabs before one at line start.
 Body parse_template(const std::string& source, bool trim_blocks, bool lstrip_blocks, bool keep_trailing_newline);
 
-}  // namespace r1::tok::jinja
+}  // namespace r1::jinja

@@ -3,9 +3,9 @@
 #pragma once
 #include <string>
 
-#include "tokenizer/jinja_value.h"
+#include "jinja/jinja_value.h"
 
-namespace r1::tok::jinja {
+namespace r1::jinja {
 
 /// Throws Jinja2's UndefinedError for using `u` ("'x' is undefined").
 [[noreturn]] void undefined_error(const Value& u, int line);
@@ -29,4 +29,4 @@ int64_t py_len(const Value& v, int line);
 /// strftime_now (a dict name -> callable).
 Value make_globals();
 
-}  // namespace r1::tok::jinja
+}  // namespace r1::jinja

@@ -1,6 +1,6 @@
 // Jinja2's builtin filters and tests, Python str/dict/list methods and transformers' globals,
 // with the semantics of jinja2/filters.py, jinja2/tests.py and CPython's str methods.
-#include "tokenizer/jinja_builtins.h"
+#include "jinja/jinja_builtins.h"
 
 #include <utf8proc.h>
 
@@ -9,7 +9,7 @@
 #include <ctime>
 #include <set>
 
-namespace r1::tok::jinja {
+namespace r1::jinja {
 namespace {
 
 [[noreturn]] void type_error(const std::string& msg, int line) { throw JinjaError(msg, line); }
@@ -1080,4 +1080,4 @@ Value make_globals() {
   return Value::dict(std::move(g));
 }
 
-}  // namespace r1::tok::jinja
+}  // namespace r1::jinja

@@ -3,9 +3,9 @@
 // transformers' tojson and raise_exception), i.e. by an independent implementation, not by this code.
 #include <gtest/gtest.h>
 
-#include "tokenizer/jinja.h"
+#include "jinja/jinja.h"
 
-namespace r1::tok::jinja {
+namespace r1::jinja {
 namespace {
 
 struct RenderCase {
@@ -234,4 +234,4 @@ TEST(Jinja, ParsedTemplateIsReusable) {
 }
 
 }  // namespace
-}  // namespace r1::tok::jinja
+}  // namespace r1::jinja

@@ -1,12 +1,12 @@
 // Value semantics for the Jinja2 interpreter: Python str()/repr(), ==, ordering, json.dumps.
-#include "tokenizer/jinja_value.h"
+#include "jinja/jinja_value.h"
 
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 
-namespace r1::tok::jinja {
+namespace r1::jinja {
 
 // ---- UTF-8 ----------------------------------------------------------------------------------
 
@@ -532,4 +532,4 @@ bool Args::has(size_t index, const std::string& name) const {
   return false;
 }
 
-}  // namespace r1::tok::jinja
+}  // namespace r1::jinja

@@ -1,5 +1,5 @@
 // A Jinja2 interpreter for the subset of the language that Hugging Face chat templates use
-// (r1::tok::jinja). It renders a template the way transformers does: Jinja2's
+// (r1::jinja). It renders a template the way transformers does: Jinja2's
 // ImmutableSandboxedEnvironment with trim_blocks, lstrip_blocks and the loopcontrols extension,
 // plus transformers' globals (raise_exception, strftime_now) and its `tojson` filter.
 //
@@ -14,9 +14,9 @@
 #include <string>
 
 #include "core/result.h"
-#include "tokenizer/jinja_value.h"
+#include "jinja/jinja_value.h"
 
-namespace r1::tok::jinja {
+namespace r1::jinja {
 
 struct Stmt;
 
@@ -49,4 +49,4 @@ class Template {
   Options options_;
 };
 
-}  // namespace r1::tok::jinja
+}  // namespace r1::jinja

@@ -3,9 +3,9 @@
 #include <cstring>
 #include <set>
 
-#include "tokenizer/jinja_ast.h"
+#include "jinja/jinja_ast.h"
 
-namespace r1::tok::jinja {
+namespace r1::jinja {
 namespace {
 
 // Python str.isspace() for the characters templates meet (ASCII plus the C1/Unicode spaces that
@@ -920,4 +920,4 @@ Body parse_template(const std::string& source, bool trim_blocks, bool lstrip_blo
   return parser.parse_all();
 }
 
-}  // namespace r1::tok::jinja
+}  // namespace r1::jinja

@@ -4,11 +4,11 @@
 #include <cmath>
 #include <unordered_map>
 
-#include "tokenizer/jinja.h"
-#include "tokenizer/jinja_ast.h"
-#include "tokenizer/jinja_builtins.h"
+#include "jinja/jinja.h"
+#include "jinja/jinja_ast.h"
+#include "jinja/jinja_builtins.h"
 
-namespace r1::tok::jinja {
+namespace r1::jinja {
 namespace {
 
 struct Scope {
@@ -473,4 +473,4 @@ Result<std::string> Template::render(const Value& context) const {
   return out;
 }
 
-}  // namespace r1::tok::jinja
+}  // namespace r1::jinja
