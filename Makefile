@@ -19,8 +19,8 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# Everything: every folder's unit tests under ASan + UBSan, the core and server tests under TSan
-# (R1_TEST_TSAN=0 leaves them out), a short run of every fuzz harness, then unit + model + CLI
+# Everything: every folder's unit tests under ASan + UBSan, the core tests under TSan
+# (R1_TEST_TSAN=all adds the server's, 0 none), a short run of every fuzz harness, then unit + model + CLI
 # tests; the build is timed here so the report of scripts/test.sh includes it.
 test: deps
 	@start=$$(date +%s); $(MAKE) --no-print-directory build && \
