@@ -704,6 +704,9 @@ bool verify(std::string_view gold, std::string_view pred) {
 }
 
 std::optional<double> numeric_value(std::string_view answer) {
+  // Unbalanced LaTeX (a \left without \right, an open brace) is no answer to math_equal, so it has
+  // no value here either: an answer with a value always equals itself.
+  if (!balanced_latex(answer)) return std::nullopt;
   const Norm n = normalize(answer);
   auto e = parse_expr(n.s);
   if (!e) return std::nullopt;

@@ -61,7 +61,8 @@ std::string normalize_answer(std::string_view answer);
 bool verify(std::string_view gold, std::string_view pred);
 
 /// Numeric value of an answer without variables (e.g. "\frac{3}{2}", "1,000", "2\sqrt{3}"), if it
-/// parses as a single expression. Exposed for tests and cons@k keys.
+/// parses as a single expression and its LaTeX is balanced (as math_equal requires). Exposed for
+/// tests and cons@k keys.
 std::optional<double> numeric_value(std::string_view answer);
 
 }  // namespace r1::rewards

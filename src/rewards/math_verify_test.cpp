@@ -389,6 +389,16 @@ TEST(MathVerify, ExtractBoxed) {
   EXPECT_FALSE(extract_boxed("no box here 12"));
 }
 
+// Found by fuzz/latex_fuzz in make test: "\left{1}\cdot 3" (a \left without \right) had the value
+// 3 but was not math_equal to itself, because math_equal refuses unbalanced LaTeX.
+TEST(MathVerify, UnbalancedAnswerHasNoValue) {
+  EXPECT_FALSE(numeric_value("\\left{1}\\cdot 3").has_value());
+  EXPECT_FALSE(math_equal("\\left{1}\\cdot 3", "\\left{1}\\cdot 3"));
+  ASSERT_TRUE(numeric_value("\\left(1\\right)\\cdot 3").has_value());
+  EXPECT_EQ(*numeric_value("\\left(1\\right)\\cdot 3"), 3.0);
+  EXPECT_TRUE(math_equal("\\left(1\\right)\\cdot 3", "\\left(1\\right)\\cdot 3"));
+}
+
 TEST(MathVerify, ExtractAnswer) {
   EXPECT_EQ(extract_answer("<think>1+1=2</think>The answer is \\boxed{2}."), "2");
   EXPECT_EQ(extract_answer("<think>x</think><answer> 17 </answer>"), "17");
