@@ -27,7 +27,8 @@ test: deps
 	  R1_BUILD_SECONDS=$$(($$(date +%s) - start)) bash scripts/test.sh "$(BUILD)" "$(ASAN_BUILD)" "$(TSAN_BUILD)" "$(JOBS)"
 
 # Every fuzz harness for FUZZ_SECONDS each (make fuzz-long FUZZ_SECONDS=N), on the sanitizer
-# build make test uses; execution counts accumulate in $(ASAN_BUILD)/fuzz-runs.tsv.
+# build make test uses; execution counts accumulate in $(ASAN_BUILD)/fuzz-runs.tsv. Extra libFuzzer
+# flags: R1_FUZZ_ARGS="-max_len=2048" make fuzz-long.
 fuzz-long: deps
 	@CC=clang CXX=clang++ cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -gline-tables-only" -DR1_FUZZ=ON -DR1_ONLY_UNIT=ON \
