@@ -1,7 +1,8 @@
 // The architecture registry: every architecture is one entry (HF model_type, GGUF
 // general.architecture, how to load it from a file or a TensorSource, how to write a random
 // initialisation, how to train it). Everything above models/ (train/, cli/, engine/) asks here
-// and never names an architecture; registry.cpp is the only place that switches on one.
+// and never names an architecture; registry.cpp is the only place that switches on one. It also
+// defines load_model (model.h) and convert_to_gguf (convert.h).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -56,13 +57,6 @@ class TrainableModel {
  private:
   std::vector<std::vector<int64_t>> no_load_;
 };
-
-/// Loads a model from a Hugging Face directory (config.json + safetensors) or a .gguf file,
-/// choosing the architecture from config.json `model_type` / GGUF `general.architecture`.
-/// Errors: unknown architecture, missing/mis-shaped tensors, bad config fields (one line each).
-/// (Declared in model.h; repeated here as the registry's file entry point.)
-Result<std::unique_ptr<CausalLM>> load_model(const std::string& path, const LoadOptions& opts,
-                                             ThreadPool& pool);
 
 /// Builds the architecture named by config["model_type"] (`label` names the config in errors)
 /// over `params`, F32 tensors with HF names that the returned model views (they must outlive
