@@ -55,8 +55,9 @@ GRPO_S=$(( $(date +%s) - s0 ))
 echo "grpo: $(newest grpo) ($GRPO_S s; charts in $OUT/grpo/charts)"
 
 # 4. Control: the base pretrained further for GRPO's wall time (steps from the base's measured speed).
-TPS=$(grep -o '"tokens_per_s":[0-9.e+]*' base/metrics.jsonl | tail -n 200 | cut -d: -f2 |
-      awk '{s += $1; n++} END {printf "%.0f", s / n}')
+# tokens_per_s is wall-clock since the run started (checkpoints included): the last line's value.
+TPS=$(grep -o '"tokens_per_s":[0-9.e+]*' base/metrics.jsonl | tail -n 1 | cut -d: -f2 |
+      awk '{printf "%.0f", $1}')
 CTL_STEPS=$(( GRPO_S * TPS / 1024 ))
 "$R1" pretrain --init-from "$BASE" --tokenizer tok --data corpus.jsonl --out control --steps "$CTL_STEPS" \
   --lr 1e-3 --min-lr 3e-4 --warmup 1 --batch 16 --seq-len 64 --save-every "$CTL_STEPS" --val-every 0 \

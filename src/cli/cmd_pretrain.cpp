@@ -1,19 +1,18 @@
 // `r1 pretrain --model-config CONFIG --tokenizer TOKENIZER --data CORPUS --out DIR`: trains a
-// llama/qwen2/qwen3/deepseek_v3-architecture model from scratch (or --init-from a checkpoint) on a
-// text or JSONL corpus; progress line per step, DIR/metrics.jsonl, DIR/checkpoint-STEP/ (HF dirs
-// `r1 run` loads). --resume continues bit-for-bit from the newest checkpoint. Loop: train/trainer.h.
+// model of any trainable architecture (models/registry.h) from scratch (random init written to
+// DIR/init) or --init-from a checkpoint, on a text or JSONL corpus; progress line per step,
+// DIR/metrics.jsonl, DIR/checkpoint-STEP/ (HF dirs `r1 run` loads). --resume continues
+// bit-for-bit from the newest checkpoint. Loop: train/trainer.h.
 #include <cblas.h>
 
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
 #include "cli/cli_common.h"
 #include "cli/commands.h"
-#include "models/init_model.h"
+#include "models/registry.h"
 #include "train/trainer.h"
 
 namespace r1::cli {
@@ -23,8 +22,9 @@ int cmd_pretrain(int argc, char** argv) {
                "corpus packed into sequences with EOS between documents.", "r1 pretrain"};
   train::PretrainOptions o;
   int threads = default_threads();
-  app.add_option("--model-config", o.model_config,
-                 "HF config.json of a new model (llama, qwen2, qwen3, deepseek_v3)");
+  const std::string config_help =
+      "HF config.json of a new model (" + models::trainable_arch_names() + ")";
+  app.add_option("--model-config", o.model_config, config_help);
   app.add_option("--tokenizer", o.tokenizer, "tokenizer.json (or a folder with one)")->required();
   app.add_option("--data", o.data, "corpus: .jsonl with {\"text\": ...} per line, or plain text")
       ->required();
@@ -63,25 +63,6 @@ int cmd_pretrain(int argc, char** argv) {
   if (o.model_config.empty() && o.init_from.empty() && !o.resume) {
     std::fprintf(stderr, "r1 pretrain: give --model-config CONFIG or --init-from MODEL\n");
     return 2;
-  }
-  // A DeepSeek-V3/V2 config: its random init (N(0, 0.02), norms 1, routing bias 0) is written as
-  // an HF directory OUT/init, then trained like --init-from (the trainer's own from-config
-  // initialisation covers the dense decoders).
-  if (!o.model_config.empty() && o.init_from.empty()) {
-    std::ifstream cf(o.model_config);
-    const auto cj = nlohmann::json::parse(cf, nullptr, false);
-    const auto mt = cj.is_object() ? cj.find("model_type") : cj.end();
-    const std::string type = mt != cj.end() && mt->is_string() ? mt->get<std::string>() : "";
-    if (type == "deepseek_v3" || type == "deepseek_v2") {
-      const std::string init = o.out + "/init";
-      if (!std::filesystem::exists(init + "/model.safetensors")) {
-        if (auto w = models::write_random_deepseek_v3(cj, init, o.seed); !w.ok()) {
-          std::fprintf(stderr, "r1 pretrain: %s\n", w.message().c_str());
-          return 1;
-        }
-      }
-      o.init_from = init;
-    }
   }
   const int n = threads > 0 ? threads : default_threads();
   openblas_set_num_threads(n);

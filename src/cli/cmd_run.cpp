@@ -19,7 +19,7 @@
 #include "cli/commands.h"
 #include "engine/scheduler.h"
 #include "engine/prompt.h"
-#include "models/deepseek_v3/model.h"
+#include "models/registry.h"
 
 namespace r1::cli {
 
@@ -49,16 +49,14 @@ Balance balance_of(const std::vector<int64_t>& c) {
 // `--stats`: tokens routed to each expert of every MoE layer over the whole session (prompt and
 // generated tokens), then a balance line per layer and over all layers, on stderr.
 void print_expert_stats(const models::Session& session) {
-  const auto* ds = dynamic_cast<const models::deepseek_v3::DeepseekV3Session*>(&session);
+  const std::vector<std::vector<int64_t>> counts = models::session_expert_counts(session);
   std::vector<size_t> moe_layers;
-  if (ds != nullptr)
-    for (size_t l = 0; l < ds->expert_counts().size(); ++l)
-      if (!ds->expert_counts()[l].empty()) moe_layers.push_back(l);
+  for (size_t l = 0; l < counts.size(); ++l)
+    if (!counts[l].empty()) moe_layers.push_back(l);
   if (moe_layers.empty()) {
     std::fprintf(stderr, "expert usage: no MoE layers\n");
     return;
   }
-  const auto& counts = ds->expert_counts();
   std::fprintf(stderr,
                "expert usage: tokens routed to each expert (prompt + generated), %zu MoE layers "
                "of %zu routed experts\n",

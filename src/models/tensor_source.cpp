@@ -13,6 +13,12 @@ Result<Tensor> TensorSource::scale_inv(const std::string& weight_name) const {
                     weight_name);
 }
 
+Result<Tensor> MemoryTensorSource::get(const std::string& name) const {
+  auto it = by_name_.find(name);
+  if (it == by_name_.end()) return make_error("{}: tensor {} not found", label_, name);
+  return it->second;
+}
+
 Result<Tensor> TensorSource::get(const std::string& name, const std::vector<int64_t>& shape) const {
   if (!has(name)) return make_error("{}: tensor {} missing", label(), name);
   R1_ASSIGN_OR_RETURN(t, get(name));

@@ -1,6 +1,8 @@
-// Where a model's weights come from: an HF directory (safetensors shards) or a GGUF file, behind
-// one small interface so the architectures load from both. Tensors are views (memory-mapped).
+// Where a model's weights come from: an HF directory (safetensors shards), a GGUF file or
+// in-memory tensors (a trainer's parameters), behind one small interface so every architecture
+// loads from all three. Tensors are views (memory-mapped, or sharing the caller's storage).
 #pragma once
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -63,6 +65,25 @@ class GgufTensorSource : public TensorSource {
  private:
   const io::GgufFile* file_;
   std::string label_;
+};
+
+/// Named tensors held in memory (HF names), e.g. a trainer's F32 master parameters: get() returns
+/// views sharing their storage, so a model built over this source sees later in-place updates.
+/// The tensors must outlive every model built over them.
+class MemoryTensorSource : public TensorSource {
+ public:
+  explicit MemoryTensorSource(std::string label) : label_(std::move(label)) {}
+  /// Adds (or replaces) `name`; the source keeps a view, not a copy.
+  void add(const std::string& name, const Tensor& t) { by_name_[name] = t; }
+  const std::string& label() const override { return label_; }
+  NameStyle style() const override { return NameStyle::HF; }
+  bool has(const std::string& name) const override { return by_name_.count(name) != 0; }
+  Result<Tensor> get(const std::string& name) const override;
+  using TensorSource::get;
+
+ private:
+  std::string label_;
+  std::map<std::string, Tensor> by_name_;
 };
 
 /// "[a, b]" for error messages.

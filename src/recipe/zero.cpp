@@ -220,18 +220,18 @@ std::vector<Stage> zero_stages(ZeroRun& run) {
   }});
   // 6. Control: the base given GRPO's wall time as more pretraining.
   stages.push_back({"base-more", "control: base + more pretraining for GRPO's time (r1 pretrain)", "pretrain", {"base"}, [=]() -> StageResult {
-    // Seconds per step from the base's own metrics (tokens_per_s per step), not from the stage's
-    // wall time, which covers only the last run of a resumed stage.
+    // Seconds per step from the base's own metrics, not from the stage's wall time, which covers
+    // only the last run of a resumed stage: tokens_per_s is wall-clock since its run started
+    // (checkpoints included), so the last line's value is that run's rate.
     const double grpo_s = pl->stage_seconds("r1-zero");
     double tps = 0;
-    int64_t n = 0;
     std::ifstream mf(out + "/base/train/metrics.jsonl");
     for (std::string line; std::getline(mf, line);) {
       auto j = nlohmann::json::parse(line, nullptr, false);
-      if (j.is_object() && j.contains("tokens_per_s") && j["tokens_per_s"].is_number()) tps += j["tokens_per_s"].get<double>(), ++n;
+      if (j.is_object() && j.contains("tokens_per_s") && j["tokens_per_s"].is_number()) tps = j["tokens_per_s"].get<double>();
     }
-    if (grpo_s <= 0 || n == 0 || tps <= 0) return {-1, "needs the GRPO stage's time and the base's metrics.jsonl"};
-    const double s_per_step = double(P.pt_batch * P.pt_seq) / (tps / double(n));
+    if (grpo_s <= 0 || tps <= 0) return {-1, "needs the GRPO stage's time and the base's metrics.jsonl"};
+    const double s_per_step = double(P.pt_batch * P.pt_seq) / tps;
     const int64_t steps = std::max<int64_t>(1, std::llround(grpo_s / s_per_step));
     pl->say("base-more", fmt::format("{} more steps ~ {} of GRPO at the base's {:.3f} s/step", steps,
                                     format_duration(grpo_s), s_per_step));

@@ -9,15 +9,16 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <map>
 #include <numeric>
 #include <random>
 
 #include <nlohmann/json.hpp>
 
 #include "core/test_util.h"
+#include "models/deepseek_v3/model.h"
 #include "models/init_model.h"
 #include "models/model_info.h"
+#include "models/tensor_source.h"
 #include "train/lm.h"
 
 namespace r1::train {
@@ -48,27 +49,6 @@ nlohmann::json config(int64_t q_lora_rank, int64_t layers, int64_t mtp, const st
   j["q_lora_rank"] = q_lora_rank > 0 ? nlohmann::json(q_lora_rank) : nlohmann::json(nullptr);
   return j;
 }
-
-/// The TrainLM's parameters by name, as views (what TrainLM and GrpoPolicy build models over).
-class ParamViews : public models::TensorSource {
- public:
-  explicit ParamViews(const std::vector<Param>& params) {
-    for (const auto& p : params) by_name_[p.name] = p.data;
-  }
-  const std::string& label() const override { return label_; }
-  models::NameStyle style() const override { return models::NameStyle::HF; }
-  bool has(const std::string& name) const override { return by_name_.count(name) != 0; }
-  Result<Tensor> get(const std::string& name) const override {
-    auto it = by_name_.find(name);
-    if (it == by_name_.end()) return make_error("params: tensor {} not found", name);
-    return it->second;
-  }
-  using TensorSource::get;
-
- private:
-  std::string label_ = "params";
-  std::map<std::string, Tensor> by_name_;
-};
 
 // Sum of cross-entropies (natural log) of rows [n, V] against targets (< 0 ignored), in double.
 double ce_sum(const float* logits, const int32_t* targets, int64_t n) {
@@ -112,7 +92,8 @@ void check_model(const std::string& what, const nlohmann::json& cfg_json, float 
   TrainLM& lm = **m;
   auto dcfg = ds::parse_config(cfg_json, "cfg");
   ASSERT_TRUE(dcfg.ok()) << dcfg.error().message;
-  ParamViews src(lm.params());
+  models::MemoryTensorSource src("params");  // views of the TrainLM's parameters
+  for (const auto& p : lm.params()) src.add(p.name, p.data);
   models::ModelInfo info;
   auto model = ds::DeepseekV3::load(*dcfg, src, models::LoadOptions{}, info, pool);
   ASSERT_TRUE(model.ok()) << model.error().message;

@@ -1,7 +1,7 @@
 #include "train/distill.h"
+#include "train/run_log.h"
 
 #include <algorithm>
-#include <chrono>
 #include <set>
 #include <utility>
 
@@ -94,8 +94,8 @@ std::vector<Candidate> sample_candidates(
   ids_cache.reserve(prompts.size());
   for (const auto& p : prompts) ids_cache.push_back(prompt_ids(p.prompt));
 
-  const auto t0 = std::chrono::steady_clock::now();
-  int64_t gen_tokens = 0, accepted = 0;
+  ProgressMeter meter(0, total);  // steps are samples; wall clock, verification included
+  int64_t accepted = 0;
   for (int64_t start = 0; start < total; start += batch) {
     const int64_t end = std::min(total, start + batch);
     std::vector<std::vector<int32_t>> rows;
@@ -109,7 +109,6 @@ std::vector<Candidate> sample_candidates(
         sample_batch(teacher, tok, rows, eos, o.max_tokens, o.temperature, seeds);
     for (int64_t r = start; r < end; ++r) {
       Sample& s = samples[size_t(r - start)];
-      gen_tokens += int64_t(s.tokens.size());
       Candidate c;
       c.prompt_index = r / k;
       c.truncated = s.truncated;
@@ -122,14 +121,14 @@ std::vector<Candidate> sample_candidates(
       c.correct = v.correct;
       c.well_formed = v.well_formed;
       if (c.correct && c.well_formed && !c.truncated) ++accepted;
+      meter.step_done(r + 1, int64_t(s.tokens.size()));
       out.push_back(std::move(c));
     }
     if (progress && !o.quiet) {
-      const double dt =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      std::fprintf(progress, "sample %lld/%lld | accepted %lld (%.1f%%) | %.0f tok/s\n",
+      std::fprintf(progress, "sample %lld/%lld | accepted %lld (%.1f%%) | %.0f tok/s | ETA %s\n",
                    (long long)end, (long long)total, (long long)accepted,
-                   100.0 * double(accepted) / double(end), double(gen_tokens) / std::max(dt, 1e-9));
+                   100.0 * double(accepted) / double(end), meter.tokens_per_s(),
+                   eta_string(meter.eta_s()).c_str());
       std::fflush(progress);
     }
   }

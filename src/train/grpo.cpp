@@ -1,83 +1,17 @@
 #include "train/grpo.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
-#include <map>
 
 #include <nlohmann/json.hpp>
 
 #include "core/storage.h"
 #include "engine/scheduler.h"
-#include "io/hf_model.h"
-#include "models/decoder_config.h"
-#include "models/model_info.h"
-#include "models/tensor_source.h"
 #include "tokenizer/tokenizer.h"
 #include "train/checkpoint.h"
 #include "train/optim.h"
 
 namespace r1::train {
-
-namespace fs = std::filesystem;
-
-namespace {
-
-/// Serves a TrainLM's F32 parameters by HF name (views: the decoder shares their storage).
-class ParamViews : public models::TensorSource {
- public:
-  ParamViews(std::string label, const std::vector<Param>& params) : label_(std::move(label)) {
-    for (const auto& p : params) by_name_[p.name] = p.data;
-  }
-  const std::string& label() const override { return label_; }
-  models::NameStyle style() const override { return models::NameStyle::HF; }
-  bool has(const std::string& name) const override { return by_name_.count(name) != 0; }
-  Result<Tensor> get(const std::string& name) const override {
-    auto it = by_name_.find(name);
-    if (it == by_name_.end()) return make_error("{}: tensor {} not found", label_, name);
-    return it->second;
-  }
-  using TensorSource::get;
-
- private:
-  std::string label_;
-  std::map<std::string, Tensor> by_name_;
-};
-
-}  // namespace
-
-Result<std::unique_ptr<GrpoPolicy>> GrpoPolicy::make(TrainLM& lm, const std::string& model_dir,
-                                                     ThreadPool& pool) {
-  const std::string arch = lm.arch();
-  const std::string label = model_dir + "/config.json";
-  R1_ASSIGN_OR_RETURN(hf, io::HfModelDir::open(model_dir));
-  R1_ASSIGN_OR_RETURN(info, models::hf_model_info(hf, arch));
-  std::unique_ptr<GrpoPolicy> p(new GrpoPolicy(lm));
-  ParamViews src(model_dir, lm.params());
-  if (arch == "deepseek_v3") {
-    R1_ASSIGN_OR_RETURN(dcfg, models::deepseek_v3::parse_config(lm.config(), label));
-    R1_ASSIGN_OR_RETURN(ds, models::deepseek_v3::DeepseekV3::load(dcfg, src, models::LoadOptions{},
-                                                                  info, pool));
-    p->ds_ = std::move(ds);
-  } else if (const models::DecoderArch* da = models::find_decoder_arch(arch)) {
-    R1_ASSIGN_OR_RETURN(cfg, models::parse_decoder_config(lm.config(), label, da->variant));
-    R1_ASSIGN_OR_RETURN(dec, models::DecoderLM::load(cfg, src, kernels::RopeLayout::NeoX, {},
-                                                     info, pool));
-    p->decoder_ = std::move(dec);
-  } else {
-    return make_error("{}: GRPO supports {} and deepseek_v3 models, not {}", model_dir,
-                      models::decoder_arch_names(), arch);
-  }
-  for (auto& q : lm.params()) p->tape_.add_param(q.data.data<float>(), q.data.numel(), q.grad.data());
-  return p;
-}
-
-float* GrpoPolicy::forward_train(std::span<const int32_t> tokens) {
-  return ds_ ? ds_->forward_train(tokens, tape_, nullptr, nullptr)
-             : decoder_->forward_train(tokens, tape_);
-}
 
 std::vector<double> GrpoPolicy::completion_logprobs(std::span<const int32_t> tokens, int64_t P,
                                                     double temperature,
@@ -107,8 +41,8 @@ std::vector<double> GrpoPolicy::backward_logprobs(
   std::vector<double> out;
   if (entropy) entropy->clear();
   if (T == P) return out;
-  float* logits = forward_train(tokens.first(size_t(T - 1)));
-  float* dlogits = tape_.grad(logits, (T - 1) * V);  // zero-filled: prompt rows stay 0
+  float* logits = lm_.forward_train(tokens.first(size_t(T - 1)));
+  float* dlogits = lm_.tape().grad(logits, (T - 1) * V);  // zero-filled: prompt rows stay 0
   for (int64_t t = P; t < T; ++t) {
     const float* row = logits + (t - 1) * V;
     double h = 0;
@@ -120,8 +54,7 @@ std::vector<double> GrpoPolicy::backward_logprobs(
     out.push_back(lp);
     if (entropy) entropy->push_back(h);
   }
-  tape_.backward();
-  tape_.clear();
+  lm_.backward();
   return out;
 }
 

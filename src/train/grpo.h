@@ -14,28 +14,21 @@
 #include <string_view>
 #include <vector>
 
-#include "autograd/tape.h"
 #include "core/result.h"
 #include "core/thread_pool.h"
-#include "models/decoder.h"
-#include "models/deepseek_v3/model.h"
+#include "models/model.h"
 #include "train/grpo_math.h"
 #include "tokenizer/tokenizer.h"
 #include "train/lm.h"
 
 namespace r1::train {
 
-/// The policy's inference/training views over a TrainLM's F32 master weights: a DecoderLM whose
-/// blocks VIEW the same storage (so an optimizer step is seen by the next generation) and an
-/// autograd tape registering every Param::grad. llama, qwen2, qwen3, deepseek_v3.
+/// The policy: a TrainLM's own model, sampled from (model()) and trained (backward_logprobs) with
+/// the same weights, so an optimizer step is seen by the next rollout. Any trainable architecture.
 class GrpoPolicy {
  public:
-  /// `model_dir`: the HF dir `lm` was loaded from (for EOS/BOS facts). Errors: other archs.
-  static Result<std::unique_ptr<GrpoPolicy>> make(TrainLM& lm, const std::string& model_dir,
-                                                  ThreadPool& pool);
-  models::CausalLM& model() {
-    return decoder_ ? static_cast<models::CausalLM&>(*decoder_) : *ds_;
-  }
+  explicit GrpoPolicy(TrainLM& lm) : lm_(lm) {}
+  models::CausalLM& model() { return lm_.model(); }
   TrainLM& lm() { return lm_; }
   /// Per-token log-probs (at `temperature`) of tokens[P..T-1] given tokens[0..P-1], no tape:
   /// returns T - P values. Also the per-token entropies when `entropy` is non-null.
@@ -50,12 +43,7 @@ class GrpoPolicy {
                                         std::vector<double>* entropy = nullptr);
 
  private:
-  GrpoPolicy(TrainLM& lm) : lm_(lm) {}
   TrainLM& lm_;
-  float* forward_train(std::span<const int32_t> tokens);
-  std::unique_ptr<models::DecoderLM> decoder_;          // llama, qwen2, qwen3
-  std::unique_ptr<models::deepseek_v3::DeepseekV3> ds_;  // deepseek_v3
-  autograd::Tape tape_;
 };
 
 /// One completion sampled for a prompt.
@@ -123,8 +111,10 @@ struct GrpoOptions {
 /// Runs GRPO (see file comment): prompts come from prompt_at(i) for i = 0, 1, ... (deterministic,
 /// so a resumed run continues the same stream), rewards from `rewards`. Per step one line of
 /// OUT/metrics.jsonl (step, reward, reward/NAME, accuracy (mean of the "accuracy" reward when one
-/// is named so), completion_len, kl, clip_frac, entropy, zero_std_groups, gen_tokens_per_s,
-/// train_tokens_per_s, lr, elapsed_s) and a progress line to `progress`. Checkpoints as
+/// is named so), completion_len, kl, clip_frac, entropy, zero_std_groups, tokens_per_s
+/// (completion tokens over the wall clock since the run started, checkpoints included),
+/// gen_tokens_per_s and train_tokens_per_s (each phase's own time), lr, step_s, elapsed_s) and a
+/// progress line with the wall-clock rate and ETA to `progress`. Checkpoints as
 /// `r1 pretrain` (HF dirs `r1 run` loads). Errors: unreadable model/tokenizer, bad options.
 Result<void> run_grpo(const GrpoOptions& o, const std::function<GrpoPrompt(int64_t)>& prompt_at,
                       const std::vector<GrpoReward>& rewards, ThreadPool& pool,

@@ -14,6 +14,7 @@
 #include "train/checkpoint.h"
 #include "train/grpo.h"
 #include "train/optim.h"
+#include "train/run_log.h"
 
 namespace r1::train {
 
@@ -33,18 +34,6 @@ uint64_t mix64(uint64_t a, uint64_t b) {
   x ^= x >> 27;
   x *= 0x94D049BB133111EBull;
   return x ^ (x >> 33);
-}
-
-Result<void> keep_metrics_upto(const std::string& path, int64_t last_step) {
-  std::ifstream f(path);
-  std::string line, kept;
-  while (std::getline(f, line)) {
-    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_object() && j.contains("step") && j["step"].is_number_integer() &&
-        j["step"].get<int64_t>() <= last_step)
-      kept += line + "\n";
-  }
-  return write_file_atomic(path, kept.data(), kept.size());
 }
 
 /// One scored completion of a group.
@@ -79,14 +68,14 @@ Result<void> run_grpo(const GrpoOptions& o, const std::function<GrpoPrompt(int64
   const int64_t last = o.resume ? latest_checkpoint(o.out) : -1;
   const std::string start_dir = last >= 0 ? checkpoint_path(o.out, last) : o.model;
   R1_ASSIGN_OR_RETURN(lm, TrainLM::load(start_dir, pool));
-  R1_ASSIGN_OR_RETURN(policy, GrpoPolicy::make(*lm, start_dir, pool));
+  // Rollouts sample from the trained model itself (no second model over the same weights).
+  auto policy = std::make_unique<GrpoPolicy>(*lm);
   std::unique_ptr<TrainLM> ref_lm;
   std::unique_ptr<GrpoPolicy> ref;
   if (o.beta != 0.0) {  // beta 0 skips the reference model entirely
     R1_ASSIGN_OR_RETURN(r, TrainLM::load(o.model, pool));
     ref_lm = std::move(r);
-    R1_ASSIGN_OR_RETURN(rp, GrpoPolicy::make(*ref_lm, o.model, pool));
-    ref = std::move(rp);
+    ref = std::make_unique<GrpoPolicy>(*ref_lm);
   }
   AdamWConfig ac;
   ac.beta1 = o.beta1;
@@ -100,7 +89,7 @@ Result<void> run_grpo(const GrpoOptions& o, const std::function<GrpoPrompt(int64
     R1_ASSIGN_OR_RETURN(st, load_optimizer(start_dir, *lm, opt));
     cursor = st.value("prompt_cursor", int64_t(0));
     elapsed_before = st.value("elapsed_s", 0.0);
-    R1_TRY(keep_metrics_upto(metrics_path, last));
+    R1_TRY(truncate_metrics(metrics_path, last));
   } else {
     R1_TRY(write_file_atomic(metrics_path, "", 0));
   }
@@ -122,6 +111,9 @@ Result<void> run_grpo(const GrpoOptions& o, const std::function<GrpoPrompt(int64
                  (long long)o.num_iterations, o.learning_rate, (long long)(last >= 0 ? last : 0) + 1,
                  (long long)o.steps);
   const auto run_t0 = Clock::now();
+  // Wall clock over the completion tokens sampled (checkpoints included); the ETA also
+  // respects the time budget.
+  ProgressMeter meter(std::max<int64_t>(last, 0), o.steps);
   const int64_t V = lm->vocab_size();
   (void)V;
   for (int64_t step = std::max<int64_t>(last, 0); step < o.steps; ++step) {
@@ -268,6 +260,8 @@ Result<void> run_grpo(const GrpoOptions& o, const std::function<GrpoPrompt(int64
     m["train_tokens_per_s"] = double(train_tokens) / std::max(train_s, 1e-9);
     const double step_s = seconds_since(t0);
     const double elapsed = elapsed_before + seconds_since(run_t0);
+    meter.step_done(step + 1, gen_tokens);
+    m["tokens_per_s"] = meter.tokens_per_s();
     m["step_s"] = step_s;
     m["elapsed_s"] = elapsed;
     {
@@ -276,15 +270,18 @@ Result<void> run_grpo(const GrpoOptions& o, const std::function<GrpoPrompt(int64
       if (!mf) return make_error("{}: write failed", metrics_path);
     }
     if (progress && !o.quiet) {
+      double eta = meter.eta_s();
+      if (o.time_budget > 0) eta = std::min(eta, std::max(o.time_budget - elapsed, 0.0));
       std::fprintf(progress,
                    "step %lld/%lld reward %.3f acc %s len %.1f kl %.4f clip %.3f ent %.3f "
-                   "zero-std %lld/%lld | gen %.0f tok/s train %.0f tok/s | %.1fs (total %.0fs)\n",
+                   "zero-std %lld/%lld | %.0f tok/s (gen %.0f, train %.0f) | %.1fs (total %.0fs) "
+                   "| ETA %s\n",
                    (long long)step + 1, (long long)o.steps, rsum / n,
                    m["accuracy"].is_null() ? "-" : fmt::format("{:.3f}", m["accuracy"].get<double>()).c_str(),
                    lsum / n, m["kl"].get<double>(), m["clip_frac"].get<double>(),
                    m["entropy"].get<double>(), (long long)zero_std, (long long)groups_seen,
-                   m["gen_tokens_per_s"].get<double>(), m["train_tokens_per_s"].get<double>(),
-                   step_s, elapsed);
+                   meter.tokens_per_s(), m["gen_tokens_per_s"].get<double>(),
+                   m["train_tokens_per_s"].get<double>(), step_s, elapsed, eta_string(eta).c_str());
       std::fflush(progress);
     }
     const bool out_of_time = o.time_budget > 0 && elapsed >= o.time_budget;

@@ -188,8 +188,7 @@ void one_step_moves_logprobs(const std::string& arch, const std::string& fixture
   auto m = fixture.empty() ? TrainLM::init(tiny_config(arch, 40), "tiny", 3, dir, pool)
                            : TrainLM::load(dir, pool);
   ASSERT_TRUE(m.ok()) << m.error().message;
-  auto pol = GrpoPolicy::make(**m, dir, pool);
-  ASSERT_TRUE(pol.ok()) << pol.error().message;
+  auto pol = std::make_unique<GrpoPolicy>(**m);
   const std::vector<int32_t> prompt = {5, 9, 2};
   const std::vector<std::vector<int32_t>> seqs = {{5, 9, 2, 11, 12, 13, 1}, {5, 9, 2, 20, 21, 1}};
   const std::vector<float> adv = group_advantages(std::vector<float>{1, 0}, 2, true, 1e-4, nullptr);
@@ -197,7 +196,7 @@ void one_step_moves_logprobs(const std::string& arch, const std::string& fixture
   ASSERT_LT(adv[1], 0);
   auto total_lp = [&](const std::vector<int32_t>& s) {
     double t = 0;
-    for (double v : (*pol)->completion_logprobs(s, 3, 1.0)) t += v;
+    for (double v : pol->completion_logprobs(s, 3, 1.0)) t += v;
     return t;
   };
   const double before0 = total_lp(seqs[0]), before1 = total_lp(seqs[1]);
@@ -205,7 +204,7 @@ void one_step_moves_logprobs(const std::string& arch, const std::string& fixture
       sequence_weights(std::vector<int64_t>{4, 3}, LossType::Bnpo, 8);
   (*m)->zero_grad();
   for (size_t k = 0; k < 2; ++k) {
-    auto lps = (*pol)->backward_logprobs(seqs[k], 3, 1.0, [&](int64_t, double lp) {
+    auto lps = pol->backward_logprobs(seqs[k], 3, 1.0, [&](int64_t, double lp) {
       return w[k] * token_term(lp, lp, 0.0, adv[k], 0.2, 0.28, 0.0).dloss_dlogp;
     });
     // The training forward agrees with the inference forward.
@@ -237,14 +236,13 @@ TEST(GrpoSample, DeterministicAndBounded) {
   const std::string dir = tmp.file("init");
   auto m = TrainLM::init(tiny_config("llama", 30), "tiny", 4, dir, pool);
   ASSERT_TRUE(m.ok()) << m.error().message;
-  auto pol = GrpoPolicy::make(**m, dir, pool);
-  ASSERT_TRUE(pol.ok()) << pol.error().message;
+  auto pol = std::make_unique<GrpoPolicy>(**m);
   const std::vector<std::vector<int32_t>> prompts = {{3, 4}, {3, 4}, {7}};
   const std::vector<int32_t> eos = {1};
   const std::vector<uint64_t> seeds = {1, 2, 3};
-  auto a = sample_batch((*pol)->model(), *test::byte_tokenizer(), prompts, eos, 12, 1.0, seeds);
+  auto a = sample_batch(pol->model(), *test::byte_tokenizer(), prompts, eos, 12, 1.0, seeds);
   // Row 2 alone with the same seed gives the same tokens as in the batch.
-  auto b = sample_batch((*pol)->model(), *test::byte_tokenizer(), std::span(prompts).subspan(2, 1), eos, 12, 1.0,
+  auto b = sample_batch(pol->model(), *test::byte_tokenizer(), std::span(prompts).subspan(2, 1), eos, 12, 1.0,
                         std::span(seeds).subspan(2, 1));
   EXPECT_EQ(a[2].tokens, b[0].tokens);
   for (const auto& s : a) {
@@ -256,7 +254,7 @@ TEST(GrpoSample, DeterministicAndBounded) {
   // Sampling-time log-probs match a full forward of the sampled sequence.
   std::vector<int32_t> full = prompts[0];
   full.insert(full.end(), a[0].tokens.begin(), a[0].tokens.end());
-  const auto lp = (*pol)->completion_logprobs(full, 2, 1.0);
+  const auto lp = pol->completion_logprobs(full, 2, 1.0);
   for (size_t t = 0; t < lp.size(); ++t) EXPECT_NEAR(lp[t], a[0].logprobs[t], 1e-3);
 }
 

@@ -38,17 +38,12 @@ void rollout_logprobs_match_training(const std::string& arch) {
   test::TempDir tmp;
   ThreadPool pool(2);
   const std::string dir = tmp.file("init");
-  Result<std::unique_ptr<TrainLM>> m = make_error("unset");
-  if (arch == "deepseek_v3") {
-    auto w = models::write_random_deepseek_v3(test::tiny_deepseek_v3_config(kVocab), dir, 5);
-    ASSERT_TRUE(w.ok()) << w.message();
-    m = TrainLM::load(dir, pool);
-  } else {
-    m = TrainLM::init(decoder_config(arch), "tiny", 5, dir, pool);
-  }
+  // Every architecture through the registry's random init and trainable build.
+  auto m = TrainLM::init(arch == "deepseek_v3" ? test::tiny_deepseek_v3_config(kVocab)
+                                               : decoder_config(arch),
+                         "tiny", 5, dir, pool);
   ASSERT_TRUE(m.ok()) << m.error().message;
-  auto pol = GrpoPolicy::make(**m, dir, pool);
-  ASSERT_TRUE(pol.ok()) << pol.error().message;
+  auto pol = std::make_unique<GrpoPolicy>(**m);
   const double temperature = 0.8;
 
   // One optimizer step (as GRPO's: AdamW on the TrainLM's params) that raises the log-prob of a
@@ -56,7 +51,7 @@ void rollout_logprobs_match_training(const std::string& arch) {
   // attention computed from stale weights would differ by far more than the tolerance.
   const std::vector<int32_t> seq = {5, 9, 2, 11, 12, 13, 14, 15, 16};
   (*m)->zero_grad();
-  (*pol)->backward_logprobs(seq, 3, temperature, [](int64_t, double) { return -1.0; });
+  pol->backward_logprobs(seq, 3, temperature, [](int64_t, double) { return -1.0; });
   AdamWConfig ac;
   ac.weight_decay = 0;
   AdamW opt((*m)->params(), ac);
@@ -68,7 +63,7 @@ void rollout_logprobs_match_training(const std::string& arch) {
   const std::vector<int32_t> eos = {};
   const std::vector<uint64_t> seeds = {11, 12, 13};
   const int64_t max_new = 12;
-  const auto samples = sample_batch((*pol)->model(), *test::byte_tokenizer(), prompts, eos, max_new, temperature, seeds);
+  const auto samples = sample_batch(pol->model(), *test::byte_tokenizer(), prompts, eos, max_new, temperature, seeds);
   ASSERT_EQ(samples.size(), prompts.size());
 
   // Tolerance: both sides are f32 forwards of the same weights; they differ only in summation
@@ -90,7 +85,7 @@ void rollout_logprobs_match_training(const std::string& arch) {
     std::vector<int32_t> full = prompts[b];
     full.insert(full.end(), s.tokens.begin(), s.tokens.end());
     (*m)->zero_grad();
-    const auto train_lp = (*pol)->backward_logprobs(full, int64_t(prompts[b].size()), temperature,
+    const auto train_lp = pol->backward_logprobs(full, int64_t(prompts[b].size()), temperature,
                                                     [](int64_t, double) { return 0.0; });
     ASSERT_EQ(train_lp.size(), s.logprobs.size());
     for (size_t t = 0; t < train_lp.size(); ++t) {

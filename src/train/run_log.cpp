@@ -1,12 +1,40 @@
 #include "train/run_log.h"
 
+#include <algorithm>
+#include <chrono>
 #include <fstream>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
 #include "core/storage.h"
 
 namespace r1::train {
+
+double steady_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+ProgressMeter::ProgressMeter(int64_t first_step, int64_t last_step, std::function<double()> now)
+    : now_(std::move(now)), first_step_(first_step), last_step_(last_step), step_(first_step) {
+  start_s_ = now_();
+}
+
+void ProgressMeter::step_done(int64_t step, int64_t tokens) {
+  step_ = step;
+  tokens_ += tokens;
+  elapsed_s_ = now_() - start_s_;
+}
+
+double ProgressMeter::tokens_per_s() const {
+  return step_ > first_step_ ? double(tokens_) / std::max(elapsed_s_, 1e-9) : 0.0;
+}
+
+double ProgressMeter::eta_s() const {
+  if (step_ <= first_step_) return 0.0;
+  return elapsed_s_ / double(step_ - first_step_) * double(std::max<int64_t>(last_step_ - step_, 0));
+}
 
 std::string eta_string(double s) {
   const int64_t t = int64_t(s + 0.5);

@@ -1,7 +1,6 @@
 #include "train/sft.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -272,10 +271,9 @@ Result<SftReport> run_sft(const SftOptions& o, ThreadPool& pool, std::FILE* prog
     return rows[size_t(perm[size_t(k % n_rows)])];
   };
 
-  double elapsed = 0;
+  ProgressMeter meter(start, steps);  // wall clock: checkpoints count
   std::vector<int32_t> in(static_cast<size_t>(o.seq_len));
   for (int64_t step = start; step < steps; ++step) {
-    const auto t0 = std::chrono::steady_clock::now();
     lm->zero_grad();
     int64_t total_targets = 0;
     for (int64_t i = 0; i < rows_per_step; ++i) total_targets += row_at(step * rows_per_step + i).n_targets;
@@ -297,9 +295,8 @@ Result<SftReport> run_sft(const SftOptions& o, ThreadPool& pool, std::FILE* prog
     const double loss = loss_sum / double(std::max<int64_t>(count, 1));
     if (step == start) rep.first_loss = loss;
     rep.last_loss = loss;
-    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    elapsed += dt;
-    const double tps = double(rows_per_step * o.seq_len) / std::max(dt, 1e-9);
+    meter.step_done(step + 1, rows_per_step * o.seq_len);
+    const double tps = meter.tokens_per_s();
     nlohmann::json line = {{"step", step + 1},        {"loss", loss},
                            {"lr", lr},                {"tokens_per_s", tps},
                            {"grad_norm", gnorm},      {"completion_tokens", count},
@@ -310,9 +307,9 @@ Result<SftReport> run_sft(const SftOptions& o, ThreadPool& pool, std::FILE* prog
       if (!mf) return make_error("{}: write failed", metrics_path);
     }
     if (progress && !o.quiet) {
-      const double eta = elapsed / double(step + 1 - start) * double(steps - step - 1);
       std::fprintf(progress, "step %lld/%lld loss %.4f lr %.2e | %.0f tok/s | ETA %s\n",
-                   (long long)step + 1, (long long)steps, loss, lr, tps, eta_string(eta).c_str());
+                   (long long)step + 1, (long long)steps, loss, lr, tps,
+                   eta_string(meter.eta_s()).c_str());
       std::fflush(progress);
     }
     if ((step + 1) % std::max<int64_t>(o.save_every, 1) == 0 || step + 1 == steps) {

@@ -92,7 +92,8 @@ struct SftReport {
 
 /// Runs SFT (see file comment). Per step one OUT/metrics.jsonl line (step, loss (mean CE per
 /// completion token), lr, grad_norm, tokens_per_s, completion_tokens) and a progress line
-/// "step 3/100 loss 1.2345 lr 1.00e-04 | 1234 tok/s | ETA 1m05s". Errors: unreadable model or
+/// "step 3/100 loss 1.2345 lr 1.00e-04 | 1234 tok/s | ETA 1m05s"; tokens_per_s and the ETA are
+/// wall-clock since the run started, checkpoints included (ProgressMeter). Errors: unreadable model or
 /// data, bad options, tokenizer larger than the model's vocab, I/O failures.
 Result<SftReport> run_sft(const SftOptions& o, ThreadPool& pool, std::FILE* progress);
 

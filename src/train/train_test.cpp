@@ -15,6 +15,7 @@
 #include "train/data.h"
 #include "train/lm.h"
 #include "train/optim.h"
+#include "train/run_log.h"
 #include "train/trainer.h"
 
 namespace r1::train {
@@ -177,6 +178,49 @@ TEST(TrainLM, InitNamesAWrongTypedNameOrPath) {
   ASSERT_FALSE(m.ok());
   EXPECT_NE(m.message().find("tiny/config.json: field _name_or_path: expected a string"), std::string::npos)
       << m.message();
+}
+
+// The registry decides what can be trained: an unknown model_type and one that loads but is not
+// trainable are each one line naming the config and the trainable architectures.
+TEST(TrainLM, InitRejectsArchitecturesTheRegistryCannotTrain) {
+  test::TempDir tmp;
+  ThreadPool pool(1);
+  for (const char* arch : {"mamba", "deepseek_v2"}) {
+    nlohmann::json cfg = tiny_config("llama", 64);
+    cfg["model_type"] = arch;
+    auto m = TrainLM::init(cfg, "x/config.json", 1, tmp.file(arch), pool);
+    ASSERT_FALSE(m.ok()) << arch;
+    EXPECT_NE(m.message().find(std::string("x/config.json: model_type '") + arch +
+                               "' cannot be trained (llama, qwen2, qwen3, deepseek_v3)"),
+              std::string::npos)
+        << m.message();
+  }
+}
+
+// Wall-clock rate and ETA on a fake clock: step 1 takes 1 s, then a 9 s checkpoint, then step 2
+// takes 1 s. The rate counts the checkpoint (200 tokens / 11 s, not 200 / 2 s) and the ETA of the
+// two steps left is 11 s / 2 steps * 2.
+TEST(ProgressMeter, WallClockRateAndEtaIncludeCheckpoints) {
+  double now = 100.0;
+  ProgressMeter m(/*first_step=*/0, /*last_step=*/4, [&] { return now; });
+  EXPECT_EQ(m.tokens_per_s(), 0.0);
+  EXPECT_EQ(m.eta_s(), 0.0);
+  now += 1.0;
+  m.step_done(1, 100);
+  EXPECT_DOUBLE_EQ(m.tokens_per_s(), 100.0);
+  EXPECT_DOUBLE_EQ(m.eta_s(), 3.0);
+  now += 9.0;  // checkpoint after step 1
+  now += 1.0;
+  m.step_done(2, 100);
+  EXPECT_DOUBLE_EQ(m.elapsed_s(), 11.0);
+  EXPECT_DOUBLE_EQ(m.tokens_per_s(), 200.0 / 11.0);
+  EXPECT_DOUBLE_EQ(m.eta_s(), 11.0);
+  // A resumed run counts only its own steps: from step 6 of 10, one step of 2 s.
+  ProgressMeter r(6, 10, [&] { return now; });
+  now += 2.0;
+  r.step_done(7, 50);
+  EXPECT_DOUBLE_EQ(r.tokens_per_s(), 25.0);
+  EXPECT_DOUBLE_EQ(r.eta_s(), 6.0);
 }
 
 TEST(TrainLM, TinyModelOverfitsShortCorpus) {

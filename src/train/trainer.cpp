@@ -1,6 +1,5 @@
 #include "train/trainer.h"
 
-#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -53,9 +52,8 @@ Result<void> run_pretrain(const PretrainOptions& o, ThreadPool& pool, std::FILE*
     nlohmann::json cj = nlohmann::json::parse(cf, nullptr, false);
     if (cj.is_discarded() || !cj.is_object())
       return make_error("{}: not a JSON object", o.model_config);
-    const std::string scratch = o.out + "/.init-model";
-    R1_ASSIGN_OR_RETURN(m, TrainLM::init(cj, o.model_config, o.seed, scratch, pool));
-    fs::remove_all(scratch, ec);
+    // The random init stays in OUT/init (an HF dir `r1 run` loads), for any architecture.
+    R1_ASSIGN_OR_RETURN(m, TrainLM::init(cj, o.model_config, o.seed, o.out + "/init", pool));
     lm = std::move(m);
   }
   if (tok->vocab_size() > lm->vocab_size())
@@ -98,9 +96,8 @@ Result<void> run_pretrain(const PretrainOptions& o, ThreadPool& pool, std::FILE*
                  (long long)o.steps);
   const int64_t tokens_per_step = o.batch * o.accum * o.seq_len;
   std::vector<int32_t> in, tgt, bin, btgt;
-  double elapsed = 0;
+  ProgressMeter meter(start, o.steps);  // wall clock: checkpoints and validation count
   for (int64_t step = start; step < o.steps; ++step) {
-    const auto t0 = std::chrono::steady_clock::now();
     lm->zero_grad();
     double loss_sum = 0;
     int64_t count = 0;
@@ -124,12 +121,7 @@ Result<void> run_pretrain(const PretrainOptions& o, ThreadPool& pool, std::FILE*
     opt.step(lm->params(), lr);
     lm->update_router_bias(o.router_bias_rate);
     const double loss = loss_sum / double(std::max<int64_t>(count, 1));
-    const double dt =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    elapsed += dt;
-    const double tps = double(tokens_per_step) / std::max(dt, 1e-9);
-    nlohmann::json line = {{"step", step + 1}, {"loss", loss},     {"lr", lr},
-                           {"tokens_per_s", tps}, {"grad_norm", gnorm}};
+    nlohmann::json line = {{"step", step + 1}, {"loss", loss}, {"lr", lr}, {"grad_norm", gnorm}};
     if (ds.n_val() > 0 && o.val_every > 0 && ((step + 1) % o.val_every == 0 || step + 1 == o.steps)) {
       double vs = 0;
       int64_t vn = 0;
@@ -144,16 +136,18 @@ Result<void> run_pretrain(const PretrainOptions& o, ThreadPool& pool, std::FILE*
         std::fprintf(progress, "step %lld val_loss %.4f\n", (long long)step + 1,
                      line["val_loss"].get<double>());
     }
+    meter.step_done(step + 1, tokens_per_step);
+    line["tokens_per_s"] = meter.tokens_per_s();
+    line["elapsed_s"] = meter.elapsed_s();
     {
       std::ofstream mf(metrics_path, std::ios::app);
       mf << line.dump() << "\n";
       if (!mf) return make_error("{}: write failed", metrics_path);
     }
     if (progress && !o.quiet) {
-      const double eta = elapsed / double(step + 1 - start) * double(o.steps - step - 1);
       std::fprintf(progress, "step %lld/%lld loss %.4f lr %.2e | %.0f tok/s | ETA %s\n",
-                   (long long)step + 1, (long long)o.steps, loss, lr, tps,
-                   eta_string(eta).c_str());
+                   (long long)step + 1, (long long)o.steps, loss, lr, meter.tokens_per_s(),
+                   eta_string(meter.eta_s()).c_str());
       std::fflush(progress);
     }
     if (step + 1 == kill_after) std::raise(SIGKILL);

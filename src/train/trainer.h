@@ -13,7 +13,7 @@
 namespace r1::train {
 
 struct PretrainOptions {
-  std::string model_config;  // HF config.json of the architecture (new model)
+  std::string model_config;  // HF config.json of the architecture (new model, init in OUT/init)
   std::string tokenizer;     // tokenizer.json or a folder holding one
   std::string data;          // corpus: .jsonl ({"text": ...} per line) or plain text
   std::string out;           // output folder: metrics.jsonl, checkpoint-STEP/
@@ -37,7 +37,9 @@ struct PretrainOptions {
 };
 
 /// Runs the loop (see file comment). Progress lines go to `progress` (one per step):
-/// "step 3/100 loss 7.1234 lr 1.20e-04 | 1234 tok/s | ETA 1m05s".
+/// "step 3/100 loss 7.1234 lr 1.20e-04 | 1234 tok/s | ETA 1m05s". The rate (also metrics
+/// tokens_per_s, with elapsed_s) and the ETA are wall-clock since this process started training,
+/// checkpoints and validation included (ProgressMeter).
 /// Errors: unreadable inputs, bad config, corpus shorter than seq_len + 1, I/O failures.
 Result<void> run_pretrain(const PretrainOptions& o, ThreadPool& pool, std::FILE* progress);
 
