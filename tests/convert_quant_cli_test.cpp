@@ -36,6 +36,7 @@
 #include "core/test_util.h"
 #include "core/thread_pool.h"
 #include "io/gguf.h"
+#include "models/convert_quant_imatrix.h"
 #include "models/init_model.h"
 #include "models/npy.h"
 
@@ -136,15 +137,39 @@ std::vector<float> read_f32(const std::string& path) {
 
 struct Case {
   std::string arch, type;
+  bool imatrix = false;  // r1 --imatrix ONES.gguf against llama_quantize --imatrix-ones
 };
-void PrintTo(const Case& c, std::ostream* os) { *os << c.arch << " " << c.type; }
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.arch << " " << c.type << (c.imatrix ? " imatrix" : "");
+}
+
+// An importance matrix of ones for every matrix of the GGUF at f32 (ne0 values per expert),
+// written in llama.cpp's imatrix GGUF layout (sums 1, counts 1): what llama_quantize's
+// --imatrix-ones hands llama.cpp directly, so equal bytes also check that r1 reads the layout.
+std::string ones_imatrix(const std::string& f32, const std::string& out) {
+  if (fs::exists(out)) return out;
+  auto f = r1::io::GgufFile::open(f32);
+  if (!f.ok()) return "";
+  r1::models::Imatrix m;
+  m.datasets = {"ones"};
+  for (const auto& t : f->tensor_infos()) {
+    if (t.ne.size() < 2) continue;
+    const int64_t n_mat = t.ne.size() >= 3 ? t.ne[2] : 1;
+    auto& e = m.entries[t.name];
+    e.sums.assign(size_t(t.ne[0] * n_mat), 1.0f);
+    e.counts.assign(size_t(n_mat), 1);
+  }
+  return r1::models::write_imatrix_gguf(m, out).ok() ? out : "";
+}
 
 std::string upper(std::string s) {
   for (auto& ch : s) ch = char(std::toupper(static_cast<unsigned char>(ch)));
   return s;
 }
 
-std::string case_name(const testing::TestParamInfo<Case>& i) { return i.param.arch + "_" + i.param.type; }
+std::string case_name(const testing::TestParamInfo<Case>& i) {
+  return i.param.arch + "_" + i.param.type + (i.param.imatrix ? "_imatrix" : "");
+}
 
 class ConvertQuant : public testing::TestWithParam<Case> {};
 
@@ -160,9 +185,16 @@ TEST_P(ConvertQuant, TypesAndBytesMatchLlamaQuantizeAndLlamaCppLoadsIt) {
     ASSERT_EQ(r.rc, 0) << r.err;
   }
   const std::string mine = tmp.file("r1.gguf"), ref = tmp.file("ref.gguf");
-  auto r = run_r1({"convert", hf, "--out", mine, "--type", c.type});
+  std::vector<std::string> args = {"convert", hf, "--out", mine, "--type", c.type};
+  if (c.imatrix) {
+    const std::string ones = ones_imatrix(f32, work().file(c.arch + "-ones.imatrix.gguf"));
+    ASSERT_FALSE(ones.empty()) << "could not write the ones imatrix";
+    args.insert(args.end(), {"--imatrix", ones});
+  }
+  auto r = run_r1(args);
   ASSERT_EQ(r.rc, 0) << r.err;
-  ASSERT_EQ(sh(quote(quantizer()) + " " + quote(f32) + " " + quote(ref) + " " + upper(c.type) + " -t 1 >/dev/null 2>&1"), 0);
+  ASSERT_EQ(sh(quote(quantizer()) + " " + quote(f32) + " " + quote(ref) + " " + upper(c.type) +
+               (c.imatrix ? " --imatrix-ones" : "") + " -t 1 >/dev/null 2>&1"), 0);
 
   const Tensors a = read_tensors(mine), b = read_tensors(ref);
   ASSERT_FALSE(a.by_name.empty());
@@ -180,8 +212,8 @@ TEST_P(ConvertQuant, TypesAndBytesMatchLlamaQuantizeAndLlamaCppLoadsIt) {
   }
   std::string mix;
   for (const auto& [t, n] : types) mix += " " + t + "x" + std::to_string(n);
-  std::printf("[ stats ] %s %s: %zu tensors, types%s\n", c.arch.c_str(), c.type.c_str(),
-              b.by_name.size(), mix.c_str());
+  std::printf("[ stats ] %s %s%s: %zu tensors, types%s\n", c.arch.c_str(), c.type.c_str(),
+              c.imatrix ? " (imatrix)" : "", b.by_name.size(), mix.c_str());
 
   // llama.cpp on r1's file against r1 on r1's file (decode path: T < 8).
   const std::string prompt = "1,17,99,3,250";
@@ -235,6 +267,27 @@ std::vector<Case> cases() {
 
 INSTANTIATE_TEST_SUITE_P(Types, ConvertQuant, testing::ValuesIn(cases()), case_name);
 
+// With an importance matrix (ones, see ones_imatrix): make test runs IQ2_XXS on qwen2 (IQ2_XXS
+// matrices, Q2_K token_embd, Q5_K output, Q4_K attn_v), Q2_K_S on deepseek2 (3-D expert tensors,
+// Q2_K that needs the imatrix) and Q4_K_M on llama (the weighted K-quant paths): 3-10 s each,
+// most of it llama.cpp building its IQ grid maps single-threaded. R1_CONVERT_QUANT_ALL=1 runs
+// every importance-matrix preset and every K/IQ4/legacy preset with the imatrix on all three
+// architectures (IQ1_* and IQ3_* cases take 20-60 s each on 2 busy cores).
+std::vector<Case> imatrix_cases() {
+  const bool all = !env_or("R1_CONVERT_QUANT_ALL", "").empty();
+  if (!all) return {{"qwen2", "iq2_xxs", true}, {"deepseek2", "q2_k_s", true}, {"llama", "q4_k_m", true}};
+  std::vector<Case> v;
+  for (const char* arch : {"qwen2", "llama", "deepseek2"})
+    for (const char* t : {"iq2_xxs", "iq2_xs", "iq2_s", "iq2_m", "iq3_xxs", "iq3_xs", "iq3_s",
+                          "iq3_m", "iq1_s", "iq1_m", "q2_k_s", "q2_k", "q3_k_s", "q3_k_m",
+                          "q3_k_l", "q4_k_s", "q4_k_m", "q5_k_s", "q5_k_m", "q6_k", "iq4_xs",
+                          "iq4_nl", "q4_0", "q4_1", "q5_0", "q5_1"})
+      v.push_back({arch, t, true});
+  return v;
+}
+
+INSTANTIATE_TEST_SUITE_P(Imatrix, ConvertQuant, testing::ValuesIn(imatrix_cases()), case_name);
+
 // One line on stderr, a non-zero exit, no output file.
 void expect_clean_failure(const std::vector<std::string>& args, const std::string& out,
                           const std::string& must_mention) {
@@ -257,6 +310,23 @@ TEST(ConvertQuantCli, BadInputIsOneLineAndNonZeroExit) {
   const std::string out = tmp.file("x.gguf");
   expect_clean_failure({"convert", hf, "--out", out, "--type", "q9_k"}, out, "unknown --type 'q9_k'");
   expect_clean_failure({"convert", hf, "--out", out, "--type", "iq2_xxs"}, out, "importance matrix");
+  expect_clean_failure({"convert", hf, "--out", out, "--type", "iq2_xxs", "--imatrix", tmp.file("none.gguf")},
+                       out, "none.gguf");
+  {
+    // An imatrix without the tensors an IQ type needs names the first one missing.
+    r1::models::Imatrix m;
+    m.datasets = {"x"};
+    m.entries["blk.99.ffn_up.weight"] = {std::vector<float>(256, 1.f), {1}};
+    const std::string im = tmp.file("partial.imatrix.gguf");
+    ASSERT_TRUE(r1::models::write_imatrix_gguf(m, im).ok());
+    expect_clean_failure({"convert", hf, "--out", out, "--type", "iq2_xxs", "--imatrix", im}, out,
+                         "missing importance matrix for tensor blk.0.");
+    // An entry of the wrong length.
+    m.entries["blk.0.ffn_up.weight"] = {std::vector<float>(100, 1.f), {1}};
+    ASSERT_TRUE(r1::models::write_imatrix_gguf(m, im).ok());
+    expect_clean_failure({"convert", hf, "--out", out, "--type", "q4_k_m", "--imatrix", im}, out,
+                         "blk.0.ffn_up.weight has 100 values");
+  }
   expect_clean_failure({"convert", hf, "--out", out, "--type", "q4_k_m", "--tensor-type", "attn_(v=q6_k"},
                        out, "malformed regex");
   expect_clean_failure({"convert", hf, "--out", out, "--type", "q4_k_m", "--tensor-type", "attn_v"},
