@@ -380,3 +380,77 @@ TEST(ConvertQuantCli, TensorTypeOverridesAndFallbacks) {
 }
 
 }  // namespace
+
+namespace {
+
+// `r1 imatrix` on stories260K (a real llama model from ../shared): the importance sums of
+// blk.0's attention inputs equal a direct computation from the file's weights (the input of
+// attn_q/k/v is rmsnorm(token_embd[token]) * attn_norm), every block weight has an entry counting
+// every token once, and the file is in llama.cpp's layout (read back by read_imatrix, which
+// r1 convert --imatrix uses; the layout itself is checked against llama.cpp above).
+TEST(ImatrixCli, SumsEqualADirectComputation) {
+  R1_REQUIRE_BIN();
+  const std::string model = r1::test::shared_path("models/stories260K/stories260K.gguf");
+  R1_SKIP_UNLESS_SHARED("models/stories260K/stories260K.gguf");
+  r1::test::TempDir tmp;
+  std::string text;
+  for (int i = 0; i < 8; ++i)
+    text += "Once upon a time, there was a little girl named Lily. She loved to play outside. ";
+  const std::string data = tmp.file("text.txt"), out = tmp.file("im.gguf");
+  std::ofstream(data) << text;
+  const int64_t ctx = 32, n_chunk = 2;
+  auto r = run_r1({"imatrix", model, "--data", data, "--out", out, "--ctx", std::to_string(ctx),
+                   "--chunks", std::to_string(n_chunk), "--threads", "1"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const std::string line = nlohmann::json(text).dump() + "\n";
+  auto tr = run_r1("tokenize " + quote(model) + " --add-bos", line, tmp);
+  ASSERT_EQ(tr.rc, 0) << tr.err;
+  const auto ids = nlohmann::json::parse(tr.out).get<std::vector<int32_t>>();
+  ASSERT_GE(int64_t(ids.size()), n_chunk * ctx);
+
+  auto f = r1::io::GgufFile::open(model);
+  ASSERT_TRUE(f.ok()) << f.message();
+  auto emb = f->tensor("token_embd.weight");
+  auto g = f->tensor("blk.0.attn_norm.weight");
+  auto eps = f->get_f32("llama.attention.layer_norm_rms_epsilon");
+  ASSERT_TRUE(emb.ok() && g.ok() && eps.ok());
+  const int64_t D = emb->row_len();
+  const float* E = std::as_const(*emb).data<float>();
+  const float* G = std::as_const(*g).data<float>();
+  std::vector<double> want(size_t(D), 0.0);
+  for (int64_t c = 0; c < n_chunk; ++c)
+    for (int64_t t = 0; t < ctx; ++t) {
+      const int32_t tok = t == 0 ? ids[0] : ids[size_t(c * ctx + t)];  // chunks start with BOS
+      const float* e = E + int64_t(tok) * D;
+      double ms = 0;
+      for (int64_t j = 0; j < D; ++j) ms += double(e[j]) * e[j];
+      const double inv = 1.0 / std::sqrt(ms / double(D) + double(*eps));
+      for (int64_t j = 0; j < D; ++j) {
+        const double x = e[j] * inv * G[j];
+        want[size_t(j)] += x * x;
+      }
+    }
+
+  auto im = r1::models::read_imatrix(out);
+  ASSERT_TRUE(im.ok()) << im.message();
+  EXPECT_EQ(im->chunk_count, uint32_t(n_chunk));
+  EXPECT_EQ(im->chunk_size, uint32_t(ctx));
+  for (const char* w : {"attn_q", "attn_k", "attn_v"}) {
+    const auto it = im->entries.find(std::string("blk.0.") + w + ".weight");
+    ASSERT_NE(it, im->entries.end()) << w;
+    ASSERT_EQ(it->second.counts, std::vector<int64_t>{n_chunk * ctx}) << w;
+    ASSERT_EQ(it->second.sums.size(), size_t(D)) << w;
+    for (int64_t j = 0; j < D; ++j)
+      EXPECT_NEAR(it->second.sums[size_t(j)], want[size_t(j)], 1e-4 * want[size_t(j)] + 1e-6)
+          << w << " column " << j;
+  }
+  for (const auto& t : f->tensor_infos()) {
+    if (!t.name.starts_with("blk.") || t.ne.size() < 2) continue;
+    const auto it = im->entries.find(t.name);
+    ASSERT_NE(it, im->entries.end()) << t.name << " has no imatrix entry";
+    EXPECT_EQ(it->second.counts, std::vector<int64_t>{n_chunk * ctx}) << t.name;
+    EXPECT_EQ(int64_t(it->second.sums.size()), t.ne[0]) << t.name;
+  }
+}
+
+}  // namespace
