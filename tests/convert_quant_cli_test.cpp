@@ -246,7 +246,8 @@ TEST_P(ConvertQuant, TypesAndBytesMatchLlamaQuantizeAndLlamaCppLoadsIt) {
 // make test runs each base type's writer once (Q2_K..Q6_K, IQ4_XS, Q4_1, Q5_0, Q8_0 on qwen2;
 // deepseek2's 32-wide attn_k_b rows fall back to Q4_0, Q5_0, Q5_1 and IQ4_NL under q3_k_m, q4_k_m,
 // q5_k_s and iq4_xs), about 1-5 s a case on 2 cores; R1_CONVERT_QUANT_ALL=1 runs all 16 types on
-// all three architectures (about 2.5 min).
+// all three architectures (about 2.5 min), and iq3_s / iq3_m (IQ3_S without an importance
+// matrix: ggml's x^2 weights).
 std::vector<Case> cases() {
   const bool all = !env_or("R1_CONVERT_QUANT_ALL", "").empty();
   const std::map<std::string, std::vector<std::string>> quick = {
@@ -257,7 +258,7 @@ std::vector<Case> cases() {
   for (const char* arch : {"qwen2", "llama", "deepseek2"})
     for (const char* t : {"q2_k", "q3_k_s", "q3_k_m", "q3_k_l", "q4_k_s", "q4_k_m", "q5_k_s",
                           "q5_k_m", "q6_k", "iq4_xs", "iq4_nl", "q4_0", "q4_1", "q5_0", "q5_1",
-                          "q8_0"}) {
+                          "q8_0", "iq3_s", "iq3_m"}) {
       const std::string a = arch, ty = t;
       const auto& q = quick.at(a);
       if (all || std::find(q.begin(), q.end(), ty) != q.end()) v.push_back({arch, t});

@@ -210,7 +210,7 @@ TEST(QuantizeIq, GridMapsListTheNearestGridPoints) {
 // and a column given 1000x the importance of the others is reproduced more closely (what the
 // importance matrix is for).
 TEST(QuantizeIq, ErrorFallsWithBitsAndImportantColumnsAreKeptBetter) {
-  const int64_t n = 1024, rows = 16;
+  const int64_t n = 1024, rows = 4;
   std::mt19937 rng(3);
   std::normal_distribution<float> nd(0.f, 1.f);
   std::vector<float> x(size_t(n * rows));
