@@ -36,6 +36,7 @@
 #include "core/test_util.h"
 #include "core/thread_pool.h"
 #include "io/gguf.h"
+#include "models/convert_quant_imatrix.h"
 #include "models/init_model.h"
 #include "models/npy.h"
 
@@ -136,15 +137,39 @@ std::vector<float> read_f32(const std::string& path) {
 
 struct Case {
   std::string arch, type;
+  bool imatrix = false;  // r1 --imatrix ONES.gguf against llama_quantize --imatrix-ones
 };
-void PrintTo(const Case& c, std::ostream* os) { *os << c.arch << " " << c.type; }
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.arch << " " << c.type << (c.imatrix ? " imatrix" : "");
+}
+
+// An importance matrix of ones for every matrix of the GGUF at f32 (ne0 values per expert),
+// written in llama.cpp's imatrix GGUF layout (sums 1, counts 1): what llama_quantize's
+// --imatrix-ones hands llama.cpp directly, so equal bytes also check that r1 reads the layout.
+std::string ones_imatrix(const std::string& f32, const std::string& out) {
+  if (fs::exists(out)) return out;
+  auto f = r1::io::GgufFile::open(f32);
+  if (!f.ok()) return "";
+  r1::models::Imatrix m;
+  m.datasets = {"ones"};
+  for (const auto& t : f->tensor_infos()) {
+    if (t.ne.size() < 2) continue;
+    const int64_t n_mat = t.ne.size() >= 3 ? t.ne[2] : 1;
+    auto& e = m.entries[t.name];
+    e.sums.assign(size_t(t.ne[0] * n_mat), 1.0f);
+    e.counts.assign(size_t(n_mat), 1);
+  }
+  return r1::models::write_imatrix_gguf(m, out).ok() ? out : "";
+}
 
 std::string upper(std::string s) {
   for (auto& ch : s) ch = char(std::toupper(static_cast<unsigned char>(ch)));
   return s;
 }
 
-std::string case_name(const testing::TestParamInfo<Case>& i) { return i.param.arch + "_" + i.param.type; }
+std::string case_name(const testing::TestParamInfo<Case>& i) {
+  return i.param.arch + "_" + i.param.type + (i.param.imatrix ? "_imatrix" : "");
+}
 
 class ConvertQuant : public testing::TestWithParam<Case> {};
 
@@ -160,9 +185,16 @@ TEST_P(ConvertQuant, TypesAndBytesMatchLlamaQuantizeAndLlamaCppLoadsIt) {
     ASSERT_EQ(r.rc, 0) << r.err;
   }
   const std::string mine = tmp.file("r1.gguf"), ref = tmp.file("ref.gguf");
-  auto r = run_r1({"convert", hf, "--out", mine, "--type", c.type});
+  std::vector<std::string> args = {"convert", hf, "--out", mine, "--type", c.type};
+  if (c.imatrix) {
+    const std::string ones = ones_imatrix(f32, work().file(c.arch + "-ones.imatrix.gguf"));
+    ASSERT_FALSE(ones.empty()) << "could not write the ones imatrix";
+    args.insert(args.end(), {"--imatrix", ones});
+  }
+  auto r = run_r1(args);
   ASSERT_EQ(r.rc, 0) << r.err;
-  ASSERT_EQ(sh(quote(quantizer()) + " " + quote(f32) + " " + quote(ref) + " " + upper(c.type) + " -t 1 >/dev/null 2>&1"), 0);
+  ASSERT_EQ(sh(quote(quantizer()) + " " + quote(f32) + " " + quote(ref) + " " + upper(c.type) +
+               (c.imatrix ? " --imatrix-ones" : "") + " -t 1 >/dev/null 2>&1"), 0);
 
   const Tensors a = read_tensors(mine), b = read_tensors(ref);
   ASSERT_FALSE(a.by_name.empty());
@@ -180,8 +212,8 @@ TEST_P(ConvertQuant, TypesAndBytesMatchLlamaQuantizeAndLlamaCppLoadsIt) {
   }
   std::string mix;
   for (const auto& [t, n] : types) mix += " " + t + "x" + std::to_string(n);
-  std::printf("[ stats ] %s %s: %zu tensors, types%s\n", c.arch.c_str(), c.type.c_str(),
-              b.by_name.size(), mix.c_str());
+  std::printf("[ stats ] %s %s%s: %zu tensors, types%s\n", c.arch.c_str(), c.type.c_str(),
+              c.imatrix ? " (imatrix)" : "", b.by_name.size(), mix.c_str());
 
   // llama.cpp on r1's file against r1 on r1's file (decode path: T < 8).
   const std::string prompt = "1,17,99,3,250";
@@ -214,7 +246,8 @@ TEST_P(ConvertQuant, TypesAndBytesMatchLlamaQuantizeAndLlamaCppLoadsIt) {
 // make test runs each base type's writer once (Q2_K..Q6_K, IQ4_XS, Q4_1, Q5_0, Q8_0 on qwen2;
 // deepseek2's 32-wide attn_k_b rows fall back to Q4_0, Q5_0, Q5_1 and IQ4_NL under q3_k_m, q4_k_m,
 // q5_k_s and iq4_xs), about 1-5 s a case on 2 cores; R1_CONVERT_QUANT_ALL=1 runs all 16 types on
-// all three architectures (about 2.5 min).
+// all three architectures (about 2.5 min), and iq3_s / iq3_m (IQ3_S without an importance
+// matrix: ggml's x^2 weights).
 std::vector<Case> cases() {
   const bool all = !env_or("R1_CONVERT_QUANT_ALL", "").empty();
   const std::map<std::string, std::vector<std::string>> quick = {
@@ -225,7 +258,7 @@ std::vector<Case> cases() {
   for (const char* arch : {"qwen2", "llama", "deepseek2"})
     for (const char* t : {"q2_k", "q3_k_s", "q3_k_m", "q3_k_l", "q4_k_s", "q4_k_m", "q5_k_s",
                           "q5_k_m", "q6_k", "iq4_xs", "iq4_nl", "q4_0", "q4_1", "q5_0", "q5_1",
-                          "q8_0"}) {
+                          "q8_0", "iq3_s", "iq3_m"}) {
       const std::string a = arch, ty = t;
       const auto& q = quick.at(a);
       if (all || std::find(q.begin(), q.end(), ty) != q.end()) v.push_back({arch, t});
@@ -234,6 +267,27 @@ std::vector<Case> cases() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, ConvertQuant, testing::ValuesIn(cases()), case_name);
+
+// With an importance matrix (ones, see ones_imatrix): make test runs IQ2_XXS on qwen2 (IQ2_XXS
+// matrices, Q2_K token_embd, Q5_K output, Q4_K attn_v), Q2_K_S on deepseek2 (3-D expert tensors,
+// Q2_K that needs the imatrix) and Q4_K_M on llama (the weighted K-quant paths): 3-10 s each,
+// most of it llama.cpp building its IQ grid maps single-threaded. R1_CONVERT_QUANT_ALL=1 runs
+// every importance-matrix preset and every K/IQ4/legacy preset with the imatrix on all three
+// architectures (IQ1_* and IQ3_* cases take 20-60 s each on 2 busy cores).
+std::vector<Case> imatrix_cases() {
+  const bool all = !env_or("R1_CONVERT_QUANT_ALL", "").empty();
+  if (!all) return {{"qwen2", "iq2_xxs", true}, {"deepseek2", "q2_k_s", true}, {"llama", "q4_k_m", true}};
+  std::vector<Case> v;
+  for (const char* arch : {"qwen2", "llama", "deepseek2"})
+    for (const char* t : {"iq2_xxs", "iq2_xs", "iq2_s", "iq2_m", "iq3_xxs", "iq3_xs", "iq3_s",
+                          "iq3_m", "iq1_s", "iq1_m", "q2_k_s", "q2_k", "q3_k_s", "q3_k_m",
+                          "q3_k_l", "q4_k_s", "q4_k_m", "q5_k_s", "q5_k_m", "q6_k", "iq4_xs",
+                          "iq4_nl", "q4_0", "q4_1", "q5_0", "q5_1"})
+      v.push_back({arch, t, true});
+  return v;
+}
+
+INSTANTIATE_TEST_SUITE_P(Imatrix, ConvertQuant, testing::ValuesIn(imatrix_cases()), case_name);
 
 // One line on stderr, a non-zero exit, no output file.
 void expect_clean_failure(const std::vector<std::string>& args, const std::string& out,
@@ -257,6 +311,23 @@ TEST(ConvertQuantCli, BadInputIsOneLineAndNonZeroExit) {
   const std::string out = tmp.file("x.gguf");
   expect_clean_failure({"convert", hf, "--out", out, "--type", "q9_k"}, out, "unknown --type 'q9_k'");
   expect_clean_failure({"convert", hf, "--out", out, "--type", "iq2_xxs"}, out, "importance matrix");
+  expect_clean_failure({"convert", hf, "--out", out, "--type", "iq2_xxs", "--imatrix", tmp.file("none.gguf")},
+                       out, "none.gguf");
+  {
+    // An imatrix without the tensors an IQ type needs names the first one missing.
+    r1::models::Imatrix m;
+    m.datasets = {"x"};
+    m.entries["blk.99.ffn_up.weight"] = {std::vector<float>(256, 1.f), {1}};
+    const std::string im = tmp.file("partial.imatrix.gguf");
+    ASSERT_TRUE(r1::models::write_imatrix_gguf(m, im).ok());
+    expect_clean_failure({"convert", hf, "--out", out, "--type", "iq2_xxs", "--imatrix", im}, out,
+                         "missing importance matrix for tensor blk.0.");
+    // An entry of the wrong length.
+    m.entries["blk.0.ffn_up.weight"] = {std::vector<float>(100, 1.f), {1}};
+    ASSERT_TRUE(r1::models::write_imatrix_gguf(m, im).ok());
+    expect_clean_failure({"convert", hf, "--out", out, "--type", "q4_k_m", "--imatrix", im}, out,
+                         "blk.0.ffn_up.weight has 100 values");
+  }
   expect_clean_failure({"convert", hf, "--out", out, "--type", "q4_k_m", "--tensor-type", "attn_(v=q6_k"},
                        out, "malformed regex");
   expect_clean_failure({"convert", hf, "--out", out, "--type", "q4_k_m", "--tensor-type", "attn_v"},
@@ -306,6 +377,80 @@ TEST(ConvertQuantCli, TensorTypeOverridesAndFallbacks) {
                         name.find("ffn_gate_inp") == std::string::npos;
     const std::string want = !matrix ? "F32" : name.find("attn_k_b") != std::string::npos ? "Q5_0" : "Q4_K";
     EXPECT_EQ(tb.first, want) << name;
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// `r1 imatrix` on stories260K (a real llama model from ../shared): the importance sums of
+// blk.0's attention inputs equal a direct computation from the file's weights (the input of
+// attn_q/k/v is rmsnorm(token_embd[token]) * attn_norm), every block weight has an entry counting
+// every token once, and the file is in llama.cpp's layout (read back by read_imatrix, which
+// r1 convert --imatrix uses; the layout itself is checked against llama.cpp above).
+TEST(ImatrixCli, SumsEqualADirectComputation) {
+  R1_REQUIRE_BIN();
+  const std::string model = r1::test::shared_path("models/stories260K/stories260K.gguf");
+  R1_SKIP_UNLESS_SHARED("models/stories260K/stories260K.gguf");
+  r1::test::TempDir tmp;
+  std::string text;
+  for (int i = 0; i < 8; ++i)
+    text += "Once upon a time, there was a little girl named Lily. She loved to play outside. ";
+  const std::string data = tmp.file("text.txt"), out = tmp.file("im.gguf");
+  std::ofstream(data) << text;
+  const int64_t ctx = 32, n_chunk = 2;
+  auto r = run_r1({"imatrix", model, "--data", data, "--out", out, "--ctx", std::to_string(ctx),
+                   "--chunks", std::to_string(n_chunk), "--threads", "1"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const std::string line = nlohmann::json(text).dump() + "\n";
+  auto tr = run_r1("tokenize " + quote(model) + " --add-bos", line, tmp);
+  ASSERT_EQ(tr.rc, 0) << tr.err;
+  const auto ids = nlohmann::json::parse(tr.out).get<std::vector<int32_t>>();
+  ASSERT_GE(int64_t(ids.size()), n_chunk * ctx);
+
+  auto f = r1::io::GgufFile::open(model);
+  ASSERT_TRUE(f.ok()) << f.message();
+  auto emb = f->tensor("token_embd.weight");
+  auto g = f->tensor("blk.0.attn_norm.weight");
+  auto eps = f->get_f32("llama.attention.layer_norm_rms_epsilon");
+  ASSERT_TRUE(emb.ok() && g.ok() && eps.ok());
+  const int64_t D = emb->row_len();
+  const float* E = std::as_const(*emb).data<float>();
+  const float* G = std::as_const(*g).data<float>();
+  std::vector<double> want(size_t(D), 0.0);
+  for (int64_t c = 0; c < n_chunk; ++c)
+    for (int64_t t = 0; t < ctx; ++t) {
+      const int32_t tok = t == 0 ? ids[0] : ids[size_t(c * ctx + t)];  // chunks start with BOS
+      const float* e = E + int64_t(tok) * D;
+      double ms = 0;
+      for (int64_t j = 0; j < D; ++j) ms += double(e[j]) * e[j];
+      const double inv = 1.0 / std::sqrt(ms / double(D) + double(*eps));
+      for (int64_t j = 0; j < D; ++j) {
+        const double x = e[j] * inv * G[j];
+        want[size_t(j)] += x * x;
+      }
+    }
+
+  auto im = r1::models::read_imatrix(out);
+  ASSERT_TRUE(im.ok()) << im.message();
+  EXPECT_EQ(im->chunk_count, uint32_t(n_chunk));
+  EXPECT_EQ(im->chunk_size, uint32_t(ctx));
+  for (const char* w : {"attn_q", "attn_k", "attn_v"}) {
+    const auto it = im->entries.find(std::string("blk.0.") + w + ".weight");
+    ASSERT_NE(it, im->entries.end()) << w;
+    ASSERT_EQ(it->second.counts, std::vector<int64_t>{n_chunk * ctx}) << w;
+    ASSERT_EQ(it->second.sums.size(), size_t(D)) << w;
+    for (int64_t j = 0; j < D; ++j)
+      EXPECT_NEAR(it->second.sums[size_t(j)], want[size_t(j)], 1e-4 * want[size_t(j)] + 1e-6)
+          << w << " column " << j;
+  }
+  for (const auto& t : f->tensor_infos()) {
+    if (!t.name.starts_with("blk.") || t.ne.size() < 2) continue;
+    const auto it = im->entries.find(t.name);
+    ASSERT_NE(it, im->entries.end()) << t.name << " has no imatrix entry";
+    EXPECT_EQ(it->second.counts, std::vector<int64_t>{n_chunk * ctx}) << t.name;
+    EXPECT_EQ(int64_t(it->second.sums.size()), t.ne[0]) << t.name;
   }
 }
 

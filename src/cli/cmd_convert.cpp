@@ -2,6 +2,7 @@
 // deepseek_v2/deepseek_v3 as llama.cpp's deepseek2) to a GGUF file with llama.cpp's tensor names,
 // metadata and per-tensor quantisation rules, loadable by llama.cpp and by r1.
 #include <chrono>
+#include <memory>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "models/convert.h"
+#include "models/convert_quant_imatrix.h"
 
 namespace r1::cli {
 
@@ -22,7 +24,9 @@ int cmd_convert(int argc, char** argv) {
                "(q4_k -> q5_0, q6_k -> q8_0, iq4_xs -> iq4_nl, ... then f16). Norms, biases and "
                "MoE routers stay f32. Llama Q/K rows are permuted and DeepSeek kv_b_proj is split "
                "into attn_k_b/attn_v_b as llama.cpp's converter does; DeepSeek-V3 MTP layers are "
-               "skipped (llama.cpp has none).",
+               "skipped (llama.cpp has none). --imatrix FILE (llama.cpp's imatrix GGUF or legacy "
+               ".dat, or r1 imatrix's output) weights the quantisers by input importance as "
+               "llama-quantize --imatrix does, and enables the iq1/iq2/iq3_xxs and q2_k_s types.",
                "r1 convert"};
   std::string model_dir, out_path, type_name = "f16";
   std::vector<std::string> tensor_types;
@@ -30,9 +34,12 @@ int cmd_convert(int argc, char** argv) {
   app.add_option("model", model_dir, "Hugging Face model directory")->required();
   app.add_option("--out", out_path, "output .gguf file (written atomically)")->required();
   app.add_option("--type", type_name, "file type: " + models::quant_preset_names() +
-                                          " (the iq1/iq2/iq3 and q2_k_s types need an importance "
-                                          "matrix, not supported yet)")
+                                          " (iq1_*, iq2_*, iq3_xxs, iq3_xs and q2_k_s need "
+                                          "--imatrix)")
       ->capture_default_str();
+  std::string imatrix_path;
+  app.add_option("--imatrix", imatrix_path,
+                 "importance matrix (llama.cpp imatrix GGUF or legacy .dat) for the quantisers");
   app.add_option("--tensor-type", tensor_types,
                  "PATTERN=TYPE (repeatable): matrices whose GGUF name matches the regex PATTERN "
                  "are stored as TYPE (a ggml type: q4_k, q6_k, iq4_xs, q8_0, f16, ...); the first "
@@ -47,13 +54,22 @@ int cmd_convert(int argc, char** argv) {
     std::fprintf(stderr, "r1 convert: %s\n", preset.message().c_str());
     return 2;
   }
-  if (preset->needs_imatrix) {
+  if (preset->needs_imatrix && imatrix_path.empty()) {
     std::fprintf(stderr, "r1 convert: --type %s needs an importance matrix (llama.cpp refuses it "
-                 "without one); r1 convert cannot use one yet\n", type_name.c_str());
+                 "without one): give --imatrix FILE (from r1 imatrix or llama-imatrix)\n",
+                 type_name.c_str());
     return 2;
   }
   models::QuantOptions q(*preset);
   q.pure = pure;
+  if (!imatrix_path.empty()) {
+    auto im = models::read_imatrix(imatrix_path);
+    if (!im.ok()) {
+      std::fprintf(stderr, "r1 convert: %s\n", im.message().c_str());
+      return 1;
+    }
+    q.imatrix = std::make_shared<const models::ImatrixValues>(im->values());
+  }
   for (const auto& spec : tensor_types) {
     auto o = models::parse_tensor_type_override(spec);
     if (!o.ok()) {

@@ -15,6 +15,7 @@ int cmd_tokenize(int argc, char** argv);
 int cmd_tokenizer(int argc, char** argv);
 int cmd_logits(int argc, char** argv);
 int cmd_perplexity(int argc, char** argv);
+int cmd_imatrix(int argc, char** argv);
 int cmd_init_model(int argc, char** argv);
 int cmd_convert(int argc, char** argv);
 int cmd_template(int argc, char** argv);

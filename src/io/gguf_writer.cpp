@@ -1,6 +1,8 @@
 #include "io/gguf_writer.h"
+
 #include "quant/dequantize.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/check.h"
@@ -55,7 +57,8 @@ Result<void> GgufWriter::add_tensor(const std::string& name, const float* data,
 }
 
 Result<void> GgufWriter::add_tensor(const std::string& name, const Tensor& t,
-                                    std::optional<DType> target) {
+                                    std::optional<DType> target,
+                                    std::shared_ptr<const std::vector<float>> quant_weights) {
   for (const auto& e : tensors_)
     if (e.name == name) return make_error("gguf writer: tensor {}: duplicate name", name);
   if (!t.defined()) return make_error("gguf writer: tensor {}: undefined tensor", name);
@@ -74,7 +77,13 @@ Result<void> GgufWriter::add_tensor(const std::string& name, const Tensor& t,
       t.dtype() != DType::F16 && t.dtype() != DType::BF16 && t.dtype() != DType::F8_E4M3)
     return make_error("gguf writer: tensor {}: cannot convert {} to {}", name, dtype_name(t.dtype()),
                       dtype_name(to));
-  tensors_.push_back({name, t, to, uint64_t(dtype_bytes(to, t.numel()))});
+  if (quant_weights) {
+    const int64_t n_mat = t.ndim() >= 3 ? t.dim(0) : 1;
+    if (int64_t(quant_weights->size()) != n_mat * t.row_len())
+      return make_error("gguf writer: tensor {}: {} importance weights, expected {} x {}", name,
+                        quant_weights->size(), n_mat, t.row_len());
+  }
+  tensors_.push_back({name, t, to, uint64_t(dtype_bytes(to, t.numel())), std::move(quant_weights)});
   return {};
 }
 
@@ -147,9 +156,12 @@ Result<void> GgufWriter::write(const std::string& path) const {
       const int64_t len = t.row_len();
       row_f32.resize(size_t(len));
       row_out.resize(size_t(dtype_bytes(e.target, len)));
+      const int64_t n_mat = t.ndim() >= 3 ? t.dim(0) : 1;
+      const int64_t rows_per_mat = std::max<int64_t>(1, t.n_rows() / n_mat);
       for (int64_t r = 0; r < t.n_rows(); ++r) {
         quant::dequantize_row(t.dtype(), t.row(r), row_f32.data(), len);
-        quant::quantize_row(e.target, row_f32.data(), row_out.data(), len);
+        const float* qw = e.quant_weights ? e.quant_weights->data() + (r / rows_per_mat) * len : nullptr;
+        quant::quantize_row(e.target, row_f32.data(), row_out.data(), len, qw);
         R1_TRY(f.write(row_out.data(), row_out.size()));
       }
     }

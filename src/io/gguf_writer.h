@@ -3,6 +3,7 @@
 // through a temporary file and renamed into place, so a crash never leaves a half-written model.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -48,8 +49,12 @@ class GgufWriter {
   /// Adds a contiguous tensor; stored as its own dtype when `target` is nullopt (bytes copied as
   /// they are, incl. Q8_0/Q4_0 blocks), else converted (through F32) to `target`. Keeps a
   /// reference to t's storage until write(); conversion happens at write time, row by row.
+  /// quant_weights (optional): per-column importance for the quantiser (quant::quantize_row),
+  /// row_len floats per matrix: one matrix for 1-D/2-D tensors, dim(0) of a 3-D tensor (experts).
+  /// Errors also: quant_weights of another size.
   Result<void> add_tensor(const std::string& name, const Tensor& t,
-                          std::optional<DType> target = std::nullopt);
+                          std::optional<DType> target = std::nullopt,
+                          std::shared_ptr<const std::vector<float>> quant_weights = nullptr);
 
   size_t n_tensors() const { return tensors_.size(); }
   /// Writes the file (GGUF v3) to `path` atomically. Errors: I/O failures naming the path.
@@ -61,6 +66,7 @@ class GgufWriter {
     Tensor source;
     DType target;
     uint64_t nbytes;
+    std::shared_ptr<const std::vector<float>> quant_weights;
   };
   uint32_t alignment_;
   std::vector<std::pair<std::string, GgufValue>> kv_;

@@ -1,4 +1,5 @@
 #include "kernels/matmul.h"
+#include "kernels/matmul_observer.h"
 
 #include <cblas.h>
 
@@ -206,7 +207,18 @@ void matmul_path(const WeightView& w, const float* x, float* y, int64_t T, Threa
 
 }  // namespace detail
 
+namespace detail {
+MatmulObserver g_matmul_observer = nullptr;
+void* g_matmul_observer_user = nullptr;
+}  // namespace detail
+
+void set_matmul_observer(MatmulObserver fn, void* user) {
+  detail::g_matmul_observer = fn;
+  detail::g_matmul_observer_user = user;
+}
+
 void matmul(const WeightView& w, const float* x, float* y, int64_t T, ThreadPool& pool) {
+  notify_matmul(w, x, T);
   detail::matmul_path(w, x, y, T, pool, detail::MatmulPath::Auto);
 }
 

@@ -1,6 +1,7 @@
 // matmul_batch: the rows of many small matmuls as one flat range of row units (4 rows, or the
 // VNNI kernel's unit for the job's token count).
 #include "kernels/matmul_batch.h"
+#include "kernels/matmul_observer.h"
 
 #include <algorithm>
 #include <vector>
@@ -36,6 +37,7 @@ struct Buffers {
 }  // namespace
 
 void matmul_batch(std::span<const MatmulJob> jobs, ThreadPool& pool) {
+  for (const MatmulJob& j : jobs) notify_matmul(j.w, j.x, j.T);
   thread_local Buffers buf;  // per calling thread; the workers below see it through `b`
   Buffers& b = buf;
   b.slots.clear();
@@ -54,7 +56,8 @@ void matmul_batch(std::span<const MatmulJob> jobs, ThreadPool& pool) {
     // IQ/TQ/MXFP4: one by one through matmul_iq (not yet a QuantDot row kernel).
     if (detail::matmul_iq_handles(job.w.dtype) ||
         (q ? job.T > kQuantMaxTokens : job.T >= kFloatMaxTokens)) {
-      matmul(job.w, job.x, job.y, job.T, pool);
+      // matmul_path, not matmul: the observer has seen this job already.
+      detail::matmul_path(job.w, job.x, job.y, job.T, pool, detail::MatmulPath::Auto);
       continue;
     }
     Slot s;

@@ -39,7 +39,11 @@ Result<void> add_tensors_as_chosen(io::GgufWriter& w, const std::vector<PendingT
   info.reserve(tensors.size());
   for (const auto& p : tensors) info.push_back({p.name, p.t.ndim(), p.t.row_len()});
   R1_ASSIGN_OR_RETURN(types, choose_tensor_types(info, shape, q));
-  for (size_t i = 0; i < tensors.size(); ++i) R1_TRY(w.add_tensor(tensors[i].name, tensors[i].t, types[i]));
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const PendingTensor& p = tensors[i];
+    R1_ASSIGN_OR_RETURN(qw, imatrix_for_tensor(p.name, p.t, types[i], q));
+    R1_TRY(w.add_tensor(p.name, p.t, types[i], std::move(qw)));
+  }
   return {};
 }
 

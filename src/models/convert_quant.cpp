@@ -1,6 +1,6 @@
 // llama.cpp's per-tensor type rules for `r1 convert`; see convert_quant.h. The rules are those of
-// llama_tensor_get_type_impl for the file types r1 writes (the branches for the IQ1/IQ2/IQ3
-// presets, which need an importance matrix, and for the falcon arch and 70B llama are left out).
+// llama_tensor_get_type_impl for the file types r1 writes (the branches for the falcon arch,
+// 70B llama and MXFP4 are left out).
 #include "models/convert_quant.h"
 
 #include <algorithm>
@@ -31,11 +31,13 @@ const std::vector<QuantPreset>& presets() {
       {"q4_k_s", DType::Q4_K, 14},     {"q4_k_m", DType::Q4_K, 15},
       {"q5_k_s", DType::Q5_K, 16},     {"q5_k_m", DType::Q5_K, 17},
       {"q6_k", DType::Q6_K, 18},       {"iq4_nl", DType::IQ4_NL, 25},
-      {"iq4_xs", DType::IQ4_XS, 30},
-      // Importance-matrix types: named so that asking for them gets the reason, not "unknown".
+      {"iq4_xs", DType::IQ4_XS, 30},   {"iq3_s", DType::IQ3_S, 26},
+      {"iq3_m", DType::IQ3_S, 27},
+      // These put some tensors in types llama.cpp writes only with an importance matrix.
       {"iq2_xxs", DType::IQ2_XXS, 19, true}, {"iq2_xs", DType::IQ2_XS, 20, true},
-      {"q2_k_s", DType::Q2_K, 21, true},     {"iq3_xxs", DType::IQ3_XXS, 23, true},
-      {"iq1_s", DType::IQ1_S, 24, true},     {"iq2_s", DType::IQ2_XS, 28, true},
+      {"q2_k_s", DType::Q2_K, 21, true},     {"iq3_xs", DType::IQ3_S, 22, true},
+      {"iq3_xxs", DType::IQ3_XXS, 23, true}, {"iq1_s", DType::IQ1_S, 24, true},
+      {"iq2_s", DType::IQ2_XS, 28, true},    {"iq2_m", DType::IQ2_S, 29, true},
       {"iq1_m", DType::IQ1_M, 31, true},
   };
   return p;
@@ -48,7 +50,11 @@ constexpr DType kNamedTypes[] = {
     DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS, DType::IQ2_XXS, DType::IQ2_XS, DType::IQ2_S,
     DType::IQ3_XXS, DType::IQ3_S, DType::IQ1_S, DType::IQ1_M};
 
-bool needs_imatrix(DType t) {
+// tensor_requires_imatrix: llama.cpp refuses these without importance data for the tensor.
+bool requires_imatrix(const std::string& name, DType t, const std::string& ftype) {
+  if (name == "token_embd.weight" || name == "per_layer_token_embd.weight" || name == "output.weight")
+    return false;
+  if (t == DType::Q2_K) return ftype == "q2_k_s";
   return t == DType::IQ2_XXS || t == DType::IQ2_XS || t == DType::IQ2_S || t == DType::IQ3_XXS ||
          t == DType::IQ1_S || t == DType::IQ1_M;
 }
@@ -118,26 +124,66 @@ DType fallback(DType t, int64_t row_len) {
 }
 
 struct RuleState {
-  int n_attention_wv = 0, i_attention_wv = 0, i_ffn_down = 0;
+  int n_attention_wv = 0, i_attention_wv = 0, i_ffn_down = 0, i_ffn_gate = 0, i_ffn_up = 0;
   bool tied = true;
 };
 
-// llama_tensor_get_type_impl for the presets of `presets()` without an importance matrix.
+// llama.cpp's layer_info: for MoE models the layer comes from the name (experts are not
+// consecutive), else the category's running counter.
+Result<int> layer_for(const QuantTensor& tensor, int counter, const QuantModelShape& m) {
+  if (m.n_expert <= 1) return counter;
+  const int l = layer_of(tensor.name);
+  if (l < 0 || l >= int(m.n_layer))
+    return make_error("convert: cannot tell the layer of tensor {} (of {})", tensor.name, m.n_layer);
+  return l;
+}
+
+// llama_tensor_get_type_impl for the presets of `presets()` (arch-specific branches for falcon,
+// 70B llama and MXFP4 left out). has_imatrix: an importance matrix was given (some rules differ).
 Result<DType> preset_rule(const std::string& ftype, DType t, const QuantTensor& tensor,
-                          Category cat, const QuantModelShape& m, RuleState& s) {
+                          Category cat, const QuantModelShape& m, bool has_imatrix, RuleState& s) {
   auto is = [&](std::initializer_list<const char*> names) {
     for (const char* n : names)
       if (ftype == n) return true;
     return false;
   };
   const int64_t n_gqa = m.n_head_kv > 0 ? m.n_head / m.n_head_kv : 1;
+  const int n_layer = int(m.n_layer);
+  const bool iq12 = is({"iq2_xxs", "iq2_xs", "iq1_s", "iq2_s", "iq2_m", "iq1_m"});
   if (cat == Category::Output || (s.tied && cat == Category::TokenEmbd)) {
     if (tensor.row_len % dtype_traits(t).block_size != 0) return DType::Q8_0;
+    if (iq12 || is({"iq3_xxs"})) return DType::Q5_K;
     return t != DType::Q8_0 ? DType::Q6_K : t;
   }
-  if (cat == Category::TokenEmbd) return t;
+  if (cat == Category::TokenEmbd) {
+    if (is({"iq2_xxs", "iq2_xs", "iq1_s", "iq1_m"})) return DType::Q2_K;
+    if (is({"iq2_s", "iq2_m", "iq3_xxs"})) return DType::IQ3_S;
+    return t;
+  }
+  if (iq12) {
+    const bool s_or_m = is({"iq2_s", "iq2_m"});
+    if (is_attn_v_like(cat)) {
+      if (n_gqa >= 4 || m.n_expert >= 4) t = DType::Q4_K;
+      else t = s_or_m ? DType::IQ3_S : DType::Q2_K;
+      ++s.i_attention_wv;
+    } else if (m.n_expert == 8 && cat == Category::AttnK) {
+      t = DType::Q4_K;
+    } else if (cat == Category::FfnDown) {
+      if (s.i_ffn_down < n_layer / 8) t = s_or_m ? DType::IQ3_S : DType::Q2_K;
+      ++s.i_ffn_down;
+    } else if (cat == Category::AttnOutput) {
+      if (m.n_expert == 8) t = DType::Q5_K;
+      else if (is({"iq1_s", "iq1_m"})) t = DType::IQ2_XXS;
+      else if (s_or_m) t = DType::IQ3_S;
+    }
+    return t;
+  }
   if (is_attn_v_like(cat)) {
     if (is({"q2_k"})) t = n_gqa >= 4 ? DType::Q4_K : DType::Q3_K;
+    else if (is({"q2_k_s"}) && n_gqa >= 4) t = DType::Q4_K;
+    else if (is({"iq3_xxs"})) t = n_gqa >= 4 ? DType::Q4_K : !has_imatrix ? DType::IQ3_S : DType::IQ3_XXS;
+    else if (is({"iq3_xs", "iq3_s"}) && n_gqa >= 4) t = DType::Q4_K;
+    else if (is({"iq3_m"})) t = DType::Q4_K;
     else if (is({"q3_k_m"})) t = s.i_attention_wv < 2 ? DType::Q5_K : DType::Q4_K;
     else if (is({"q3_k_l"})) t = DType::Q5_K;
     else if (is({"iq4_nl", "iq4_xs"}) && n_gqa >= 4) t = DType::Q5_K;
@@ -148,36 +194,56 @@ Result<DType> preset_rule(const std::string& ftype, DType t, const QuantTensor& 
     ++s.i_attention_wv;
     return t;
   }
-  if (cat == Category::AttnK) return m.n_expert == 8 ? DType::Q8_0 : t;
+  if (cat == Category::AttnK) {
+    if (m.n_expert == 8) return DType::Q8_0;
+    if (is({"iq3_xs"})) return DType::IQ3_XXS;
+    if (is({"iq3_xxs"})) return DType::IQ2_S;
+    return t;
+  }
+  if (cat == Category::AttnQ) {
+    if (is({"iq3_xs"})) return DType::IQ3_XXS;
+    if (is({"iq3_xxs"})) return DType::IQ2_S;
+    return t;
+  }
   if (cat == Category::FfnDown) {
-    int i_layer = s.i_ffn_down, n_layer = int(m.n_layer);
-    if (m.n_expert > 1) {
-      i_layer = layer_of(tensor.name);
-      if (i_layer < 0 || i_layer >= n_layer)
-        return make_error("convert: cannot tell the layer of tensor {} (of {})", tensor.name,
-                          n_layer);
-    }
+    R1_ASSIGN_OR_RETURN(i_layer, layer_for(tensor, s.i_ffn_down, m));
     if (is({"q2_k"})) t = DType::Q3_K;
+    else if (is({"q2_k_s"})) { if (i_layer < n_layer / 8) t = DType::Q4_K; }
+    else if (is({"iq3_xxs"}) && !has_imatrix) t = i_layer < n_layer / 8 ? DType::Q4_K : DType::Q3_K;
     else if (is({"q3_k_m"})) t = i_layer < n_layer / 16 ? DType::Q5_K : DType::Q4_K;
+    else if (is({"iq3_m"}) && (i_layer < n_layer / 8 || (m.n_expert == 8 && use_more_bits(i_layer, n_layer))))
+      t = DType::Q4_K;
     else if (is({"q3_k_l"})) t = DType::Q5_K;
     else if (is({"q4_k_m"})) { if (use_more_bits(i_layer, n_layer)) t = DType::Q6_K; }
-    else if (i_layer < n_layer / 8 && is({"iq4_nl", "iq4_xs"})) t = DType::Q5_K;
+    else if (i_layer < n_layer / 8 && is({"iq4_nl", "iq4_xs"}) && !has_imatrix) t = DType::Q5_K;
     else if (is({"q5_k_m"}) && use_more_bits(i_layer, n_layer)) t = DType::Q6_K;
     else if (is({"q4_k_s"}) && i_layer < n_layer / 8) t = DType::Q5_K;
+    else if (is({"q4_0", "q5_0"}) && has_imatrix && i_layer < n_layer / 8)
+      t = is({"q4_0"}) ? DType::Q4_1 : DType::Q5_1;
     ++s.i_ffn_down;
     return t;
   }
   if (cat == Category::AttnOutput) {
     if (m.n_expert == 8) {
-      if (is({"q2_k", "q3_k_s", "q3_k_m", "iq4_nl", "q4_k_s", "q4_k_m", "iq4_xs"}))
+      if (is({"q2_k", "iq3_xs", "iq3_xxs", "q3_k_s", "q3_k_m", "iq4_nl", "q4_k_s", "q4_k_m",
+              "iq3_s", "iq3_m", "iq4_xs"}))
         t = DType::Q5_K;
     } else if (is({"q2_k"})) {
       t = DType::Q3_K;
-    } else if (is({"q3_k_m"})) {
+    } else if (is({"iq3_xxs"})) {
+      t = DType::IQ3_S;
+    } else if (is({"q3_k_m", "iq3_m"})) {
       t = DType::Q4_K;
     } else if (is({"q3_k_l"})) {
       t = DType::Q5_K;
     }
+    return t;
+  }
+  if (cat == Category::FfnGate || cat == Category::FfnUp) {
+    int& counter = cat == Category::FfnGate ? s.i_ffn_gate : s.i_ffn_up;
+    R1_ASSIGN_OR_RETURN(i_layer, layer_for(tensor, counter, m));
+    if (is({"iq3_xs"}) && i_layer >= n_layer / 8 && i_layer < 7 * n_layer / 8) t = DType::IQ3_XXS;
+    ++counter;
   }
   return t;
 }
@@ -264,19 +330,41 @@ Result<std::vector<DType>> choose_tensor_types(const std::vector<QuantTensor>& t
           break;
         }
       if (!manual && !opt.pure) {
-        R1_ASSIGN_OR_RETURN(r, preset_rule(opt.preset.name, type, t, category_of(t.name), shape, s));
+        R1_ASSIGN_OR_RETURN(r, preset_rule(opt.preset.name, type, t, category_of(t.name), shape,
+                                           opt.imatrix != nullptr, s));
         type = r;
       }
       type = fallback(type, t.row_len);
     }
-    if (needs_imatrix(type))
+    if (!opt.imatrix && requires_imatrix(t.name, type, opt.preset.name))
       return make_error("convert: tensor {} would be {}, which needs an importance matrix "
-                        "(--imatrix); r1 convert cannot use one yet", t.name, dtype_name(type));
+                        "(--imatrix FILE)", t.name, dtype_name(type));
     if (!quant::can_quantize(type))
       return make_error("convert: tensor {}: r1 cannot write type {}", t.name, dtype_name(type));
     out[i] = type;
   }
   return out;
+}
+
+Result<std::shared_ptr<const std::vector<float>>> imatrix_for_tensor(const std::string& name,
+                                                                     const Tensor& t, DType type,
+                                                                     const QuantOptions& q) {
+  using Out = std::shared_ptr<const std::vector<float>>;
+  if (!q.imatrix || !is_quantized(type) || type == t.dtype()) return Out{};
+  const auto it = q.imatrix->find(name);
+  if (it == q.imatrix->end()) {
+    if (requires_imatrix(name, type, q.preset.name))
+      return make_error("convert: missing importance matrix for tensor {} (type {}): the imatrix "
+                        "has no entry of that name", name, dtype_name(type));
+    return Out{};
+  }
+  const int64_t n_mat = t.ndim() >= 3 ? t.dim(0) : 1;
+  if (int64_t(it->second.size()) != t.row_len() * n_mat) {
+    if (name == "token_embd.weight" || name == "per_layer_token_embd.weight") return Out{};
+    return make_error("convert: imatrix entry {} has {} values, the tensor needs {} ({} x {})",
+                      name, it->second.size(), t.row_len() * n_mat, n_mat, t.row_len());
+  }
+  return std::make_shared<const std::vector<float>>(it->second);
 }
 
 }  // namespace r1::models

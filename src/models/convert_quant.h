@@ -4,17 +4,21 @@
 // `--tensor-type REGEX=TYPE` overrides (llama-quantize's flag of the same name).
 #pragma once
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <regex>
 #include <string>
 #include <vector>
 
 #include "core/dtype.h"
 #include "core/result.h"
+#include "core/tensor.h"
 
 namespace r1::models {
 
 /// A llama.cpp file type (LLAMA_FTYPE_*): the name `--type` takes, the type of most matrices,
-/// and general.file_type. needs_imatrix: llama.cpp refuses it without an importance matrix.
+/// and general.file_type. needs_imatrix: some of its tensors get types llama.cpp refuses to write
+/// without an importance matrix (IQ1_*, IQ2_*, IQ3_XXS, and Q2_K in q2_k_s).
 struct QuantPreset {
   std::string name;  // e.g. "q4_k_m"
   DType base;        // e.g. Q4_K
@@ -31,13 +35,21 @@ struct TensorTypeOverride {
   DType type;
 };
 
-/// Everything that decides tensor types. `pure`: every matrix gets preset.base (llama-quantize
+/// Per-column importance of each weight matrix, by GGUF tensor name: ne0 floats per matrix,
+/// matrices (experts) one after another (llama-quantize's imatrix data; see
+/// convert_quant_imatrix.h).
+using ImatrixValues = std::map<std::string, std::vector<float>>;
+
+/// Everything that decides tensor types. `imatrix` (may be null): importance data; with it the
+/// types that need one can be written, the quantisers take ggml's weighted paths, and a few
+/// rules change as in llama.cpp (e.g. q4_0's first ffn_down layers become q4_1). `pure`: every matrix gets preset.base (llama-quantize
 /// --pure), only the fallbacks apply. An implicit DType converts to its plain preset (f32, f16,
 /// bf16, q8_0, q4_0, ...), as older callers pass a DType.
 struct QuantOptions {
   QuantPreset preset;
   std::vector<TensorTypeOverride> overrides;
   bool pure = false;
+  std::shared_ptr<const ImatrixValues> imatrix;
   QuantOptions(DType t);  // NOLINT(google-explicit-constructor): see above
   explicit QuantOptions(QuantPreset p) : preset(std::move(p)) {}
 };
@@ -68,11 +80,21 @@ struct QuantTensor {
 /// preset.base refined by llama.cpp's rules for the preset (tensors visited in llama.cpp's order:
 /// by layer, then by name, which its counters over attn_v / ffn_down depend on), or an override,
 /// then the fallback when the row is not whole blocks (IQ4_XS -> IQ4_NL, Q2_K/Q3_K -> Q4_0, Q4_K
-/// -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, then F16). Errors: a chosen type r1 cannot write (the
-/// importance-matrix IQ types, named with the tensor), a tensor name without its layer in a MoE
-/// model.
+/// -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, IQ types -> IQ4_NL, then F16). Errors: a type that needs
+/// an importance matrix without opt.imatrix (naming the tensor), a type r1 cannot write, a tensor
+/// name without its layer in a MoE model.
 Result<std::vector<DType>> choose_tensor_types(const std::vector<QuantTensor>& tensors,
                                                const QuantModelShape& shape,
                                                const QuantOptions& opt);
+
+/// The importance weights q.imatrix holds for tensor `name` (shape of `t`) stored as `type`, as
+/// llama-quantize looks them up: null without an imatrix, for an unquantized type, or when the
+/// imatrix has no entry for the tensor; else the entry, which must hold row_len floats per matrix
+/// (per expert of a 3-D tensor). Errors: no entry for a tensor whose type needs one ("missing
+/// importance matrix for tensor ..."); an entry of another size (token_embd excepted: llama.cpp
+/// then quantizes it without).
+Result<std::shared_ptr<const std::vector<float>>> imatrix_for_tensor(const std::string& name,
+                                                                     const Tensor& t, DType type,
+                                                                     const QuantOptions& q);
 
 }  // namespace r1::models

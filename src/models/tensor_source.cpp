@@ -38,4 +38,19 @@ Result<Tensor> TensorSource::get_optional(const std::string& name,
   return get(name, shape);
 }
 
+namespace {
+GgufLoadObserver& gguf_load_observer() {
+  static GgufLoadObserver f;
+  return f;
+}
+}  // namespace
+
+void set_gguf_load_observer(GgufLoadObserver f) { gguf_load_observer() = std::move(f); }
+
+Result<Tensor> GgufTensorSource::get(const std::string& name) const {
+  auto t = file_->tensor(name);
+  if (t.ok() && gguf_load_observer()) gguf_load_observer()(name, *t);
+  return t;
+}
+
 }  // namespace r1::models

@@ -2,6 +2,7 @@
 // in-memory tensors (a trainer's parameters), behind one small interface so every architecture
 // loads from all three. Tensors are views (memory-mapped, or sharing the caller's storage).
 #pragma once
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -53,13 +54,19 @@ class HfTensorSource : public TensorSource {
   std::string label_;
 };
 
+/// Sees every tensor GgufTensorSource hands to a model loader (GGUF name, view), so that a tool
+/// can recognise a weight by its data later (r1 imatrix maps matmul weights back to names).
+/// Process-wide, unsynchronised: install before loading, remove (null) after.
+using GgufLoadObserver = std::function<void(const std::string& name, const Tensor& t)>;
+void set_gguf_load_observer(GgufLoadObserver f);
+
 class GgufTensorSource : public TensorSource {
  public:
   explicit GgufTensorSource(const io::GgufFile* file) : file_(file), label_(file->path()) {}
   const std::string& label() const override { return label_; }
   NameStyle style() const override { return NameStyle::Gguf; }
   bool has(const std::string& name) const override { return file_->has_tensor(name); }
-  Result<Tensor> get(const std::string& name) const override { return file_->tensor(name); }
+  Result<Tensor> get(const std::string& name) const override;
   using TensorSource::get;
 
  private:

@@ -6,7 +6,9 @@
 
 #include "core/check.h"
 #include "core/tensor.h"
+#include "quant/quantize_iq.h"
 #include "quant/quantize_k.h"
+#include "quant/quantize_k_detail.h"
 
 namespace r1::quant {
 
@@ -76,11 +78,15 @@ void quantize_row_q8_0_weights(const float* x, BlockQ8_0* dst, int64_t n) {
 
 bool can_quantize(DType t) {
   return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::Q8_0 ||
-         t == DType::Q4_0 || t == DType::F8_E4M3 || is_quantize_k_type(t);
+         t == DType::Q4_0 || t == DType::F8_E4M3 || is_quantize_k_type(t) ||
+         is_quantize_iq_type(t);
 }
 
-void quantize_row(DType t, const float* x, void* dst, int64_t n) {
-  if (is_quantize_k_type(t)) return quantize_row_k(t, x, dst, n);
+void quantize_row(DType t, const float* x, void* dst, int64_t n, const float* quant_weights) {
+  if (is_quantize_k_type(t)) return quantize_row_k(t, x, dst, n, quant_weights);
+  if (is_quantize_iq_type(t)) return quantize_row_iq(t, x, dst, n, quant_weights);
+  if (t == DType::Q4_0 && quant_weights)
+    return detail::quantize_row_k_weighted(t, x, dst, n, quant_weights);
   auto* out = static_cast<uint8_t*>(dst);
   switch (t) {
     case DType::F32:

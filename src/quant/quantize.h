@@ -24,7 +24,12 @@ bool can_quantize(DType t);
 /// types of quantize_row_k: Q4_1, Q5_0, Q5_1, Q2_K..Q6_K, IQ4_NL, IQ4_XS) into dst, which must
 /// hold dtype_bytes(t, n) bytes. Q8_0 here is the weight quantiser of ggml's file writer
 /// (quantize_row_q8_0_ref: halves rounded away from zero), not quantize_row_q8_0 above (the
-/// activation one, halves to even). Throws CheckError for other dtypes or partial blocks.
-void quantize_row(DType t, const float* x, void* dst, int64_t n);
+/// activation one, halves to even). Also the lattice types of quantize_row_iq (IQ2_XXS, IQ2_XS,
+/// IQ2_S, IQ3_XXS, IQ3_S, IQ1_S, IQ1_M). quant_weights (n floats or null): the importance of each
+/// column, as ggml's quantize_<type>(..., quant_weights): used by Q4_0 and every type of
+/// quantize_row_k / quantize_row_iq, ignored by F32/F16/BF16/Q8_0. Throws CheckError for other
+/// dtypes, partial blocks, or an IQ type that needs weights without them.
+void quantize_row(DType t, const float* x, void* dst, int64_t n,
+                  const float* quant_weights = nullptr);
 
 }  // namespace r1::quant

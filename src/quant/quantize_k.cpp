@@ -11,22 +11,13 @@
 #include "core/check.h"
 #include "quant/blocks_k.h"
 #include "quant/iq4nl_values.h"
+#include "quant/quantize_k_detail.h"
 
 namespace r1::quant {
-namespace {
+namespace detail {
 
-// Below this largest |x| a group is treated as all zero (ggml's GROUP_MAX_EPS).
-constexpr float kGroupMaxEps = 1e-15f;
-
-// Round half to even, as ggml's nearest_int (a float add of 1.5 * 2^23) does.
-inline int nearest_int(float v) { return int(std::nearbyint(v)); }
-
-inline void put_f16(uint16_t& dst, float v) { dst = f32_to_f16(v); }
-
-// Signed levels L[i] in [0, 2 * nmax) (stored + nmax) and the scale d minimising
-// sum w (x - d (L - nmax))^2 with w = x^2, over iscale = -(nmax + 0.1 k) / max for k in -9..9
-// (k = 0 is the plain round-to-nearest start). Returns d; 0 for an all-zero group.
-float make_qx_quants(int n, int nmax, const float* x, int8_t* L) {
+// k = 0 of make_qx_quants is the plain round-to-nearest start.
+float make_qx_quants(int n, int nmax, const float* x, int8_t* L, const float* qw) {
   float max = 0, amax = 0;
   for (int i = 0; i < n; ++i) {
     const float ax = std::fabs(x[i]);
@@ -44,7 +35,7 @@ float make_qx_quants(int n, int nmax, const float* x, int8_t* L) {
   for (int i = 0; i < n; ++i) {
     const int l = std::clamp(nearest_int(iscale * x[i]), -nmax, nmax - 1);
     L[i] = int8_t(l + nmax);
-    const float w = x[i] * x[i];
+    const float w = qw ? qw[i] : x[i] * x[i];
     sumlx += w * x[i] * float(l);
     suml2 += w * float(l) * float(l);
   }
@@ -56,7 +47,7 @@ float make_qx_quants(int n, int nmax, const float* x, int8_t* L) {
     sumlx = suml2 = 0;
     for (int i = 0; i < n; ++i) {
       const int l = std::clamp(nearest_int(iscale * x[i]), -nmax, nmax - 1);
-      const float w = x[i] * x[i];
+      const float w = qw ? qw[i] : x[i] * x[i];
       sumlx += w * x[i] * float(l);
       suml2 += w * float(l) * float(l);
     }
@@ -69,6 +60,189 @@ float make_qx_quants(int n, int nmax, const float* x, int8_t* L) {
   }
   return scale;
 }
+
+float make_qkx3_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L,
+                       float* the_min, uint8_t* Laux, float rmin, float rdelta, int nstep,
+                       bool use_mad) {
+  auto wt = [&](int i) { return weights ? weights[i] : x[i] * x[i]; };
+  float min = x[0], max = x[0];
+  float sum_w = wt(0);
+  float sum_x = sum_w * x[0];
+  for (int i = 1; i < n; ++i) {
+    if (x[i] < min) min = x[i];
+    if (x[i] > max) max = x[i];
+    const float w = wt(i);
+    sum_w += w;
+    sum_x += w * x[i];
+  }
+  if (min > 0) min = 0;
+  if (max <= min) {
+    std::memset(L, 0, size_t(n));
+    *the_min = -min;
+    return 0.f;
+  }
+  float iscale = float(nmax) / (max - min);
+  float scale = 1 / iscale;
+  float best_mad = 0;
+  for (int i = 0; i < n; ++i) {
+    L[i] = uint8_t(std::clamp(nearest_int(iscale * (x[i] - min)), 0, nmax));
+    float diff = scale * float(L[i]) + min - x[i];
+    diff = use_mad ? std::fabs(diff) : diff * diff;
+    best_mad += wt(i) * diff;
+  }
+  if (nstep < 1) {
+    *the_min = -min;
+    return scale;
+  }
+  for (int is = 0; is <= nstep; ++is) {
+    iscale = (rmin + rdelta * float(is) + float(nmax)) / (max - min);
+    float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+    for (int i = 0; i < n; ++i) {
+      const int l = std::clamp(nearest_int(iscale * (x[i] - min)), 0, nmax);
+      Laux[i] = uint8_t(l);
+      const float w = wt(i);
+      sum_l += w * float(l);
+      sum_l2 += w * float(l) * float(l);
+      sum_xl += w * float(l) * x[i];
+    }
+    const float D = sum_w * sum_l2 - sum_l * sum_l;
+    if (D > 0) {
+      float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
+      float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
+      if (this_min > 0) {
+        this_min = 0;
+        this_scale = sum_xl / sum_l2;
+      }
+      float mad = 0;
+      for (int i = 0; i < n; ++i) {
+        float diff = this_scale * float(Laux[i]) + this_min - x[i];
+        diff = use_mad ? std::fabs(diff) : diff * diff;
+        mad += wt(i) * diff;
+      }
+      if (mad < best_mad) {
+        std::memcpy(L, Laux, size_t(n));
+        best_mad = mad;
+        scale = this_scale;
+        min = this_min;
+      }
+    }
+  }
+  *the_min = -min;
+  return scale;
+}
+
+float make_qp_quants(int n, int nmax, const float* x, uint8_t* L, const float* quant_weights) {
+  float max = 0;
+  for (int i = 0; i < n; ++i) max = std::max(max, x[i]);
+  if (max < kGroupMaxEps) {
+    for (int i = 0; i < n; ++i) L[i] = 0;
+    return 0.f;
+  }
+  float iscale = float(nmax) / max;
+  // The unclamped start levels are stored through uint8_t as ggml does.
+  for (int i = 0; i < n; ++i) L[i] = uint8_t(nearest_int(iscale * x[i]));
+  const float scale = 1 / iscale;
+  float best_mse = 0;
+  for (int i = 0; i < n; ++i) {
+    const float diff = x[i] - scale * float(L[i]);
+    best_mse += quant_weights[i] * diff * diff;
+  }
+  for (int is = -4; is <= 4; ++is) {
+    if (is == 0) continue;
+    const float iscale_is = (0.1f * float(is) + float(nmax)) / max;
+    const float scale_is = 1 / iscale_is;
+    float mse = 0;
+    for (int i = 0; i < n; ++i) {
+      const int l = std::min(nmax, nearest_int(iscale_is * x[i]));
+      const float diff = x[i] - scale_is * float(l);
+      mse += quant_weights[i] * diff * diff;
+    }
+    if (mse < best_mse) {
+      best_mse = mse;
+      iscale = iscale_is;
+    }
+  }
+  float sumlx = 0, suml2 = 0;
+  for (int i = 0; i < n; ++i) {
+    const int l = std::min(nmax, nearest_int(iscale * x[i]));
+    L[i] = uint8_t(l);
+    const float w = quant_weights[i];
+    sumlx += w * x[i] * float(l);
+    suml2 += w * float(l) * float(l);
+  }
+  for (int itry = 0; itry < 5; ++itry) {
+    int n_changed = 0;
+    for (int i = 0; i < n; ++i) {
+      const float w = quant_weights[i];
+      float slx = sumlx - w * x[i] * float(L[i]);
+      float sl2 = suml2 - w * float(L[i]) * float(L[i]);
+      if (slx > 0 && sl2 > 0) {
+        const int new_l = std::min(nmax, nearest_int(x[i] * sl2 / slx));
+        if (new_l != L[i]) {
+          slx += w * x[i] * float(new_l);
+          sl2 += w * float(new_l) * float(new_l);
+          if (slx * slx * suml2 > sumlx * sumlx * sl2) {
+            L[i] = uint8_t(new_l);
+            sumlx = slx;
+            suml2 = sl2;
+            ++n_changed;
+          }
+        }
+      }
+    }
+    if (!n_changed) break;
+  }
+  return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
+}
+
+// Index of the level of kIq4nlValues nearest to v (ties to the lower level).
+int nearest_iq4nl(float v) {
+  const int8_t* val = kIq4nlValues;
+  if (v <= val[0]) return 0;
+  if (v >= val[15]) return 15;
+  int lo = 0, hi = 15;
+  while (hi - lo > 1) {
+    const int mid = (lo + hi) / 2;
+    if (v < val[mid]) hi = mid;
+    else lo = mid;
+  }
+  return v - val[hi - 1] < val[hi] - v ? hi - 1 : hi;
+}
+
+// Packs 6-bit scale ls and min lm of sub-block j into Q4_K/Q5_K's 12 scale bytes (zeroed first).
+void pack_scale_min_k4(uint8_t* s, int j, uint8_t ls, uint8_t lm) {
+  if (j < 4) {
+    s[j] = ls;
+    s[j + 4] = lm;
+  } else {
+    s[j + 4] = uint8_t((ls & 0xF) | ((lm & 0xF) << 4));
+    s[j - 4] |= uint8_t((ls >> 4) << 6);
+    s[j] |= uint8_t((lm >> 4) << 6);
+  }
+}
+
+void unpack_scale_min_k4(const uint8_t* s, int j, uint8_t& sc, uint8_t& m) {
+  if (j < 4) {
+    sc = s[j] & 63;
+    m = s[j + 4] & 63;
+  } else {
+    sc = uint8_t((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4));
+    m = uint8_t((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
+  }
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::kGroupMaxEps;
+using detail::make_qx_quants;
+using detail::nearest_int;
+using detail::nearest_iq4nl;
+using detail::pack_scale_min_k4;
+using detail::unpack_scale_min_k4;
+
+inline void put_f16(uint16_t& dst, float v) { dst = f32_to_f16(v); }
 
 // Q3_K's sub-block fit: start from round-to-nearest at iscale = -nmax / max, then up to 5 passes
 // that move single levels to x * sum(w l^2) / sum(w x l) when that raises (sum w x l)^2 /
@@ -190,20 +364,6 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, ui
   return scale;
 }
 
-// Index of the level of kIq4nlValues nearest to v (ties to the lower level).
-int nearest_iq4nl(float v) {
-  const int8_t* val = kIq4nlValues;
-  if (v <= val[0]) return 0;
-  if (v >= val[15]) return 15;
-  int lo = 0, hi = 15;
-  while (hi - lo > 1) {
-    const int mid = (lo + hi) / 2;
-    if (v < val[mid]) hi = mid;
-    else lo = mid;
-  }
-  return v - val[hi - 1] < val[hi] - v ? hi - 1 : hi;
-}
-
 void quantize_q4_1(const float* x, BlockQ4_1* y, int64_t nb, bool five_bits, BlockQ5_1* y5) {
   for (int64_t i = 0; i < nb; ++i, x += 32) {
     float min = FLT_MAX, max = -FLT_MAX;
@@ -261,28 +421,6 @@ void quantize_q5_0(const float* x, BlockQ5_0* y, int64_t nb) {
       qh |= uint32_t((q1 & 0x10u) >> 4) << (j + 16);
     }
     std::memcpy(y[i].qh, &qh, 4);
-  }
-}
-
-// Packs 6-bit scale ls and min lm of sub-block j into Q4_K/Q5_K's 12 scale bytes (zeroed first).
-void pack_scale_min_k4(uint8_t* s, int j, uint8_t ls, uint8_t lm) {
-  if (j < 4) {
-    s[j] = ls;
-    s[j + 4] = lm;
-  } else {
-    s[j + 4] = uint8_t((ls & 0xF) | ((lm & 0xF) << 4));
-    s[j - 4] |= uint8_t((ls >> 4) << 6);
-    s[j] |= uint8_t((lm >> 4) << 6);
-  }
-}
-
-void unpack_scale_min_k4(const uint8_t* s, int j, uint8_t& sc, uint8_t& m) {
-  if (j < 4) {
-    sc = s[j] & 63;
-    m = s[j + 4] & 63;
-  } else {
-    sc = uint8_t((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4));
-    m = uint8_t((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
   }
 }
 
@@ -439,7 +577,7 @@ void quantize_q6_k(const float* x, BlockQ6_K* y, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i, x += kQK_K) {
     float max_scale = 0, max_abs_scale = 0;
     for (int ib = 0; ib < 16; ++ib) {
-      scales[ib] = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib);
+      scales[ib] = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib, nullptr);
       if (std::fabs(scales[ib]) > max_abs_scale) {
         max_abs_scale = std::fabs(scales[ib]);
         max_scale = scales[ib];
@@ -471,14 +609,12 @@ void quantize_q6_k(const float* x, BlockQ6_K* y, int64_t nb) {
   }
 }
 
-// The IQ4 scale search for one group of 32 (weights x^2): the start d = max / -127 and 15 trial
-// inverse scales (itry - 127) / max, each scored by the least-squares (sum w q x)^2 / sum w q^2.
-// Returns the best least-squares scale (0 for an all-zero group); L gets round-to-nearest
-// levels at the start scale.
-float iq4_group_scale(const float* xb, uint8_t* Lb) {
+// The IQ4 scale search for one group of 32 (ggml quantize_row_iq4_nl_impl, ntry 7): the start
+// d = max / -127 and 15 trial inverse scales (itry - 127) / max, each scored by the weighted
+// least-squares (sum w q x)^2 / sum w q^2. Returns the best least-squares scale (0 for an all-zero
+// group, Lb then untouched); Lb gets round-to-nearest levels at the start scale.
+float iq4_group_scale(const float* xb, const float* weight, uint8_t* Lb) {
   constexpr int kNtry = 7;
-  float weight[32];
-  for (int j = 0; j < 32; ++j) weight[j] = xb[j] * xb[j];
   float amax = 0, max = 0;
   for (int j = 0; j < 32; ++j)
     if (std::fabs(xb[j]) > amax) {
@@ -515,16 +651,31 @@ float iq4_group_scale(const float* xb, uint8_t* Lb) {
   return d;
 }
 
+// The weights of one group of 32 at xb: x^2 without an importance matrix, else
+// qw * sqrt(sigma2 + x^2) with sigma2 = 2 * mean x^2 over the (super-)block (ggml).
+void iq4_weights(const float* xb, const float* qw, float sigma2, float* weight) {
+  for (int j = 0; j < 32; ++j)
+    weight[j] = qw ? qw[j] * std::sqrt(sigma2 + xb[j] * xb[j]) : xb[j] * xb[j];
+}
+
+float iq4_sigma2(const float* x, int n) {
+  float s = 0;
+  for (int j = 0; j < n; ++j) s += x[j] * x[j];
+  return s * (2.f / float(n));
+}
+
 void pack_iq4_nibbles(const uint8_t* L, uint8_t* qs, int n) {
   for (int i = 0; i < n / 32; ++i)
     for (int j = 0; j < 16; ++j) qs[16 * i + j] = uint8_t(L[32 * i + j] | (L[32 * i + 16 + j] << 4));
 }
 
-void quantize_iq4_nl(const float* x, BlockIQ4_NL* y, int64_t nb) {
+void quantize_iq4_nl(const float* x, BlockIQ4_NL* y, int64_t nb, const float* qw) {
   uint8_t L[32];
+  float weight[32];
   for (int64_t i = 0; i < nb; ++i, x += 32) {
     std::memset(L, 0, sizeof(L));
-    const float d = iq4_group_scale(x, L);
+    iq4_weights(x, qw ? qw + 32 * i : nullptr, iq4_sigma2(x, 32), weight);
+    const float d = iq4_group_scale(x, weight, L);
     put_f16(y[i].d, d);
     const float id = d ? 1 / d : 0;
     for (int j = 0; j < 32; ++j) L[j] = uint8_t(nearest_iq4nl(id * x[j]));
@@ -532,13 +683,15 @@ void quantize_iq4_nl(const float* x, BlockIQ4_NL* y, int64_t nb) {
   }
 }
 
-void quantize_iq4_xs(const float* x, BlockIQ4_XS* y, int64_t nb) {
+void quantize_iq4_xs(const float* x, BlockIQ4_XS* y, int64_t nb, const float* qw) {
   uint8_t L[kQK_K];
-  float scales[8];
+  float scales[8], weight[32];
   for (int64_t i = 0; i < nb; ++i, x += kQK_K) {
+    const float sigma2 = iq4_sigma2(x, kQK_K);
     float max_scale = 0, amax_scale = 0;
     for (int ib = 0; ib < 8; ++ib) {
-      scales[ib] = iq4_group_scale(x + 32 * ib, L + 32 * ib);
+      iq4_weights(x + 32 * ib, qw ? qw + kQK_K * i + 32 * ib : nullptr, sigma2, weight);
+      scales[ib] = iq4_group_scale(x + 32 * ib, weight, L + 32 * ib);
       if (std::fabs(scales[ib]) > amax_scale) {
         amax_scale = std::fabs(scales[ib]);
         max_scale = scales[ib];
@@ -575,11 +728,13 @@ bool is_quantize_k_type(DType t) {
   }
 }
 
-void quantize_row_k(DType t, const float* x, void* dst, int64_t n) {
+void quantize_row_k(DType t, const float* x, void* dst, int64_t n, const float* quant_weights) {
   R1_CHECK(is_quantize_k_type(t), "quantize_row_k: no quantiser for {}", dtype_name(t));
   const int64_t bs = dtype_traits(t).block_size;
   R1_CHECK(n % bs == 0, "{} row of {} elements is not whole blocks of {}", dtype_name(t), n, bs);
   const int64_t nb = n / bs;
+  if (quant_weights && detail::has_weighted_k_quantiser(t))
+    return detail::quantize_row_k_weighted(t, x, dst, n, quant_weights);
   switch (t) {
     case DType::Q4_1: return quantize_q4_1(x, static_cast<BlockQ4_1*>(dst), nb, false, nullptr);
     case DType::Q5_1: return quantize_q4_1(x, nullptr, nb, true, static_cast<BlockQ5_1*>(dst));
@@ -589,8 +744,8 @@ void quantize_row_k(DType t, const float* x, void* dst, int64_t n) {
     case DType::Q4_K: return quantize_q45_k<4>(x, static_cast<BlockQ4_K*>(dst), nb);
     case DType::Q5_K: return quantize_q45_k<5>(x, static_cast<BlockQ5_K*>(dst), nb);
     case DType::Q6_K: return quantize_q6_k(x, static_cast<BlockQ6_K*>(dst), nb);
-    case DType::IQ4_NL: return quantize_iq4_nl(x, static_cast<BlockIQ4_NL*>(dst), nb);
-    case DType::IQ4_XS: return quantize_iq4_xs(x, static_cast<BlockIQ4_XS*>(dst), nb);
+    case DType::IQ4_NL: return quantize_iq4_nl(x, static_cast<BlockIQ4_NL*>(dst), nb, quant_weights);
+    case DType::IQ4_XS: return quantize_iq4_xs(x, static_cast<BlockIQ4_XS*>(dst), nb, quant_weights);
     default: return;
   }
 }

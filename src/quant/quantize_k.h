@@ -1,5 +1,5 @@
 // Weight quantisers (float -> blocks) for Q4_1, Q5_0, Q5_1, the K-quants Q2_K..Q6_K, IQ4_NL and
-// IQ4_XS: the algorithms ggml uses when no importance matrix is given (ggml/src/ggml-quants.c,
+// IQ4_XS: the algorithms ggml uses without and with an importance matrix (ggml/src/ggml-quants.c,
 // llama.cpp tag v0.4.0 / commit 80fb11ac: quantize_row_<type>_ref for the Q and K types,
 // quantize_iq4_nl / quantize_iq4_xs with ntry 7), written so that the blocks are bit-identical to
 // the ones llama.cpp's quantizer writes from the same f32 rows. The scale searches are weighted
@@ -23,7 +23,12 @@ bool is_quantize_k_type(DType t);
 ///  - Q3_K/Q6_K: per sub-block a signed scale from make_q3 (iterative re-assignment) / make_qx
 ///    (19 trial scales, weights x^2), then 6/8-bit scale codes.
 ///  - IQ4_NL/IQ4_XS: the non-linear 16 levels, 15 trial scales per 32 elements, weights x^2.
+/// quant_weights (n floats, may be null): the importance of each column (an imatrix row). When
+/// given, the types take ggml's importance-weighted paths (quantize_row_<type>_impl; Q4_0 too,
+/// through quantize_row): element weights qw * sqrt(sigma2 + x^2), block scales fitted by
+/// make_qp_quants / make_qx_quants (quantize_k_imatrix.cpp).
 /// Throws CheckError for another dtype or a partial block.
-void quantize_row_k(DType t, const float* x, void* dst, int64_t n);
+void quantize_row_k(DType t, const float* x, void* dst, int64_t n,
+                    const float* quant_weights = nullptr);
 
 }  // namespace r1::quant

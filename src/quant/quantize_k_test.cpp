@@ -10,11 +10,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <random>
 #include <vector>
 
 #include "quant/dequantize.h"
+#include "quant/iq_grid_maps.h"
 #include "quant/iq4nl_values.h"
 #include "quant/kquants.h"
 #include "quant/quantize.h"
@@ -155,7 +158,91 @@ TEST(QuantizeK, PartialBlockIsAnError) {
   EXPECT_THROW(quantize_row(DType::Q4_K, x.data(), q.data(), 300), CheckError);
   EXPECT_THROW(quantize_row(DType::Q5_0, x.data(), q.data(), 40), CheckError);
   EXPECT_TRUE(can_quantize(DType::IQ4_XS));
-  EXPECT_FALSE(can_quantize(DType::IQ2_XXS));
+  EXPECT_TRUE(can_quantize(DType::IQ2_XXS));
+  EXPECT_FALSE(can_quantize(DType::TQ1_0));
+  // IQ2_XXS, IQ2_XS and IQ1_S cannot be written without importance weights (ggml asserts them).
+  std::vector<float> y(256, 1.0f);
+  EXPECT_THROW(quantize_row(DType::IQ2_XXS, y.data(), q.data(), 256), CheckError);
+}
+
+// The grid neighbour maps (built from r1's grid tables): grid points map to themselves; every
+// other reachable point lists grid points sorted by (distance, index), the first at the smallest
+// distance to any grid point.
+TEST(QuantizeIq, GridMapsListTheNearestGridPoints) {
+  for (DType t : {DType::IQ2_XXS, DType::IQ2_XS, DType::IQ2_S, DType::IQ3_XXS, DType::IQ3_S,
+                  DType::IQ1_S}) {
+    const iq::GridMap& m = iq::grid_map(t);
+    for (int g = 0; g < m.n_grid; ++g) {
+      int code = 0;
+      for (int k = 0; k < m.dim; ++k) code |= ((m.point(g)[k] - 1) / 2) << (m.bits * k);
+      ASSERT_EQ(m.map[size_t(code)], g) << dtype_name(t);
+    }
+    const int max_level = m.bits == 2 ? 2 : 7;
+    int checked = 0;
+    for (int code = 0; code < int(m.map.size()); code += 7) {
+      bool reachable = true;
+      int pos[8];
+      for (int k = 0; k < m.dim; ++k) {
+        const int l = (code >> (m.bits * k)) & ((1 << m.bits) - 1);
+        reachable = reachable && l <= max_level;
+        pos[k] = 2 * l + 1;
+      }
+      if (!reachable || m.map[size_t(code)] >= 0) continue;
+      auto d2 = [&](int g) {
+        int d = 0;
+        for (int k = 0; k < m.dim; ++k) d += (m.point(g)[k] - pos[k]) * (m.point(g)[k] - pos[k]);
+        return d;
+      };
+      int best = 1 << 30;
+      for (int g = 0; g < m.n_grid; ++g) best = std::min(best, d2(g));
+      const uint16_t* nb = m.neighbours.data() + (-m.map[size_t(code)] - 1);
+      ASSERT_GT(nb[0], 0);
+      ASSERT_EQ(d2(nb[1]), best) << dtype_name(t) << " code " << code;
+      for (int j = 2; j <= nb[0]; ++j)
+        ASSERT_TRUE(d2(nb[j - 1]) < d2(nb[j]) || (d2(nb[j - 1]) == d2(nb[j]) && nb[j - 1] < nb[j]));
+      ++checked;
+    }
+    EXPECT_GT(checked, 50) << dtype_name(t);
+  }
+}
+
+// Lattice quantisers on Gaussian rows: the relative RMS error shrinks with the bits per weight,
+// and a column given 1000x the importance of the others is reproduced more closely (what the
+// importance matrix is for).
+TEST(QuantizeIq, ErrorFallsWithBitsAndImportantColumnsAreKeptBetter) {
+  const int64_t n = 1024, rows = 4;
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  std::vector<float> x(size_t(n * rows));
+  for (auto& v : x) v = nd(rng);
+  std::vector<float> ones(size_t(n), 1.0f), heavy(ones);
+  for (int64_t j = 0; j < n; j += 8) heavy[size_t(j)] = 1000.0f;
+  auto rel_err = [&](DType t, const std::vector<float>& w, bool heavy_only) {
+    std::vector<uint8_t> q(size_t(dtype_bytes(t, n)));
+    std::vector<float> y(static_cast<size_t>(n));
+    double e = 0, s = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* xr = x.data() + r * n;
+      quantize_row(t, xr, q.data(), n, w.data());
+      dequantize_row(t, q.data(), y.data(), n);
+      for (int64_t j = 0; j < n; ++j) {
+        if (heavy_only && j % 8 != 0) continue;
+        e += double(y[size_t(j)] - xr[j]) * (y[size_t(j)] - xr[j]);
+        s += double(xr[j]) * xr[j];
+      }
+    }
+    return std::sqrt(e / s);
+  };
+  const DType order[] = {DType::IQ1_S, DType::IQ1_M, DType::IQ2_XXS, DType::IQ2_XS, DType::IQ2_S,
+                         DType::IQ3_XXS, DType::IQ3_S};
+  double prev = 1.0;
+  for (DType t : order) {
+    const double e = rel_err(t, ones, false);
+    std::printf("%-8s relative RMS error %.3f\n", std::string(dtype_name(t)).c_str(), e);
+    EXPECT_LT(e, prev) << dtype_name(t);
+    prev = e;
+    EXPECT_LT(rel_err(t, heavy, true), rel_err(t, ones, true)) << dtype_name(t);
+  }
 }
 
 }  // namespace
