@@ -45,17 +45,23 @@ class FakeLM : public models::CausalLM {
   std::unique_ptr<models::Session> new_session(int64_t n_ctx) override {
     return std::make_unique<FakeSession>(n_ctx > 0 ? n_ctx : 256);
   }
-  void forward(std::span<const int32_t> tokens, models::Session& s, float* logits,
-               bool all_logits) override {
-    auto& fs = dynamic_cast<FakeSession&>(s);
-    R1_CHECK(!all_logits);
-    R1_CHECK(fs.n_past_ + static_cast<int64_t>(tokens.size()) <= fs.n_ctx_, "past the context");
-    fs.n_past_ += static_cast<int64_t>(tokens.size());
-    forwarded += static_cast<int64_t>(tokens.size());
-    const int64_t p = fs.n_past_ - 1;
-    const int32_t target = p < static_cast<int64_t>(next_.size()) ? next_[p] : eos_;
-    for (int64_t v = 0; v < info_.vocab_size; ++v) logits[v] = v == target ? 20.0f : 0.0f;
-    if (p == nan_at) logits[3] = std::numeric_limits<float>::quiet_NaN();
+  float* forward(const models::Batch& batch, models::ForwardContext& ctx) override {
+    const auto spans = models::split_batch(batch, info_.vocab_size);
+    float* logits = ctx.logits;
+    for (const auto& sp : spans) {
+      auto& fs = dynamic_cast<FakeSession&>(*sp.session);
+      fs.n_past_ += sp.T;
+      forwarded += sp.T;
+      for (int64_t r = sp.row0; r < sp.row0 + sp.T; ++r) {
+        if (!(batch.out[size_t(r)] & models::Batch::kLogits)) continue;
+        const int64_t p = batch.pos[size_t(r)];
+        const int32_t target = p < static_cast<int64_t>(next_.size()) ? next_[p] : eos_;
+        for (int64_t v = 0; v < info_.vocab_size; ++v) logits[v] = v == target ? 20.0f : 0.0f;
+        if (p == nan_at) logits[3] = std::numeric_limits<float>::quiet_NaN();
+        logits += info_.vocab_size;
+      }
+    }
+    return ctx.logits;
   }
   int64_t forwarded = 0;
   int64_t nan_at = -1;
