@@ -66,6 +66,17 @@ struct Batch {
       add(ids[t], seq_index, p0 + int64_t(t),
           !last_only || t + 1 == ids.size() ? flags : uint8_t(0));
   }
+  /// A training micro-batch: tokens [B*T] as B sequences of T tokens (row b*T + t is token t of
+  /// sequence b, at position t), without sessions, every row's logits wanted. Checks B divides.
+  static Batch training(std::span<const int32_t> tokens, int64_t B) {
+    const int64_t n = int64_t(tokens.size());
+    R1_CHECK(B > 0 && n > 0 && n % B == 0, "{} tokens do not split into {} sequences", n, B);
+    const int64_t T = n / B;
+    Batch b;
+    for (int64_t i = 0; i < B; ++i)
+      b.add_tokens(b.add_sequence(nullptr), tokens.subspan(size_t(i * T), size_t(T)), 0, kLogits);
+    return b;
+  }
   /// Rows flagged with `flag` (the rows of ForwardContext::logits / hidden).
   int64_t count(uint8_t flag) const {
     int64_t n = 0;

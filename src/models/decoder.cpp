@@ -227,16 +227,9 @@ float* DecoderLM::forward_train(std::span<const int32_t> tokens, autograd::Tape&
 
 float* DecoderLM::forward_train_batch(std::span<const int32_t> tokens, int64_t B,
                                       autograd::Tape& tape) {
-  const int64_t n = int64_t(tokens.size());
-  R1_CHECK(B > 0 && n > 0 && n % B == 0, "{} tokens do not split into {} sequences", n, B);
-  const int64_t T = n / B;
-  Batch batch;
-  for (int64_t b = 0; b < B; ++b)
-    batch.add_tokens(batch.add_sequence(nullptr), tokens.subspan(size_t(b * T), size_t(T)), 0,
-                     Batch::kLogits);
   ForwardContext fc;
   fc.tape = &tape;
-  return forward(batch, fc);
+  return forward(Batch::training(tokens, B), fc);
 }
 
 }  // namespace r1::models

@@ -165,21 +165,11 @@ TEST_P(DsBatch, EqualsSeparateForwards) {
     std::printf("%s B=%lld: max |batch - single| %.3g (tolerance up to %.3g)\n", c.name.c_str(),
                 static_cast<long long>(B), worst, worst_tol);
   }
-}
-
-// One forward over a mixed batch (a 5-token prefill, three decodes, a 3-token verification:
-// naive and absorbed MLA spans in one call, MoE routing over all rows) equals the same work
-// sequence by sequence, with the caches a fresh prefill leaves; tolerance as above (3 blocks +
-// head, widest contraction 40).
-TEST_P(DsBatch, MixedBatchEqualsSequenceBySequence) {
-  const Case& c = GetParam();
-  auto cfg = parse_config(c.config, c.name);
-  ASSERT_TRUE(cfg.ok()) << cfg.message();
-  ThreadPool pool(2);
-  RandomSource src(*cfg, c.dtype, 7);
-  auto m = DeepseekV3::load(*cfg, src, LoadOptions{}, ModelInfo{}, pool);
-  ASSERT_TRUE(m.ok()) << m.message();
-  test::check_mixed_batch(**m, 4, 40, c.name);
+  // One forward over a mixed batch (a 5-token prefill, three decodes, a 3-token verification:
+  // naive and absorbed MLA spans in one call, MoE routing over all rows) equals the same work
+  // sequence by sequence, with the caches a fresh prefill leaves; tolerance as above (3 blocks
+  // + head, widest contraction 40).
+  test::check_mixed_batch(model, 4, 40, c.name);
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -504,10 +504,7 @@ float* DeepseekV3::forward_train_batch(std::span<const int32_t> tokens, int64_t 
   for (const auto& m : mtp_)
     R1_CHECK(!m.block.attn.w_uk.defined(),
              "training needs F32 weights with kv_b_proj as the only copy of W_UK/W_UV");
-  Batch batch;
-  for (int64_t b = 0; b < B; ++b)
-    batch.add_tokens(batch.add_sequence(nullptr), tokens.subspan(size_t(b * T), size_t(T)), 0,
-                     Batch::kLogits);
+  const Batch batch = Batch::training(tokens, B);
   ForwardContext fc;
   fc.tape = &tape;
   fc.expert_counts = expert_counts;
