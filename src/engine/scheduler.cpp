@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 
 #include "core/check.h"
 
@@ -24,6 +25,8 @@ struct Scheduler::Entry {
   bool max_tokens_zero = false;
   std::unique_ptr<Sequence> seq;
   Pooled s;                      // the session while running
+  int64_t prefilled = 0;         // prompt tokens in the cache (prefill is done at prompt.size())
+  Clock::time_point prefill_t0;  // admission
   Clock::time_point decode_t0;   // end of the prefill
 };
 
@@ -109,23 +112,13 @@ void Scheduler::release(Entry& e) {
   e.s = {};
 }
 
-void Scheduler::admit(Entry& e, std::span<float> logits) {
-  const auto t0 = Clock::now();
+void Scheduler::admit(Entry& e) {
+  e.prefill_t0 = Clock::now();
   e.s = acquire(e.prompt, e.n_ctx);
   const size_t keep = e.s.tokens.size();
-  const auto rest = std::span<const int32_t>(e.prompt).subspan(keep);
-  model_.forward(rest, *e.s.session, logits.data(), /*all_logits=*/false);
-  e.s.tokens.insert(e.s.tokens.end(), rest.begin(), rest.end());
+  e.prefilled = static_cast<int64_t>(keep);
   reused_tokens_ += static_cast<int64_t>(keep);
-  GenerateResult& r = e.seq->mutable_result();
-  r.cached_tokens = static_cast<int64_t>(keep);
-  r.prompt_ms = ms_since(t0);
-  e.decode_t0 = Clock::now();
-  if (e.max_tokens_zero) {
-    e.seq->end_before_start(FinishReason::Length);
-  } else {
-    e.seq->accept(logits, ws_, e.stream);
-  }
+  e.seq->mutable_result().cached_tokens = static_cast<int64_t>(keep);
 }
 
 void Scheduler::retire_finished() {
@@ -139,35 +132,77 @@ void Scheduler::retire_finished() {
 }
 
 void Scheduler::step() {
-  logits_.resize(static_cast<size_t>(V_));
-  // Sequences already running decode this step; the ones admitted now only prefill.
-  batch_ids_.assign(running_.begin(), running_.end());
   while (!waiting_.empty() &&
          (opts_.max_running <= 0 || static_cast<int>(running_.size()) < opts_.max_running)) {
     const SeqId id = waiting_.front();
     waiting_.pop_front();
     running_.push_back(id);
-    admit(entry(id), logits_);
+    admit(entry(id));
   }
-  batch_tokens_.clear();
-  batch_sessions_.clear();
-  for (const SeqId id : batch_ids_) {
+  // Decode rows first (never cut), then prompt chunks in arrival order within the budget.
+  batch_.clear();
+  batch_ids_.clear();
+  batch_sample_.clear();
+  int64_t n_logits = 0, decode_rows = 0;
+  for (const SeqId id : running_) {
     Entry& e = entry(id);
-    batch_tokens_.push_back(e.seq->next_token());
-    batch_sessions_.push_back(e.s.session.get());
+    if (e.prefilled < static_cast<int64_t>(e.prompt.size())) continue;
+    batch_.add(e.seq->next_token(), batch_.add_sequence(e.s.session.get()),
+               e.s.session->n_past(), models::Batch::kLogits);
+    batch_ids_.push_back(id);
+    batch_sample_.push_back(n_logits++);
+    ++decode_rows;
   }
-  if (!batch_tokens_.empty()) {
-    const size_t B = batch_tokens_.size();
-    logits_.resize(B * static_cast<size_t>(V_));
-    model_.forward_batch(batch_tokens_, batch_sessions_, logits_.data());
-    ++decode_steps_;
-    max_batch_ = std::max(max_batch_, static_cast<int>(B));
-    for (size_t b = 0; b < B; ++b) {
-      Entry& e = entry(batch_ids_[b]);
-      e.s.tokens.push_back(batch_tokens_[b]);
+  int64_t budget = opts_.step_tokens > 0 ? opts_.step_tokens - decode_rows
+                                         : std::numeric_limits<int64_t>::max();
+  for (const SeqId id : running_) {
+    Entry& e = entry(id);
+    const int64_t P = static_cast<int64_t>(e.prompt.size());
+    if (e.prefilled >= P) continue;
+    if (budget <= 0 && batch_.size() > decode_rows) break;  // one prompt token per step at least
+    const int64_t n = std::min(P - e.prefilled, std::max<int64_t>(budget, 1));
+    const bool done = e.prefilled + n == P;
+    batch_.add_tokens(batch_.add_sequence(e.s.session.get()),
+                      std::span<const int32_t>(e.prompt).subspan(static_cast<size_t>(e.prefilled),
+                                                                 static_cast<size_t>(n)),
+                      e.prefilled, done ? models::Batch::kLogits : 0, /*last_only=*/true);
+    batch_ids_.push_back(id);
+    batch_sample_.push_back(done ? n_logits++ : -1);
+    budget -= n;
+  }
+  if (batch_.empty()) {
+    retire_finished();
+    return;
+  }
+  logits_.resize(static_cast<size_t>(n_logits * V_));
+  models::ForwardContext fc;
+  fc.logits = logits_.data();
+  model_.forward(batch_, fc);
+  if (decode_rows > 0) ++decode_steps_;
+  max_batch_ = std::max(max_batch_, static_cast<int>(batch_ids_.size()));
+  for (size_t i = 0; i < batch_ids_.size(); ++i) {
+    Entry& e = entry(batch_ids_[i]);
+    const int64_t P = static_cast<int64_t>(e.prompt.size());
+    const auto logits = [&] {
+      return std::span<const float>(logits_).subspan(static_cast<size_t>(batch_sample_[i] * V_),
+                                                     static_cast<size_t>(V_));
+    };
+    if (e.prefilled >= P) {  // a decode row
+      e.s.tokens.push_back(batch_.tokens[i]);  // decode sequences hold the first rows, one each
       ++e.seq->mutable_result().decode_steps;
-      e.seq->accept(std::span<const float>(logits_).subspan(b * V_, static_cast<size_t>(V_)), ws_,
-                    e.stream);
+      e.seq->accept(logits(), ws_, e.stream);
+      continue;
+    }
+    const int64_t before = e.prefilled;
+    e.prefilled = e.s.session->n_past();
+    e.s.tokens.insert(e.s.tokens.end(), e.prompt.begin() + before, e.prompt.begin() + e.prefilled);
+    if (e.prefilled < P) continue;
+    e.seq->mutable_result().prompt_ms = ms_since(e.prefill_t0);
+    e.decode_t0 = Clock::now();
+    if (e.max_tokens_zero) {
+      e.seq->end_before_start(FinishReason::Length);
+    } else {
+      e.seq->accept(logits(), ws_, e.stream);
     }
   }
   retire_finished();

@@ -1,7 +1,7 @@
 // The engine's one decode loop: continuous batching over a CausalLM. Sequences join and leave
-// between steps; each step prefills the sequences admitted to it (CausalLM::forward, reusing a
-// pooled KV cache's shared prefix) and advances every other running sequence by one token in ONE
-// CausalLM::forward_batch, then samples per sequence (engine::Sequence: its own seeded Rng,
+// between steps; each step is ONE CausalLM::forward(Batch) carrying a decode row for every
+// running sequence that has a token to feed plus chunks of admitted prompts (chunked prefill,
+// after a pooled KV cache's shared prefix) within a token budget, then samples per sequence (engine::Sequence: its own seeded Rng,
 // stop strings, max tokens, EOS, thinking budget, log-probs, stream callback). `r1 run`,
 // `r1 chat`, `r1 serve`, `r1 eval`, GRPO rollouts and distillation sampling all decode here.
 #pragma once
@@ -28,6 +28,10 @@ struct SchedulerOptions {
   /// Finished sequences' KV caches kept so that a later prompt sharing their prefix (the next
   /// chat turn, a repeated system prompt) only computes the rest. 0: none kept.
   int max_pooled_sessions = 0;
+  /// Token budget of one step: decode rows first (one per decoding sequence, never cut), then
+  /// prompt chunks of admitted sequences in arrival order fill the rest (at least one prompt
+  /// token per step while any prompt is pending, so prefill always advances). <= 0: no limit.
+  int64_t step_tokens = 512;
 };
 
 /// One sequence to generate: its prompt ids, options and stream callback (may be empty; called
@@ -58,10 +62,12 @@ class Scheduler {
   /// its callback) and frees its session. No-op for finished or unknown ids.
   void cancel(SeqId id);
 
-  /// One iteration: admits waiting sequences up to max_running and prefills each (one forward
-  /// each) and samples its first token; then one forward_batch over the running sequences that
-  /// already had a token, and samples the next token of each. Finished sequences leave; their
-  /// sessions go to the pool or are freed. Cost: the forwards plus O(V) sampling per sequence.
+  /// One iteration: admits waiting sequences up to max_running (taking a pooled session sharing
+  /// the longest prefix); then ONE forward(Batch) over a decode row of each sequence that has a
+  /// token to feed and the next chunk of each pending prompt (within step_tokens); samples the
+  /// next token of every decoded sequence and the first of every prompt completed. Finished
+  /// sequences leave; their sessions go to the pool or are freed. Cost: the forward plus O(V)
+  /// sampling per sampled sequence.
   void step();
 
   /// Steps until nothing is running or waiting.
@@ -81,7 +87,7 @@ class Scheduler {
   int running() const { return static_cast<int>(running_.size()); }
   int waiting() const { return static_cast<int>(waiting_.size()); }
   bool idle() const { return running_.empty() && waiting_.empty(); }
-  /// Decode steps (forward_batch calls) so far, and the most sequences one of them carried.
+  /// Steps whose forward carried decode rows so far, and the most sequences one forward carried.
   int64_t decode_steps() const { return decode_steps_; }
   int max_batch() const { return max_batch_; }
   /// Prompt tokens served from pooled KV caches instead of being recomputed.
@@ -100,7 +106,7 @@ class Scheduler {
   struct Entry;
 
   Entry& entry(SeqId id) const;
-  void admit(Entry& e, std::span<float> logits);
+  void admit(Entry& e);
   // Takes the pooled session sharing the longest prefix of `prompt` (at most P-1 tokens: the last
   // prompt token is always computed, its logits give the first token) with room for n_ctx.
   Pooled acquire(std::span<const int32_t> prompt, int64_t n_ctx);
@@ -117,11 +123,12 @@ class Scheduler {
   std::vector<SeqId> running_;
   std::vector<Pooled> pool_;
   SamplerWorkspace ws_;
-  // forward_batch scratch, kept to avoid allocating per step
+  // Each step's batch and logits, kept to avoid allocating per step. batch_ids_[i]: the sequence
+  // of batch sequence i; batch_sample_[i]: its logits row, or -1 (a prompt chunk not yet done).
+  models::Batch batch_;
   std::vector<float> logits_;
-  std::vector<int32_t> batch_tokens_;
-  std::vector<models::Session*> batch_sessions_;
   std::vector<SeqId> batch_ids_;
+  std::vector<int64_t> batch_sample_;
   int64_t decode_steps_ = 0;
   int max_batch_ = 0;
   int64_t reused_tokens_ = 0;

@@ -45,19 +45,27 @@ class FakeLM : public models::CausalLM {
   std::unique_ptr<models::Session> new_session(int64_t n_ctx) override {
     return std::make_unique<FakeSession>(n_ctx > 0 ? n_ctx : 256);
   }
-  void forward(std::span<const int32_t> tokens, models::Session& s, float* logits,
-               bool all_logits) override {
-    auto& fs = dynamic_cast<FakeSession&>(s);
-    R1_CHECK(!all_logits);
-    R1_CHECK(fs.n_past_ + static_cast<int64_t>(tokens.size()) <= fs.n_ctx_, "past the context");
-    fs.n_past_ += static_cast<int64_t>(tokens.size());
-    forwarded += static_cast<int64_t>(tokens.size());
-    const int64_t p = fs.n_past_ - 1;
-    const int32_t target = p < static_cast<int64_t>(next_.size()) ? next_[p] : eos_;
-    for (int64_t v = 0; v < info_.vocab_size; ++v) logits[v] = v == target ? 20.0f : 0.0f;
-    if (p == nan_at) logits[3] = std::numeric_limits<float>::quiet_NaN();
+  float* forward(const models::Batch& batch, models::ForwardContext& ctx) override {
+    const auto spans = models::split_batch(batch, info_.vocab_size);
+    max_rows = std::max(max_rows, batch.size());
+    float* logits = ctx.logits;
+    for (const auto& sp : spans) {
+      auto& fs = dynamic_cast<FakeSession&>(*sp.session);
+      fs.n_past_ += sp.T;
+      forwarded += sp.T;
+      for (int64_t r = sp.row0; r < sp.row0 + sp.T; ++r) {
+        if (!(batch.out[size_t(r)] & models::Batch::kLogits)) continue;
+        const int64_t p = batch.pos[size_t(r)];
+        const int32_t target = p < static_cast<int64_t>(next_.size()) ? next_[p] : eos_;
+        for (int64_t v = 0; v < info_.vocab_size; ++v) logits[v] = v == target ? 20.0f : 0.0f;
+        if (p == nan_at) logits[3] = std::numeric_limits<float>::quiet_NaN();
+        logits += info_.vocab_size;
+      }
+    }
+    return ctx.logits;
   }
   int64_t forwarded = 0;
+  int64_t max_rows = 0;  // most rows one forward carried
   int64_t nan_at = -1;
 
  private:
@@ -140,6 +148,22 @@ TEST_F(SchedulerFake, StopsAtEosAndStreamsEverything) {
   // Prefill once, then one decode step per token but the last.
   EXPECT_EQ(model_->forwarded, static_cast<int64_t>(prompt_.size() + want.size() - 1));
   EXPECT_EQ(r->decode_steps, static_cast<int64_t>(want.size() - 1));
+}
+
+// A prompt longer than the step budget is prefilled in chunks (no forward carries more rows
+// than step_tokens) and gives the same reply.
+TEST_F(SchedulerFake, ChunkedPrefillKeepsTheStepBudget) {
+  SchedulerOptions so;
+  so.step_tokens = 2;
+  Scheduler sched(*model_, *tok_, so);
+  ASSERT_GT(prompt_.size(), 2u);
+  auto r = sched.generate(prompt_, opts_);
+  ASSERT_TRUE(r.ok()) << r.message();
+  std::vector<int32_t> want = reply_;
+  want.push_back(tok_->eos_id());
+  EXPECT_EQ(r->tokens, want);
+  EXPECT_EQ(model_->max_rows, 2);
+  EXPECT_EQ(model_->forwarded, static_cast<int64_t>(prompt_.size() + want.size() - 1));
 }
 
 TEST_F(SchedulerFake, StopStringCutsText) {
@@ -282,7 +306,9 @@ TEST_F(SchedulerFake, MaxRunningMakesTheRestWait) {
 
 // ---- Continuous batching on real architectures (tiny random weights built here). ----
 
-void joining_mid_flight_matches_alone(const std::string& arch) {
+// step_tokens > 0: a token budget per step small enough that the 5-token prompt is prefilled
+// in chunks inside the steps that decode the others (chunked prefill).
+void joining_mid_flight_matches_alone(const std::string& arch, int64_t step_tokens = 0) {
   test::TempDir tmp;
   ThreadPool pool(2);
   const std::string dir = tmp.file("model");
@@ -319,6 +345,7 @@ void joining_mid_flight_matches_alone(const std::string& arch) {
   // decode at once, so the fourth waits for a slot.
   SchedulerOptions so;
   so.max_running = 3;
+  so.step_tokens = step_tokens;
   Scheduler sched(**lm, *tok, so);
   std::vector<SeqId> ids;
   auto add = [&](size_t i) {
@@ -353,6 +380,11 @@ TEST(SchedulerBatching, JoiningMidFlightMatchesAloneLlama) { joining_mid_flight_
 TEST(SchedulerBatching, JoiningMidFlightMatchesAloneQwen2) { joining_mid_flight_matches_alone("qwen2-tiny"); }
 TEST(SchedulerBatching, JoiningMidFlightMatchesAloneDeepseekV3) {
   joining_mid_flight_matches_alone("deepseek_v3");
+}
+TEST(SchedulerBatching, ChunkedPrefillMatchesAloneLlama) { joining_mid_flight_matches_alone("llama-tiny", 3); }
+TEST(SchedulerBatching, ChunkedPrefillMatchesAloneQwen3) { joining_mid_flight_matches_alone("qwen3-tiny", 3); }
+TEST(SchedulerBatching, ChunkedPrefillMatchesAloneDeepseekV3) {
+  joining_mid_flight_matches_alone("deepseek_v3", 3);
 }
 
 }  // namespace

@@ -1,14 +1,15 @@
 #include "models/decoder.h"
 
 #include <algorithm>
+#include <mutex>
 
+#include "models/rows.h"
 #include "models/tensor_names.h"
 #include "nn/grad.h"
 
 namespace r1::models {
 
-/// Per-sequence state: the KV cache plus activation buffers reused by every call (they grow only
-/// when a longer chunk arrives, so decoding allocates nothing).
+/// Per-sequence state: the KV cache and its fill.
 class DecoderSession : public Session {
  public:
   DecoderSession(const DecoderLM* owner, nn::KvCache kv) : owner_(owner), kv_(std::move(kv)) {}
@@ -22,9 +23,6 @@ class DecoderSession : public Session {
   const DecoderLM* owner_;
   nn::KvCache kv_;
   int64_t n_past_ = 0;
-  int64_t capacity_tokens_ = 0;   // T the buffers below are sized for
-  std::vector<float> x_, h_, tmp_, scratch_;  // [T, D] x3, block scratch
-  std::vector<int32_t> pos_;                  // [T]
 };
 
 namespace {
@@ -155,177 +153,83 @@ std::unique_ptr<Session> DecoderLM::new_session(int64_t n_ctx) {
       this, nn::KvCache(cfg_.num_hidden_layers, n_ctx, width, width));
 }
 
-void DecoderLM::forward(std::span<const int32_t> tokens, Session& session, float* logits,
-                        bool all_logits) {
-  auto* s = dynamic_cast<DecoderSession*>(&session);
-  R1_CHECK(s != nullptr && s->owner_ == this, "session was not created by this model");
-  const int64_t T = int64_t(tokens.size());
-  R1_CHECK(T > 0, "forward of zero tokens");
-  R1_CHECK(s->n_past_ + T <= s->n_ctx(), "{} cached + {} new tokens exceed the context of {}",
-           s->n_past_, T, s->n_ctx());
-  // Check every id before touching the cache, so a bad id leaves the session unchanged.
-  for (int64_t t = 0; t < T; ++t)
-    R1_CHECK(tokens[t] >= 0 && tokens[t] < cfg_.vocab_size, "token id {} out of range [0, {})",
-             tokens[t], cfg_.vocab_size);
-  const int64_t V = cfg_.vocab_size;
-  for (int64_t c0 = 0; c0 < T; c0 += ubatch_) {
-    const int64_t Tc = std::min(ubatch_, T - c0);
-    const bool last = c0 + Tc == T;
-    float* out = nullptr;
-    if (logits != nullptr && all_logits) out = logits + c0 * V;
-    if (logits != nullptr && !all_logits && last) out = logits;
-    forward_chunk(tokens.data() + c0, Tc, *s, out, all_logits);
+float* DecoderLM::forward(const Batch& batch, ForwardContext& fc) {
+  const std::vector<BatchSpan> spans = split_batch(batch, cfg_.vocab_size);
+  for (const BatchSpan& b : spans) {
+    auto* s = dynamic_cast<DecoderSession*>(b.session);
+    R1_CHECK(b.session == nullptr || (s != nullptr && s->owner_ == this),
+             "session of sequence {} was not created by this model", b.seq);
   }
+  const int64_t N = batch.size(), D = cfg_.hidden_size, V = cfg_.vocab_size;
+  autograd::Tape* tape = fc.tape;
+  // Inference buffers: the model's workspace (grown to the largest batch, so decoding allocates
+  // nothing), or this call's when another thread holds it; training takes tape buffers.
+  std::unique_lock<std::mutex> lock(ws_mu_, std::try_to_lock);
+  Workspace local;
+  Workspace& ws = lock.owns_lock() ? ws_ : local;
+  if (tape == nullptr && N > ws.rows) {
+    int64_t scratch = 0;
+    for (const auto& l : layers_)
+      scratch = std::max({scratch, l.attn.scratch_floats(N), l.mlp.scratch_floats(N)});
+    ws.x.assign(size_t(N * D), 0.0f);
+    ws.h.assign(size_t(N * D), 0.0f);
+    ws.tmp.assign(size_t(N * D), 0.0f);
+    ws.scratch.assign(size_t(scratch), 0.0f);
+    ws.rows = N;
+  }
+  ws.spans.resize(spans.size());
+  nn::Context ctx{pool_, tape};
+  // Inference updates the residual stream in place; training takes every activation fresh from
+  // the tape (nn::activation_buffer, nn::residual_add).
+  float* x = nn::activation_buffer(ctx, N * D, ws.x.data());  // [N, D] residual streams
+  float* h = nullptr;                                          // [N, D] normed sub-block input
+  float* tmp = nullptr;                                        // [N, D] sub-block output
+  embed_.forward(ctx, batch.tokens.data(), x, N);
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const DecoderLayer& layer = layers_[l];
+    for (size_t i = 0; i < spans.size(); ++i) {
+      auto* s = static_cast<DecoderSession*>(spans[i].session);
+      nn::GqaAttention::Span& a = ws.spans[i];
+      a.row0 = spans[i].row0;
+      a.T = spans[i].T;
+      a.p0 = spans[i].p0;
+      a.k_cache = s != nullptr ? s->kv_.k(int64_t(l)) : nullptr;
+      a.v_cache = s != nullptr ? s->kv_.v(int64_t(l)) : nullptr;
+    }
+    h = nn::activation_buffer(ctx, N * D, ws.h.data());
+    layer.attn_norm.forward(ctx, x, h, N);
+    tmp = nn::activation_buffer(ctx, N * D, ws.tmp.data());
+    layer.attn.forward(ctx, h, N, batch.pos.data(), ws.spans, tmp, ws.scratch.data());
+    x = nn::residual_add(ctx, x, tmp, N * D);
+    h = nn::activation_buffer(ctx, N * D, ws.h.data());
+    layer.ffn_norm.forward(ctx, x, h, N);
+    tmp = nn::activation_buffer(ctx, N * D, ws.tmp.data());
+    layer.mlp.forward(ctx, h, tmp, N, ws.scratch.data());
+    x = nn::residual_add(ctx, x, tmp, N * D);
+  }
+  for (const BatchSpan& b : spans)
+    if (b.session != nullptr) static_cast<DecoderSession*>(b.session)->n_past_ += b.T;
+  if (fc.hidden != nullptr) gather_rows(ctx, batch, Batch::kHidden, x, D, fc.hidden, nullptr);
+  const int64_t n_logits = batch.count(Batch::kLogits);
+  if (n_logits == 0 || (fc.logits == nullptr && tape == nullptr)) return nullptr;
+  // The final norm and head run over the flagged rows only (a prompt's last row).
+  float* xl = gather_rows(ctx, batch, Batch::kLogits, x, D, nullptr, ws.tmp.data());
+  h = nn::activation_buffer(ctx, n_logits * D, ws.h.data());
+  final_norm_.forward(ctx, xl, h, n_logits);
+  float* logits = fc.logits != nullptr ? fc.logits : tape->alloc(n_logits * V);
+  head_.forward(ctx, h, logits, n_logits);
+  return logits;
 }
 
 float* DecoderLM::forward_train(std::span<const int32_t> tokens, autograd::Tape& tape) {
-  const int64_t T = int64_t(tokens.size());
-  R1_CHECK(T > 0, "forward of zero tokens");
-  for (int64_t t = 0; t < T; ++t)
-    R1_CHECK(tokens[t] >= 0 && tokens[t] < cfg_.vocab_size, "token id {} out of range [0, {})",
-             tokens[t], cfg_.vocab_size);
-  std::shared_ptr<Session> session = new_session(T);
-  tape.keep_alive(session);
-  float* logits = tape.alloc(T * cfg_.vocab_size);
-  forward_chunk(tokens.data(), T, static_cast<DecoderSession&>(*session), logits, true, &tape);
-  return logits;
+  return forward_train_batch(tokens, 1, tape);
 }
 
 float* DecoderLM::forward_train_batch(std::span<const int32_t> tokens, int64_t B,
                                       autograd::Tape& tape) {
-  const int64_t n = int64_t(tokens.size());
-  R1_CHECK(B > 0 && n > 0 && n % B == 0, "{} tokens do not split into {} sequences", n, B);
-  const int64_t T = n / B, D = cfg_.hidden_size;
-  for (int64_t t = 0; t < n; ++t)
-    R1_CHECK(tokens[t] >= 0 && tokens[t] < cfg_.vocab_size, "token id {} out of range [0, {})",
-             tokens[t], cfg_.vocab_size);
-  std::vector<int32_t> pos(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) pos[size_t(i)] = int32_t(i % T);
-  nn::Context ctx{pool_, &tape};
-  float* x = tape.alloc(n * D);  // [B*T, D] residual streams
-  embed_.forward(ctx, tokens.data(), x, n);
-  for (const DecoderLayer& layer : layers_) {
-    float* h = tape.alloc(n * D);
-    layer.attn_norm.forward(ctx, x, h, n);
-    float* tmp = tape.alloc(n * D);
-    layer.attn.forward_rows(ctx, h, B, T, pos.data(), tmp, nullptr);
-    x = nn::residual_add(ctx, x, tmp, n * D);
-    h = tape.alloc(n * D);
-    layer.ffn_norm.forward(ctx, x, h, n);
-    tmp = tape.alloc(n * D);
-    layer.mlp.forward(ctx, h, tmp, n, nullptr);
-    x = nn::residual_add(ctx, x, tmp, n * D);
-  }
-  float* h = tape.alloc(n * D);
-  final_norm_.forward(ctx, x, h, n);
-  float* logits = tape.alloc(n * cfg_.vocab_size);
-  head_.forward(ctx, h, logits, n);
-  return logits;
-}
-
-void DecoderLM::forward_batch(std::span<const int32_t> tokens,
-                              std::span<Session* const> sessions, float* logits) {
-  const int64_t B = int64_t(tokens.size());
-  R1_CHECK(B == int64_t(sessions.size()), "{} tokens for {} sessions", B, sessions.size());
-  if (B == 0) return;
-  const int64_t D = cfg_.hidden_size, V = cfg_.vocab_size;
-  if (int64_t(bss_.size()) < B) bss_.resize(size_t(B));
-  DecoderSession** ss = bss_.data();
-  for (int64_t b = 0; b < B; ++b) {
-    auto* s = dynamic_cast<DecoderSession*>(sessions[size_t(b)]);
-    R1_CHECK(s != nullptr && s->owner_ == this, "session {} was not created by this model", b);
-    R1_CHECK(s->n_past_ + 1 <= s->n_ctx(), "session {}: {} cached tokens fill its context", b,
-             s->n_past_);
-    R1_CHECK(tokens[size_t(b)] >= 0 && tokens[size_t(b)] < V, "token id {} out of range [0, {})",
-             tokens[size_t(b)], V);
-    for (int64_t c = 0; c < b; ++c) R1_CHECK(ss[c] != s, "session {} given twice", b);
-    ss[b] = s;
-  }
-  if (int64_t(bpos_.size()) < B) {
-    int64_t scratch = 0;
-    for (const auto& l : layers_)
-      scratch = std::max({scratch, l.attn.scratch_floats_batch(B), l.mlp.scratch_floats(B)});
-    bx_.assign(size_t(B * D), 0.0f);
-    bh_.assign(size_t(B * D), 0.0f);
-    btmp_.assign(size_t(B * D), 0.0f);
-    bscratch_.assign(size_t(scratch), 0.0f);
-    bpos_.assign(size_t(B), 0);
-    bk_.assign(size_t(B), nullptr);
-    bv_.assign(size_t(B), nullptr);
-  }
-  for (int64_t b = 0; b < B; ++b) bpos_[size_t(b)] = int32_t(ss[b]->n_past_);
-  nn::Context ctx{pool_};
-  float* x = bx_.data();      // [B, D] residual streams, one row per sequence
-  float* h = bh_.data();      // [B, D]
-  float* tmp = btmp_.data();  // [B, D]
-  embed_.forward(ctx, tokens.data(), x, B);
-  for (size_t l = 0; l < layers_.size(); ++l) {
-    const DecoderLayer& layer = layers_[l];
-    for (int64_t b = 0; b < B; ++b) {
-      bk_[size_t(b)] = ss[b]->kv_.k(int64_t(l));
-      bv_[size_t(b)] = ss[b]->kv_.v(int64_t(l));
-    }
-    layer.attn_norm.forward(ctx, x, h, B);
-    layer.attn.forward_decode_batch(ctx, h, B, bpos_.data(), bk_.data(), bv_.data(), tmp,
-                                    bscratch_.data());
-    nn::add_inplace(ctx, x, tmp, B * D);
-    layer.ffn_norm.forward(ctx, x, h, B);
-    layer.mlp.forward(ctx, h, tmp, B, bscratch_.data());
-    nn::add_inplace(ctx, x, tmp, B * D);
-  }
-  for (int64_t b = 0; b < B; ++b) ss[b]->n_past_ += 1;
-  final_norm_.forward(ctx, x, h, B);
-  head_.forward(ctx, h, logits, B);
-}
-
-void DecoderLM::forward_chunk(const int32_t* ids, int64_t T, DecoderSession& s, float* logits,
-                              bool all_logits, autograd::Tape* tape) {
-  const int64_t D = cfg_.hidden_size;
-  if (T > s.capacity_tokens_) {
-    int64_t scratch = 0;
-    for (const auto& l : layers_)
-      scratch = std::max({scratch, l.attn.scratch_floats(T), l.mlp.scratch_floats(T)});
-    s.x_.assign(size_t(T * D), 0.0f);
-    s.h_.assign(size_t(T * D), 0.0f);
-    s.tmp_.assign(size_t(T * D), 0.0f);
-    s.scratch_.assign(size_t(scratch), 0.0f);
-    s.pos_.assign(size_t(T), 0);
-    s.capacity_tokens_ = T;
-  }
-  // Inference reuses the session's buffers (the residual stream updated in place); training
-  // takes every activation fresh from the tape (nn::activation_buffer, nn::residual_add).
-  nn::Context ctx{pool_, tape};
-  float* x = nn::activation_buffer(ctx, T * D, s.x_.data());  // [T, D] residual stream
-  float* h = nullptr;                                          // [T, D] normed sub-block input
-  float* tmp = nullptr;                                        // [T, D] sub-block output
-  const int64_t p0 = s.n_past_;
-  for (int64_t t = 0; t < T; ++t) s.pos_[size_t(t)] = int32_t(p0 + t);
-
-  embed_.forward(ctx, ids, x, T);
-  for (size_t l = 0; l < layers_.size(); ++l) {
-    const DecoderLayer& layer = layers_[l];
-    h = nn::activation_buffer(ctx, T * D, s.h_.data());
-    layer.attn_norm.forward(ctx, x, h, T);
-    tmp = nn::activation_buffer(ctx, T * D, s.tmp_.data());
-    layer.attn.forward(ctx, h, T, p0, s.pos_.data(), s.kv_.k(int64_t(l)), s.kv_.v(int64_t(l)), tmp,
-                       s.scratch_.data());
-    x = nn::residual_add(ctx, x, tmp, T * D);
-    h = nn::activation_buffer(ctx, T * D, s.h_.data());
-    layer.ffn_norm.forward(ctx, x, h, T);
-    tmp = nn::activation_buffer(ctx, T * D, s.tmp_.data());
-    layer.mlp.forward(ctx, h, tmp, T, s.scratch_.data());
-    x = nn::residual_add(ctx, x, tmp, T * D);
-  }
-  h = nn::activation_buffer(ctx, T * D, s.h_.data());
-  s.n_past_ = p0 + T;
-  if (logits == nullptr) return;
-  if (all_logits) {
-    final_norm_.forward(ctx, x, h, T);
-    head_.forward(ctx, h, logits, T);
-  } else {
-    final_norm_.forward(ctx, x + (T - 1) * D, h, 1);
-    head_.forward(ctx, h, logits, 1);
-  }
+  ForwardContext fc;
+  fc.tape = &tape;
+  return forward(Batch::training(tokens, B), fc);
 }
 
 }  // namespace r1::models

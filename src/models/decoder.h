@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <vector>
 
@@ -44,27 +45,25 @@ class DecoderLM : public CausalLM {
 
   const ModelInfo& info() const override { return info_; }
   std::unique_ptr<Session> new_session(int64_t n_ctx) override;
-  /// See CausalLM::forward. Prompts longer than ubatch() run as consecutive batched chunks of
-  /// ubatch() tokens (bounds the activation memory; results are identical). logits may be null
-  /// (fill the cache only).
-  void forward(std::span<const int32_t> tokens, Session& session, float* logits,
-               bool all_logits) override;
-  /// One batched decode step over B sessions (see CausalLM::forward_batch): every weight matrix
-  /// is streamed once for the B tokens; attention runs per sequence over its own cache.
-  void forward_batch(std::span<const int32_t> tokens, std::span<Session* const> sessions,
-                     float* logits) override;
+  /// See CausalLM::forward(Batch): the one layer loop of this architecture (prefill, decode,
+  /// chunked prefill, verification and training micro-batches). GQA attention runs per sequence
+  /// (nn::GqaAttention::forward over the batch's spans); everything else once over all rows.
+  float* forward(const Batch& batch, ForwardContext& ctx) override;
+  using CausalLM::forward;
+  /// Prompts longer than ubatch() run as consecutive batches of ubatch() rows (bounds the
+  /// activation memory; results are identical).
+  int64_t max_batch_rows() const override { return ubatch_; }
 
-  /// Training forward of one sequence at positions 0 .. T-1 through the same code as forward(),
+  /// Training forward of one sequence at positions 0 .. T-1: forward(Batch) of one sequence
+  /// without a session and a tape in the context,
   /// every block recording its backward node on `tape` (nn/grad.h). Returns the logits [T, V]
   /// (a tape buffer: write d loss / d logits into tape.grad(logits, T * V), then tape.backward()).
   /// Needs F32 weights (checked by the blocks). The fresh session lives until tape.clear().
   float* forward_train(std::span<const int32_t> tokens, autograd::Tape& tape);
 
   /// Training forward of B sequences of T tokens each (tokens [B*T], row b*T + t is token t of
-  /// sequence b, each at positions 0 .. T-1): the same blocks as forward_train, but every
-  /// projection, norm and MLP runs once over the B*T rows (attention per sequence), so small
-  /// models are not dominated by per-call overhead. Returns the logits [B*T, V] (a tape buffer).
-  /// Equals B forward_train calls up to float summation order.
+  /// sequence b, each at positions 0 .. T-1): forward(Batch) of B sequences without sessions, a
+  /// tape in the context. Returns the logits [B*T, V] (a tape buffer).
   float* forward_train_batch(std::span<const int32_t> tokens, int64_t B, autograd::Tape& tape);
 
   const DecoderConfig& config() const { return cfg_; }
@@ -78,8 +77,6 @@ class DecoderLM : public CausalLM {
 
  private:
   DecoderLM(ThreadPool& pool) : pool_(pool) {}
-  void forward_chunk(const int32_t* ids, int64_t T, class DecoderSession& s, float* logits,
-                     bool all_logits, autograd::Tape* tape = nullptr);
 
   DecoderConfig cfg_;
   ModelInfo info_;
@@ -90,11 +87,15 @@ class DecoderLM : public CausalLM {
   nn::RMSNorm final_norm_;
   nn::Linear head_;
   int64_t ubatch_ = 512;
-  // Workspace of forward_batch (grown to the largest B seen; reused, so no per-step allocation).
-  std::vector<float> bx_, bh_, btmp_, bscratch_;
-  std::vector<int32_t> bpos_;
-  std::vector<float*> bk_, bv_;
-  std::vector<class DecoderSession*> bss_;
+  // Inference buffers of forward(Batch), grown to the largest batch seen and reused (no
+  // allocation per decode step); a concurrent call on another thread allocates its own.
+  struct Workspace {
+    int64_t rows = 0;
+    std::vector<float> x, h, tmp, scratch;  // [N, D] x3, block scratch
+    std::vector<nn::GqaAttention::Span> spans;
+  };
+  std::mutex ws_mu_;
+  Workspace ws_;
 };
 
 }  // namespace r1::models

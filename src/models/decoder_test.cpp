@@ -9,7 +9,9 @@
 
 #include "core/test_util.h"
 #include "kernels/ops.h"
+#include "models/batch_test_util.h"
 #include "models/decoder.h"
+#include "models/init_model.h"
 #include "models/model.h"
 #include "models/npy.h"
 
@@ -209,6 +211,54 @@ TEST(Decoder, BatchedDecodeEqualsSingleSequenceDecode) {
       }
     }
   }
+}
+
+// One forward over a mixed batch (a 5-token prefill, three decodes, a 3-token verification)
+// equals the same work sequence by sequence, and leaves the caches a fresh prefill would, on
+// tiny random llama / qwen2 / qwen3 models (never skips). Tolerance: 2 blocks + head, widest
+// contraction 128 (qwen3's H * head_dim); see check_mixed_batch.
+TEST(Decoder, MixedBatchEqualsSequenceBySequence) {
+  for (const char* arch : {"llama-tiny", "qwen2-tiny", "qwen3-tiny-tied"}) {
+    r1::test::TempDir tmp;
+    ThreadPool pool(2);
+    auto preset = find_preset(arch);
+    ASSERT_TRUE(preset.has_value());
+    ASSERT_TRUE(write_random_model(*preset, tmp.file("m"), 7, DType::F32, pool).ok());
+    auto m = load_model(tmp.file("m"), {}, pool);
+    ASSERT_TRUE(m.ok()) << m.message();
+    test::check_mixed_batch(**m, 4, 128, arch);
+  }
+}
+
+// A malformed batch fails a check before anything is computed.
+TEST(Decoder, MalformedBatchIsRejected) {
+  r1::test::TempDir tmp;
+  ThreadPool pool(1);
+  ASSERT_TRUE(write_random_model(*find_preset("llama-tiny"), tmp.file("m"), 7, DType::F32, pool).ok());
+  auto m = load_model(tmp.file("m"), {}, pool);
+  ASSERT_TRUE(m.ok()) << m.message();
+  auto s = (*m)->new_session(8);
+  std::vector<float> logits(static_cast<size_t>(4 * (*m)->info().vocab_size));
+  ForwardContext fc;
+  fc.logits = logits.data();
+  Batch gap;  // positions must continue the cache
+  gap.add(3, gap.add_sequence(s.get()), 1, Batch::kLogits);
+  auto fails = [&](const Batch& b, const std::string& what) {
+    try {
+      (*m)->forward(b, fc);
+      ADD_FAILURE() << "accepted a batch where " << what;
+    } catch (const CheckError& e) {
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+    }
+  };
+  fails(gap, "starts at position 1");
+  Batch split;  // rows of one sequence must be contiguous
+  const int32_t a = split.add_sequence(s.get()), b = split.add_sequence(nullptr);
+  split.add(3, a, 0);
+  split.add(4, b, 0);
+  split.add(5, a, 1);
+  fails(split, "not contiguous");
+  EXPECT_EQ(s->n_past(), 0);
 }
 
 TEST(Decoder, LoadErrorsAreOneLine) {

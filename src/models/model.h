@@ -2,6 +2,7 @@
 // and the loader that picks the architecture from a checkpoint. The engine (sampling, generation,
 // server) only ever sees this interface.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -11,6 +12,7 @@
 #include "core/check.h"
 #include "core/result.h"
 #include "core/thread_pool.h"
+#include "models/batch.h"
 
 namespace r1::models {
 
@@ -40,6 +42,17 @@ class Session {
   virtual void truncate(int64_t n) = 0;
 };
 
+/// One sequence's rows of a Batch: rows row0 .. row0+T-1 at positions p0 .. p0+T-1.
+struct BatchSpan {
+  int32_t seq = 0;
+  int64_t row0 = 0, T = 0, p0 = 0;
+  Session* session = nullptr;  // null: no cache (p0 == 0, attends to its own rows only)
+};
+
+/// Checks `batch` (see CausalLM::forward's preconditions; ids in [0, vocab_size)) and returns
+/// its sequences in row order. R1_CHECK on a malformed batch, before anything is computed.
+std::vector<BatchSpan> split_batch(const Batch& batch, int64_t vocab_size);
+
 class CausalLM {
  public:
   virtual ~CausalLM() = default;
@@ -48,24 +61,53 @@ class CausalLM {
   /// A new empty session with room for n_ctx tokens (n_ctx <= 0: the model's context length).
   virtual std::unique_ptr<Session> new_session(int64_t n_ctx) = 0;
 
-  /// Runs tokens[T] at positions session.n_past() .. +T-1 in ONE batched pass (prefill when T > 1,
-  /// decode when T == 1), appending them to the session's KV cache.
-  /// logits: if all_logits, [T, V] f32 (row t predicts token t+1); else [1, V] for the last token.
-  /// Preconditions (R1_CHECK): session from this model; n_past + T <= n_ctx; ids in [0, V).
-  virtual void forward(std::span<const int32_t> tokens, Session& session, float* logits,
-                       bool all_logits) = 0;
+  /// THE forward: every row of `batch` in one pass. Rows are grouped per sequence; every
+  /// projection, norm, MLP and MoE runs once over all N rows; attention runs per sequence over
+  /// its own cache (causal within its new rows), which receives the rows' K/V, and each
+  /// session's n_past advances by its row count. Writes ctx.logits [count(kLogits), V] and
+  /// ctx.hidden [count(kHidden), D] for the flagged rows in row order; returns the logits
+  /// (ctx.logits, or a tape buffer when ctx.tape is set and ctx.logits is null; null if none).
+  /// Preconditions (R1_CHECK, nothing changed on failure): sessions from this model and
+  /// distinct; each sequence's rows contiguous at positions n_past (0 without a session) ..
+  /// +T-1 within its context; ids in [0, V).
+  virtual float* forward(const Batch& batch, ForwardContext& ctx) = 0;
 
-  /// Decodes one token for each of B sessions: tokens[b] at position sessions[b]->n_past().
-  /// Architectures that override this run ONE batched pass (each weight streamed once for all
-  /// B tokens, attention per sequence over its own cache); the default loops forward().
-  /// logits: [B, V] f32. Preconditions as forward(); the sessions must be distinct.
-  virtual void forward_batch(std::span<const int32_t> tokens, std::span<Session* const> sessions,
-                             float* logits) {
+  /// Largest batch one forward() should carry (activation memory); thin helpers split above it.
+  virtual int64_t max_batch_rows() const { return int64_t(1) << 40; }
+
+  /// Helper over forward(Batch): tokens[T] of one session at positions n_past() .. +T-1,
+  /// split into batches of max_batch_rows(). logits: if all_logits, [T, V] f32 (row t predicts
+  /// token t+1); else [1, V] for the last token; may be null (fill the cache only).
+  void forward(std::span<const int32_t> tokens, Session& session, float* logits, bool all_logits) {
+    const int64_t T = int64_t(tokens.size()), V = info().vocab_size;
+    R1_CHECK(T > 0, "forward of zero tokens");
+    const uint8_t flag = logits != nullptr ? Batch::kLogits : 0;
+    Batch b;
+    for (int64_t c0 = 0; c0 < T; c0 += max_batch_rows()) {
+      const int64_t Tc = std::min(max_batch_rows(), T - c0);
+      const bool last = c0 + Tc == T;
+      b.clear();
+      b.add_tokens(b.add_sequence(&session), tokens.subspan(size_t(c0), size_t(Tc)),
+                   session.n_past(), all_logits || last ? flag : 0, !all_logits);
+      ForwardContext ctx;
+      ctx.logits = logits == nullptr ? nullptr : all_logits ? logits + c0 * V : logits;
+      forward(b, ctx);
+    }
+  }
+
+  /// Helper over forward(Batch): one decode token per session, tokens[b] at position
+  /// sessions[b]->n_past(). logits: [B, V] f32. The sessions must be distinct.
+  void forward_batch(std::span<const int32_t> tokens, std::span<Session* const> sessions,
+                     float* logits) {
     R1_CHECK(tokens.size() == sessions.size(), "{} tokens for {} sessions", tokens.size(),
              sessions.size());
-    const int64_t V = info().vocab_size;
-    for (size_t b = 0; b < tokens.size(); ++b)
-      forward(tokens.subspan(b, 1), *sessions[b], logits + int64_t(b) * V, false);
+    if (tokens.empty()) return;
+    Batch b;
+    for (size_t i = 0; i < tokens.size(); ++i)
+      b.add(tokens[i], b.add_sequence(sessions[i]), sessions[i]->n_past(), Batch::kLogits);
+    ForwardContext ctx;
+    ctx.logits = logits;
+    forward(b, ctx);
   }
 };
 

@@ -64,42 +64,47 @@ void GqaAttention::project_qk(Context& ctx, const float* x, int64_t n, const int
   }
 }
 
-void GqaAttention::forward(Context& ctx, const float* x, int64_t T, int64_t p0,
-                           const int32_t* positions, float* k_cache, float* v_cache, float* out,
-                           float* scratch) const {
-  const int64_t kvw = kv_width();
-  if (ctx.tape != nullptr) scratch = ctx.tape->alloc(scratch_floats(T));  // keep q and attn
-  float* q = scratch;               // [T, H, Hd]
-  float* attn = scratch + T * H_ * Hd_;  // [T, H, Hd]
-  float* k_new = k_cache + p0 * kvw;     // [T, Hkv, Hd] rows of the cache
-  float* v_new = v_cache + p0 * kvw;
-  project_qk(ctx, x, T, positions, q, k_new);
-  v_.forward(ctx, x, v_new, T);
-
-  const kernels::AttentionParams p = params(T, p0);
-  kernels::attention(p, q, k_cache, v_cache, attn, ctx.pool);
-  if (ctx.tape != nullptr) record_attention(ctx, p, q, k_cache, v_cache, attn);
-  o_.forward(ctx, attn, out, T);
-}
-
-void GqaAttention::forward_rows(Context& ctx, const float* x, int64_t B, int64_t T,
-                                const int32_t* positions, float* out, float* scratch) const {
-  const int64_t kvw = kv_width(), qw = H_ * Hd_, n = B * T;
-  if (ctx.tape != nullptr) scratch = ctx.tape->alloc(scratch_floats_rows(n));  // keep q k v attn
-  float* q = scratch;           // [B*T, H, Hd]
-  float* attn = q + n * qw;     // [B*T, H, Hd]
-  float* k = attn + n * qw;     // [B*T, Hkv, Hd]: sequence b's cache is rows b*T .. b*T+T-1
-  float* v = k + n * kvw;       // [B*T, Hkv, Hd]
+void GqaAttention::forward(Context& ctx, const float* x, int64_t n, const int32_t* positions,
+                           std::span<const Span> spans, float* out, float* scratch) const {
+  const int64_t kvw = kv_width(), qw = H_ * Hd_;
+  R1_CHECK(!spans.empty() && spans.back().row0 + spans.back().T == n,
+           "attention spans do not cover the {} rows", n);
+  // One cached span: K/V go straight into its cache rows (no copy), as the kernels read them.
+  const bool direct = spans.size() == 1 && spans[0].k_cache != nullptr;
+  if (ctx.tape != nullptr) {
+    for (const Span& sp : spans)
+      R1_CHECK(direct || sp.k_cache == nullptr,
+               "training attention takes one sequence per cache or sequences without caches");
+    scratch = ctx.tape->alloc(scratch_floats(n));  // keep q, k, v and attn for backward
+  }
+  float* q = scratch;           // [n, H, Hd]
+  float* attn = q + n * qw;     // [n, H, Hd]
+  float* k = attn + n * qw;     // [n, Hkv, Hd]
+  float* v = k + n * kvw;       // [n, Hkv, Hd]
+  if (direct) {
+    k = spans[0].k_cache + spans[0].p0 * kvw;
+    v = spans[0].v_cache + spans[0].p0 * kvw;
+  }
   project_qk(ctx, x, n, positions, q, k);
   v_.forward(ctx, x, v, n);
-  const kernels::AttentionParams p = params(T, 0);
-  for (int64_t b = 0; b < B; ++b) {
-    const float* qb = q + b * T * qw;
-    const float* kb = k + b * T * kvw;
-    const float* vb = v + b * T * kvw;
-    float* ab = attn + b * T * qw;
-    kernels::attention(p, qb, kb, vb, ab, ctx.pool);
-    if (ctx.tape != nullptr) record_attention(ctx, p, qb, kb, vb, ab);
+  for (const Span& sp : spans) {
+    const float* kc = k + sp.row0 * kvw;  // no cache: the span's own rows are its keys
+    const float* vc = v + sp.row0 * kvw;
+    if (sp.k_cache != nullptr) {
+      if (!direct) {
+        std::memcpy(sp.k_cache + sp.p0 * kvw, kc, size_t(sp.T * kvw) * sizeof(float));
+        std::memcpy(sp.v_cache + sp.p0 * kvw, vc, size_t(sp.T * kvw) * sizeof(float));
+      }
+      kc = sp.k_cache;
+      vc = sp.v_cache;
+    } else {
+      R1_CHECK(sp.p0 == 0, "a span without a cache starts at position 0, not {}", sp.p0);
+    }
+    const kernels::AttentionParams p = params(sp.T, sp.p0);
+    const float* qs = q + sp.row0 * qw;
+    float* as = attn + sp.row0 * qw;
+    kernels::attention(p, qs, kc, vc, as, ctx.pool);
+    if (ctx.tape != nullptr) record_attention(ctx, p, qs, kc, vc, as);
   }
   o_.forward(ctx, attn, out, n);
 }
@@ -114,27 +119,6 @@ kernels::AttentionParams GqaAttention::params(int64_t T, int64_t p0) const {
   p.p0 = p0;
   p.scale = float(1.0 / std::sqrt(double(Hd_)));
   return p;
-}
-
-void GqaAttention::forward_decode_batch(Context& ctx, const float* x, int64_t B,
-                                        const int32_t* positions, float* const* k_caches,
-                                        float* const* v_caches, float* out, float* scratch) const {
-  R1_CHECK(ctx.tape == nullptr, "forward_decode_batch is an inference path (no tape)");
-  const int64_t kvw = kv_width(), qw = H_ * Hd_;
-  float* q = scratch;              // [B, H, Hd]
-  float* attn = q + B * qw;        // [B, H, Hd]
-  float* k_new = attn + B * qw;    // [B, Hkv, Hd]
-  float* v_new = k_new + B * kvw;  // [B, Hkv, Hd]
-  project_qk(ctx, x, B, positions, q, k_new);
-  v_.forward(ctx, x, v_new, B);
-  for (int64_t b = 0; b < B; ++b) {
-    const int64_t pos = positions[b];
-    std::memcpy(k_caches[b] + pos * kvw, k_new + b * kvw, size_t(kvw) * sizeof(float));
-    std::memcpy(v_caches[b] + pos * kvw, v_new + b * kvw, size_t(kvw) * sizeof(float));
-    kernels::attention(params(1, pos), q + b * qw, k_caches[b], v_caches[b], attn + b * qw,
-                       ctx.pool);
-  }
-  o_.forward(ctx, attn, out, B);
 }
 
 }  // namespace r1::nn

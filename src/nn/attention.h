@@ -5,6 +5,7 @@
 // decode, batched training rows) runs the same project -> norm -> rope sequence.
 #pragma once
 #include <cstdint>
+#include <span>
 
 #include "kernels/attention.h"
 #include "nn/context.h"
@@ -40,35 +41,28 @@ class GqaAttention {
   int64_t weight_bytes() const;
   int64_t n_params() const;
 
-  /// Floats of scratch forward() needs for T tokens.
-  int64_t scratch_floats(int64_t T) const { return 2 * T * H_ * Hd_; }
+  /// One sequence's rows of a forward(): rows row0 .. row0+T-1 of x at positions p0 .. p0+T-1.
+  /// k_cache/v_cache: this layer's cache [S, Hkv*Hd] of the sequence (S >= p0 + T; rows p0..
+  /// are written, the rows attend to cache rows 0 .. their position), or both null: no cache
+  /// (p0 == 0; the rows attend causally to their own K/V, kept in scratch or on the tape).
+  struct Span {
+    int64_t row0 = 0, T = 0, p0 = 0;
+    float* k_cache = nullptr;
+    float* v_cache = nullptr;
+  };
 
-  /// x: [T, D] normed hidden states of tokens at positions p0 .. p0+T-1 (positions[t] = p0 + t).
-  /// k_cache/v_cache: this layer's [S, Hkv*Hd] with S >= p0 + T; rows p0..p0+T-1 are written.
-  /// out: [T, D] (overwritten; must not alias x). scratch: scratch_floats(T) floats.
-  void forward(Context& ctx, const float* x, int64_t T, int64_t p0, const int32_t* positions,
-               float* k_cache, float* v_cache, float* out, float* scratch) const;
+  /// Floats of scratch forward() needs for n rows.
+  int64_t scratch_floats(int64_t n) const { return 2 * n * H_ * Hd_ + 2 * n * kv_width(); }
 
-  /// B independent sequences of T tokens each, all at positions 0 .. T-1 (training batches):
-  /// x: [B*T, D] (row b*T + t is token t of sequence b); positions: [B*T] (t for each row).
-  /// The projections run once over the B*T rows; attention runs per sequence over its own
-  /// T keys (causal). K and V live in the tape while training (ctx.tape set), else in `scratch`
-  /// of scratch_floats_rows(B*T) floats. out: [B*T, D] (overwritten; must not alias x).
-  /// Equals B calls of forward() with p0 = 0 on fresh caches.
-  void forward_rows(Context& ctx, const float* x, int64_t B, int64_t T, const int32_t* positions,
-                    float* out, float* scratch) const;
-  int64_t scratch_floats_rows(int64_t n) const { return 2 * n * H_ * Hd_ + 2 * n * kv_width(); }
-
-  /// Floats of scratch forward_decode_batch() needs for B sequences.
-  int64_t scratch_floats_batch(int64_t B) const { return 2 * B * H_ * Hd_ + 2 * B * kv_width(); }
-
-  /// One new token for each of B independent sequences, projections batched over the B rows:
-  /// x: [B, D]; token b is at position positions[b] of its own cache (k_caches[b]/v_caches[b],
-  /// [S_b, Hkv*Hd], row positions[b] is written) and attends its positions 0..positions[b].
-  /// out: [B, D]. Equals B calls of forward() with T = 1.
-  void forward_decode_batch(Context& ctx, const float* x, int64_t B, const int32_t* positions,
-                            float* const* k_caches, float* const* v_caches, float* out,
-                            float* scratch) const;
+  /// x: [n, D] normed hidden states of the rows of `spans` (which cover rows 0 .. n-1 in
+  /// order); positions: [n]. The q/k/v/o projections run once over the n rows; attention runs per
+  /// span over its own cache. One cached span (prefill, training one sequence) projects K/V
+  /// straight into its cache rows; several (batched decode, chunked prefill) project into
+  /// scratch, then copy each span's rows into its cache. out: [n, D] (overwritten; must not alias
+  /// x). scratch: scratch_floats(n) floats (unused while training: buffers come from the tape).
+  /// Training (ctx.tape) takes either one span or spans without caches.
+  void forward(Context& ctx, const float* x, int64_t n, const int32_t* positions,
+               std::span<const Span> spans, float* out, float* scratch) const;
 
  private:
   kernels::AttentionParams params(int64_t T, int64_t p0) const;

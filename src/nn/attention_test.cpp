@@ -139,6 +139,21 @@ std::vector<float> rand_vec(size_t n, uint32_t seed) {
   return v;
 }
 
+// One sequence of T rows at positions p0.. of caches kc/vc (one span).
+void attend_one(const GqaAttention& attn, Context& ctx, const float* x, int64_t T, int64_t p0,
+                const int32_t* pos, float* kc, float* vc, float* out, float* scratch) {
+  const GqaAttention::Span sp{0, T, p0, kc, vc};
+  attn.forward(ctx, x, T, pos, {&sp, 1}, out, scratch);
+}
+
+// B sequences of T rows each at positions 0.. without caches.
+void attend_rows(const GqaAttention& attn, Context& ctx, const float* x, int64_t B, int64_t T,
+                 const int32_t* pos, float* out, float* scratch) {
+  std::vector<GqaAttention::Span> spans;
+  for (int64_t b = 0; b < B; ++b) spans.push_back({b * T, T, 0, nullptr, nullptr});
+  attn.forward(ctx, x, B * T, pos, spans, out, scratch);
+}
+
 // Inference prefill of one sequence (fresh cache) -> out [T, D].
 std::vector<float> prefill(const GqaAttention& attn, ThreadPool& pool, const std::vector<float>& x,
                            int64_t T) {
@@ -147,7 +162,7 @@ std::vector<float> prefill(const GqaAttention& attn, ThreadPool& pool, const std
       scratch(size_t(attn.scratch_floats(T)));
   std::vector<int32_t> pos(static_cast<size_t>(T));
   for (int64_t t = 0; t < T; ++t) pos[size_t(t)] = int32_t(t);
-  attn.forward(ctx, x.data(), T, 0, pos.data(), kc.data(), vc.data(), out.data(), scratch.data());
+  attend_one(attn, ctx, x.data(), T, 0, pos.data(), kc.data(), vc.data(), out.data(), scratch.data());
   return out;
 }
 
@@ -181,9 +196,9 @@ TEST(GqaAttention, QkNormMatchesQwen3Reference) {
   xb.insert(xb.end(), x2.begin(), x2.end());
   std::vector<int32_t> pos(size_t(2 * T));
   for (int64_t i = 0; i < 2 * T; ++i) pos[size_t(i)] = int32_t(i % T);
-  std::vector<float> rows(size_t(2 * T * kD)), scratch(size_t(a.attn.scratch_floats_rows(2 * T)));
+  std::vector<float> rows(size_t(2 * T * kD)), scratch(size_t(a.attn.scratch_floats(2 * T)));
   Context ctx{pool};
-  a.attn.forward_rows(ctx, xb.data(), 2, T, pos.data(), rows.data(), scratch.data());
+  attend_rows(a.attn, ctx, xb.data(), 2, T, pos.data(), rows.data(), scratch.data());
   const auto want2 = prefill(a.attn, pool, x2, T);
   for (int64_t i = 0; i < T * kD; ++i) {
     ASSERT_NEAR(rows[size_t(i)], got[size_t(i)], 1e-5) << i;
@@ -193,15 +208,15 @@ TEST(GqaAttention, QkNormMatchesQwen3Reference) {
   const int64_t kvw = a.attn.kv_width();
   std::vector<float> kc0(size_t(T * kvw)), vc0(kc0.size()), kc1(kc0.size()), vc1(kc0.size());
   std::vector<float> pre(size_t(T * kD)), sc(size_t(a.attn.scratch_floats(T)));
-  a.attn.forward(ctx, x.data(), T - 1, 0, pos.data(), kc0.data(), vc0.data(), pre.data(), sc.data());
-  a.attn.forward(ctx, x2.data(), T - 1, 0, pos.data(), kc1.data(), vc1.data(), pre.data(), sc.data());
+  attend_one(a.attn, ctx, x.data(), T - 1, 0, pos.data(), kc0.data(), vc0.data(), pre.data(), sc.data());
+  attend_one(a.attn, ctx, x2.data(), T - 1, 0, pos.data(), kc1.data(), vc1.data(), pre.data(), sc.data());
   std::vector<float> last(x.end() - kD, x.end());
   last.insert(last.end(), x2.end() - kD, x2.end());
   const int32_t dpos[2] = {int32_t(T - 1), int32_t(T - 1)};
-  float* kcs[2] = {kc0.data(), kc1.data()};
-  float* vcs[2] = {vc0.data(), vc1.data()};
-  std::vector<float> dec(size_t(2 * kD)), dsc(size_t(a.attn.scratch_floats_batch(2)));
-  a.attn.forward_decode_batch(ctx, last.data(), 2, dpos, kcs, vcs, dec.data(), dsc.data());
+  const GqaAttention::Span dspans[2] = {{0, 1, T - 1, kc0.data(), vc0.data()},
+                                        {1, 1, T - 1, kc1.data(), vc1.data()}};
+  std::vector<float> dec(size_t(2 * kD)), dsc(size_t(a.attn.scratch_floats(2)));
+  a.attn.forward(ctx, last.data(), 2, dpos, dspans, dec.data(), dsc.data());
   for (int64_t i = 0; i < kD; ++i) {
     EXPECT_NEAR(dec[size_t(i)], got[size_t((T - 1) * kD + i)], 1e-5) << i;
     EXPECT_NEAR(dec[size_t(kD + i)], want2[size_t((T - 1) * kD + i)], 1e-5) << i;
@@ -224,7 +239,7 @@ double rel_l2(const std::vector<double>& a, const std::vector<double>& b) {
 }
 
 // L = sum(out * R). The tape's gradients (training forward through forward() and through
-// forward_rows() with 2 sequences) against central differences of the inference forward, for
+// sequences without caches, B = 2) against central differences of the inference forward, for
 // every entry of q_norm, k_norm and the input, and for the q/k projection weights and biases
 // (whose gradient reaches them only through the norm).
 TEST(GqaAttention, QkNormBackwardMatchesFiniteDifferences) {
@@ -242,15 +257,15 @@ TEST(GqaAttention, QkNormBackwardMatchesFiniteDifferences) {
       if (B == 1) {
         std::vector<float> kc(size_t(T * a.attn.kv_width())), vc(kc.size()),
             scratch(size_t(a.attn.scratch_floats(T)));
-        a.attn.forward(ctx, x.data(), T, 0, pos.data(), kc.data(), vc.data(), out.data(),
-                       scratch.data());
+        attend_one(a.attn, ctx, x.data(), T, 0, pos.data(), kc.data(), vc.data(), out.data(),
+                   scratch.data());
         if (tape != nullptr) {  // the caches are saved by the nodes: keep them to backward()
           std::copy(R.begin(), R.end(), tape->grad(out.data(), n * kD));
           tape->backward();
         }
       } else {
-        std::vector<float> scratch(size_t(a.attn.scratch_floats_rows(n)));
-        a.attn.forward_rows(ctx, x.data(), B, T, pos.data(), out.data(), scratch.data());
+        std::vector<float> scratch(size_t(a.attn.scratch_floats(n)));
+        attend_rows(a.attn, ctx, x.data(), B, T, pos.data(), out.data(), scratch.data());
         if (tape != nullptr) {
           std::copy(R.begin(), R.end(), tape->grad(out.data(), n * kD));
           tape->backward();

@@ -184,79 +184,113 @@ void absorbed_attention(Context& ctx, const MlaConfig& cfg, const MlaWeights& w,
 }  // namespace
 
 void mla_forward(Context& ctx, const MlaConfig& cfg, const MlaWeights& w,
-                 const kernels::RopeTable& rope, const float* x, int64_t T, int64_t p0,
-                 MlaCache& cache, MlaPath path, float* out, MlaScratch* scratch,
-                 int64_t n_seq) {
+                 const kernels::RopeTable& rope, const float* x, int64_t n,
+                 const int32_t* positions, std::span<const MlaSpan> spans, float* out,
+                 MlaScratch* scratch) {
   const int64_t H = cfg.n_head, L = cfg.kv_lora_rank, R = cfg.qk_rope_head_dim;
   const int64_t Dn = cfg.qk_nope_head_dim, Dv = cfg.v_head_dim, Dqk = cfg.qk_head_dim();
   const int64_t row = cfg.cache_row();
-  R1_CHECK(cache.row == row, "MLA cache rows of {} floats, layer wants {}", cache.row, row);
-  R1_CHECK(p0 >= 0 && p0 + T <= cache.capacity, "MLA positions {}..{} past cache capacity {}", p0,
-           p0 + T - 1, cache.capacity);
   R1_CHECK(rope.rot_dim == R, "rope table of {} dims for qk_rope_head_dim {}", rope.rot_dim, R);
-  R1_CHECK(n_seq >= 1 && T % n_seq == 0 && (n_seq == 1 || (p0 == 0 && path == MlaPath::Naive)),
-           "MLA: {} tokens as {} sequences at position {} ({} path)", T, n_seq, p0,
-           path == MlaPath::Naive ? "naive" : "absorbed");
-  const int64_t S = p0 + T;
-  const int64_t Ts = T / n_seq;  // tokens per sequence
-
+  R1_CHECK(!spans.empty() && spans.back().row0 + spans.back().T == n,
+           "MLA spans do not cover the {} rows", n);
+  autograd::Tape* tape = ctx.tape;
+  for (const MlaSpan& sp : spans) {
+    R1_CHECK(sp.cache != nullptr && sp.cache->row == row,
+             "MLA cache rows of {} floats, layer wants {}", sp.cache ? sp.cache->row : 0, row);
+    R1_CHECK(sp.p0 >= 0 && sp.cache_row0 + sp.p0 + sp.T <= sp.cache->capacity,
+             "MLA positions {}..{} past cache capacity {}", sp.p0, sp.p0 + sp.T - 1,
+             sp.cache->capacity - sp.cache_row0);
+    R1_CHECK(tape == nullptr || sp.path == MlaPath::Naive, "MLA training uses the naive path");
+    // Training: one gradient region per cache (nn/grad.h), so row slices resolve inside it.
+    if (tape != nullptr) tape->grad(sp.cache->rows.data(), int64_t(sp.cache->rows.size()));
+  }
   // Training (ctx.tape): every intermediate comes from the tape and norms run out of place, so
   // the backward nodes find their saved inputs intact (nn/grad.h).
-  autograd::Tape* tape = ctx.tape;
   MlaScratch local;
   MlaScratch& sc =
-      scratch != nullptr && tape == nullptr && T <= kMlaScratchMaxTokens ? *scratch : local;
-  std::vector<int32_t>& pos = sc.pos;
-  pos.resize(size_t(T));
-  for (int64_t t = 0; t < T; ++t) pos[size_t(t)] = int32_t(p0 + t % Ts);
-  R1_CHECK(tape == nullptr || path == MlaPath::Naive, "MLA training uses the naive path");
-  auto buffer = [&](std::vector<float>& local, int64_t n) {
-    if (tape != nullptr) return tape->alloc(n);
-    local.resize(size_t(n));
-    return local.data();
+      scratch != nullptr && tape == nullptr && n <= kMlaScratchMaxTokens ? *scratch : local;
+  auto buffer = [&](std::vector<float>& v, int64_t m) {
+    if (tape != nullptr) return tape->alloc(m);
+    v.resize(size_t(m));
+    return v.data();
   };
-  if (tape != nullptr) tape->grad(cache.rows.data(), int64_t(cache.rows.size()));  // one region
 
-  // Queries q [T, H, Dn + R] and the latent + shared rope key kv_a [T, L + R]. kv_a goes
-  // straight into the cache rows p0 .. p0+T-1 (the cache row layout is the projection's output
-  // layout); when training, into a tape buffer first, then normed / copied into the cache rows.
-  std::vector<float> cqn_local, kva_local;
-  float* q = buffer(sc.q, T * H * Dqk);
-  float* cq = cfg.q_lora_rank > 0 ? buffer(sc.cq, T * cfg.q_lora_rank) : nullptr;  // c_q
-  float* cqn = cq != nullptr && tape != nullptr ? buffer(cqn_local, T * cfg.q_lora_rank) : cq;
-  float* crow = cache.rows.data() + p0 * row;
-  float* kva = tape != nullptr ? buffer(kva_local, T * row) : crow;
-  project(ctx, cfg, w, x, T, q, cq, cqn, kva, sc.jobs);
+  // Queries q [n, H, Dn + R] and the latent + shared rope key kva [n, L + R], one projection
+  // over all rows; then each row's kv_a_layernorm(c_kv) and roped k_pe go to its cache row.
+  std::vector<float> cqn_local;
+  float* q = buffer(sc.q, n * H * Dqk);
+  float* cq = cfg.q_lora_rank > 0 ? buffer(sc.cq, n * cfg.q_lora_rank) : nullptr;  // c_q
+  float* cqn = cq != nullptr && tape != nullptr ? buffer(cqn_local, n * cfg.q_lora_rank) : cq;
+  float* kva = buffer(sc.kva, n * row);
+  project(ctx, cfg, w, x, n, q, cq, cqn, kva, sc.jobs);
   // q_pe is the last R dims of each head.
-  kernels::rope_apply(rope, kernels::RopeLayout::Interleaved, q + Dn, T, H, H * Dqk, Dqk,
-                      pos.data());
+  kernels::rope_apply(rope, kernels::RopeLayout::Interleaved, q + Dn, n, H, H * Dqk, Dqk,
+                      positions);
   if (tape != nullptr)
-    record_rope(ctx, &rope, kernels::RopeLayout::Interleaved, q + Dn, T, H, H * Dqk, Dqk,
-                pos.data());
-
-  for (int64_t t = 0; t < T; ++t)
-    w.kv_a_layernorm.forward(ctx, kva + t * row, crow + t * row, 1);  // norm on c_kv [L] only
-  if (tape != nullptr) copy_rows(ctx, kva + L, row, crow + L, row, R, T);
-  kernels::rope_apply(rope, kernels::RopeLayout::Interleaved, crow + L, T, 1, row, row, pos.data());
-  if (tape != nullptr)
-    record_rope(ctx, &rope, kernels::RopeLayout::Interleaved, crow + L, T, 1, row, row,
-                pos.data());
+    record_rope(ctx, &rope, kernels::RopeLayout::Interleaved, q + Dn, n, H, H * Dqk, Dqk,
+                positions);
+  for (const MlaSpan& sp : spans) {
+    float* crow = sp.cache->rows.data() + (sp.cache_row0 + sp.p0) * row;
+    const float* kv = kva + sp.row0 * row;
+    for (int64_t t = 0; t < sp.T; ++t)
+      w.kv_a_layernorm.forward(ctx, kv + t * row, crow + t * row, 1);  // norm on c_kv [L] only
+    copy_rows(ctx, kv + L, row, crow + L, row, R, sp.T);
+    const int32_t* pos = positions + sp.row0;
+    kernels::rope_apply(rope, kernels::RopeLayout::Interleaved, crow + L, sp.T, 1, row, row, pos);
+    if (tape != nullptr)
+      record_rope(ctx, &rope, kernels::RopeLayout::Interleaved, crow + L, sp.T, 1, row, row, pos);
+  }
 
   kernels::AttentionParams ap;
-  ap.T = T;
   ap.H = H;
-  ap.p0 = p0;
   ap.scale = cfg.softmax_scale;
-  float* o_heads = buffer(sc.o_heads, T * H * Dv);  // [T, H, Dv] before o_proj
-
-  if (path == MlaPath::Naive) {
-    // Decompress every cached position: kv [S, H, Dn + Dv] = kv_b_proj(c_kv) (eq. 10-11).
+  float* o_heads = buffer(sc.o_heads, n * H * Dv);  // [n, H, Dv] before o_proj
+  // Consecutive spans of one path form a run: an absorbed run shares one absorbed_attention
+  // (one matmul_batch over all its rows' heads: batched decode); a naive run of spans stacked
+  // back to back in one cache from position 0 (training micro-batches) decompresses once.
+  for (size_t i = 0; i < spans.size();) {
+    size_t e = i + 1;
+    const MlaSpan& first = spans[i];
+    if (first.path == MlaPath::Absorbed) {
+      while (e < spans.size() && spans[e].path == MlaPath::Absorbed) ++e;
+    } else if (first.p0 == 0) {
+      while (e < spans.size() && spans[e].path == MlaPath::Naive && spans[e].p0 == 0 &&
+             spans[e].cache == first.cache &&
+             spans[e].cache_row0 == spans[e - 1].cache_row0 + spans[e - 1].T)
+        ++e;
+    }
+    const int64_t r0 = first.row0, nr = spans[e - 1].row0 + spans[e - 1].T - r0;
+    if (first.path == MlaPath::Absorbed) {
+      absorbed_attention(ctx, cfg, w, q + r0 * H * Dqk, nr, o_heads + r0 * H * Dv, sc,
+                         [&](const float* qa, float* o_lat) {
+                           ap.Hkv = 1;
+                           ap.Hd_k = row;
+                           ap.Hd_v = L;
+                           ap.k_pos_stride = row;
+                           ap.v_pos_stride = row;
+                           for (size_t j = i; j < e; ++j) {
+                             const MlaSpan& sp = spans[j];
+                             const float* rows = sp.cache->rows.data() + sp.cache_row0 * row;
+                             ap.T = sp.T;
+                             ap.p0 = sp.p0;
+                             const int64_t o = sp.row0 - r0;
+                             kernels::attention(ap, qa + o * H * row, rows, rows,
+                                                o_lat + o * H * L, ctx.pool);
+                           }
+                         });
+      i = e;
+      continue;
+    }
+    // Naive: decompress the run's cached positions (S rows from its first span's cache row):
+    // kv [S, H, Dn + Dv] = kv_b_proj(c_kv) (eq. 10-11).
+    const int64_t S = first.p0 + nr;
+    const float* crows = first.cache->rows.data() + first.cache_row0 * row;
     std::vector<float> c_local, kv_local, k_local, v_local;
     float* c = buffer(c_local, S * L);
     float* kv = buffer(kv_local, S * H * (Dn + Dv));
     float* k = buffer(k_local, S * H * Dqk);
     float* v = buffer(v_local, S * H * Dv);
-    copy_rows(ctx, cache.rows.data(), row, c, L, L, S);
+    copy_rows(ctx, crows, row, c, L, L, S);
     if (w.kv_b_proj.weight().defined()) {
       w.kv_b_proj.forward(ctx, c, kv, S);
     } else {
@@ -266,94 +300,49 @@ void mla_forward(Context& ctx, const MlaConfig& cfg, const MlaWeights& w,
                "naive MLA needs kv_b_proj (or w_uk/w_uv, inference only)");
       std::vector<float> kvb(static_cast<size_t>(H * (Dn + Dv) * L));
       kv_b_f32_from_heads(w.w_uk, w.w_uv, kvb.data());
-      kernels::WeightView v;
-      v.dtype = DType::F32;
-      v.data = kvb.data();
-      v.n = H * (Dn + Dv);
-      v.k = L;
-      v.row_bytes = size_t(L) * sizeof(float);
-      kernels::matmul(v, c, kv, S, ctx.pool);
+      kernels::WeightView wv;
+      wv.dtype = DType::F32;
+      wv.data = kvb.data();
+      wv.n = H * (Dn + Dv);
+      wv.k = L;
+      wv.row_bytes = size_t(L) * sizeof(float);
+      kernels::matmul(wv, c, kv, S, ctx.pool);
     }
     // k [S, H, Dn + R] = [k_nope_h | k_pe] (eq. 17), v [S, H, Dv].
     for (int64_t h = 0; h < H; ++h) {
       copy_rows(ctx, kv + h * (Dn + Dv), H * (Dn + Dv), k + h * Dqk, H * Dqk, Dn, S);
-      copy_rows(ctx, cache.rows.data() + L, row, k + h * Dqk + Dn, H * Dqk, R, S);
+      copy_rows(ctx, crows + L, row, k + h * Dqk + Dn, H * Dqk, R, S);
       copy_rows(ctx, kv + h * (Dn + Dv) + Dn, H * (Dn + Dv), v + h * Dv, H * Dv, Dv, S);
     }
     ap.Hkv = H;
     ap.Hd_k = Dqk;
     ap.Hd_v = Dv;
-    ap.T = Ts;
-    for (int64_t i = 0; i < n_seq; ++i) {  // causal within each sequence's own rows
-      const float* qi = q + i * Ts * H * Dqk;
-      const float* ki = k + i * Ts * H * Dqk;
-      const float* vi = v + i * Ts * H * Dv;
-      float* oi = o_heads + i * Ts * H * Dv;
+    ap.k_pos_stride = 0;
+    ap.v_pos_stride = 0;
+    for (size_t j = i; j < e; ++j) {  // causal within each span's own rows
+      const MlaSpan& sp = spans[j];
+      const int64_t o = sp.cache_row0 - first.cache_row0;  // the span's position 0 in k/v
+      ap.T = sp.T;
+      ap.p0 = sp.p0;
+      const float* qi = q + sp.row0 * H * Dqk;
+      const float* ki = k + o * H * Dqk;
+      const float* vi = v + o * H * Dv;
+      float* oi = o_heads + sp.row0 * H * Dv;
       kernels::attention(ap, qi, ki, vi, oi, ctx.pool);
       if (tape != nullptr) record_attention(ctx, ap, qi, ki, vi, oi);
     }
-  } else {
-    absorbed_attention(ctx, cfg, w, q, T, o_heads, sc, [&](const float* qa, float* o_lat) {
-      ap.Hkv = 1;
-      ap.Hd_k = row;
-      ap.Hd_v = L;
-      ap.k_pos_stride = row;
-      ap.v_pos_stride = row;
-      kernels::attention(ap, qa, cache.rows.data(), cache.rows.data(), o_lat, ctx.pool);
-    });
+    i = e;
   }
-  w.o_proj.forward(ctx, o_heads, out, T);
+  w.o_proj.forward(ctx, o_heads, out, n);
 }
 
-void mla_decode_batch(Context& ctx, const MlaConfig& cfg, const MlaWeights& w,
-                      const kernels::RopeTable& rope, const float* x, int64_t B,
-                      const int32_t* pos, MlaCache* const* caches, float* out,
-                      MlaScratch& scratch) {
-  R1_CHECK(ctx.tape == nullptr, "batched MLA decode is inference only");
-  const int64_t H = cfg.n_head, L = cfg.kv_lora_rank, R = cfg.qk_rope_head_dim;
-  const int64_t Dn = cfg.qk_nope_head_dim, Dv = cfg.v_head_dim, Dqk = cfg.qk_head_dim();
-  const int64_t row = cfg.cache_row();
-  R1_CHECK(rope.rot_dim == R, "rope table of {} dims for qk_rope_head_dim {}", rope.rot_dim, R);
-  for (int64_t b = 0; b < B; ++b)
-    R1_CHECK(caches[b]->row == row && pos[b] >= 0 && pos[b] < caches[b]->capacity,
-             "MLA batch row {}: position {} in a cache of {} rows of {} floats (layer wants {})",
-             b, pos[b], caches[b]->capacity, caches[b]->row, row);
-  MlaScratch& sc = scratch;
-  sc.q.resize(size_t(B * H * Dqk));
-  sc.cq.resize(size_t(B * std::max<int64_t>(cfg.q_lora_rank, 0)));
-  sc.kva.resize(size_t(B * row));
-  sc.o_heads.resize(size_t(B * H * Dv));
-  float* q = sc.q.data();
-  float* cq = cfg.q_lora_rank > 0 ? sc.cq.data() : nullptr;
-  float* kva = sc.kva.data();
-  project(ctx, cfg, w, x, B, q, cq, cq, kva, sc.jobs);
-  kernels::rope_apply(rope, kernels::RopeLayout::Interleaved, q + Dn, B, H, H * Dqk, Dqk, pos);
-  // Each row's latent goes to its own cache at its own position (as mla_forward's T == 1 step).
-  for (int64_t b = 0; b < B; ++b) {
-    float* crow = caches[b]->rows.data() + int64_t(pos[b]) * row;
-    w.kv_a_layernorm.forward(ctx, kva + b * row, crow, 1);  // norm on c_kv [L] only
-    std::memcpy(crow + L, kva + b * row + L, size_t(R) * sizeof(float));
-    kernels::rope_apply(rope, kernels::RopeLayout::Interleaved, crow + L, 1, 1, row, row,
-                        pos + b);
-  }
-  absorbed_attention(ctx, cfg, w, q, B, sc.o_heads.data(), sc, [&](const float* qa,
-                                                                     float* o_lat) {
-    kernels::AttentionParams ap;
-    ap.T = 1;
-    ap.H = H;
-    ap.scale = cfg.softmax_scale;
-    ap.Hkv = 1;
-    ap.Hd_k = row;
-    ap.Hd_v = L;
-    ap.k_pos_stride = row;
-    ap.v_pos_stride = row;
-    for (int64_t b = 0; b < B; ++b) {
-      ap.p0 = pos[b];
-      const float* rows = caches[b]->rows.data();
-      kernels::attention(ap, qa + b * H * row, rows, rows, o_lat + b * H * L, ctx.pool);
-    }
-  });
-  w.o_proj.forward(ctx, sc.o_heads.data(), out, B);
+void mla_forward(Context& ctx, const MlaConfig& cfg, const MlaWeights& w,
+                 const kernels::RopeTable& rope, const float* x, int64_t T, int64_t p0,
+                 MlaCache& cache, MlaPath path, float* out, MlaScratch* scratch) {
+  std::vector<int32_t> pos(static_cast<size_t>(T));
+  for (int64_t t = 0; t < T; ++t) pos[size_t(t)] = int32_t(p0 + t);
+  const MlaSpan sp{0, T, p0, &cache, 0, path};
+  mla_forward(ctx, cfg, w, rope, x, T, pos.data(), {&sp, 1}, out, scratch);
 }
 
 }  // namespace r1::nn

@@ -5,6 +5,7 @@
 // attends over the latent directly (decode).
 #pragma once
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "core/tensor.h"
@@ -74,7 +75,7 @@ struct MlaCache {
 /// prefill's large buffers are freed when it returns.
 struct MlaScratch {
   std::vector<int32_t> pos;
-  std::vector<float> q, cq, kva, o_heads, q_abs, o_lat;  // kva: mla_decode_batch only
+  std::vector<float> q, cq, kva, o_heads, q_abs, o_lat;
   std::vector<kernels::MatmulJob> jobs;  // absorbed path: one matvec per (token, head)
 };
 inline constexpr int64_t kMlaScratchMaxTokens = 64;
@@ -94,33 +95,40 @@ Tensor weight_to_f32(const Tensor& w, const Tensor* scale_inv = nullptr, int64_t
 /// out: H*(Dn+Dv)*L floats. Checks the shapes agree.
 void kv_b_f32_from_heads(const Tensor& w_uk, const Tensor& w_uv, float* out);
 
-/// One MLA layer forward for tokens at positions p0 .. p0+T-1.
-///  x:   [T, D] f32 (the input_layernorm output)
-///  out: [T, D] f32 (o_proj output; must not alias x)
-/// Appends the T tokens' (c_kv, k_pe) to cache rows p0.. and attends causally over 0 .. p0+t.
-/// rope: the layer's RoPE table over R dims (YaRN as configured); pairs are adjacent dims
-/// (HF V3 de-interleaves then rotates halves: the same dot products).
-/// Checks p0 + T <= cache.capacity and cache.row == L + R. scratch: the caller's reusable
-/// buffers (see MlaScratch), or null to allocate per call; the naive path's decompressed K/V
-/// are always allocated per call (prefill).
-/// n_seq > 1 (training micro-batches; naive path, p0 == 0): x holds n_seq sequences of
-/// T / n_seq tokens each (row i*Ts + t is token t of sequence i, at position t), stacked in cache
-/// rows 0 .. T-1; every projection runs once over the T rows, attention is causal within each
-/// sequence. Equals n_seq separate calls up to float summation order.
+/// One sequence's rows of an mla_forward call: rows row0 .. row0+T-1 of x at positions
+/// p0 .. p0+T-1, whose latents go to cache rows cache_row0 + p0 .. and which attend causally to
+/// cache rows cache_row0 .. cache_row0 + their position. cache_row0 is 0 for a session's cache;
+/// training micro-batches stack their sequences in one cache (cache_row0 = row0, p0 = 0).
+/// path: how this span attends (naive: decompress its K/V; absorbed: attend over the latent).
+struct MlaSpan {
+  int64_t row0 = 0, T = 0, p0 = 0;
+  MlaCache* cache = nullptr;
+  int64_t cache_row0 = 0;
+  MlaPath path = MlaPath::Naive;
+};
+
+/// One MLA layer forward over n rows of one or more sequences.
+///  x:   [n, D] f32 (the input_layernorm output); positions: [n] (each row's position)
+///  out: [n, D] f32 (o_proj output; must not alias x)
+/// spans cover rows 0 .. n-1 in order (distinct caches, or disjoint stacked rows of one).
+/// Every projection (q_a/q_b or q_proj, kv_a, o_proj) runs once over the n rows; each row's
+/// (kv_a_layernorm(c_kv), rope(k_pe)) is written to its span's cache row; then attention runs per
+/// span by its path: consecutive absorbed spans share one absorbed attention (the batched decode
+/// fast path: every head's matvec in one kernels::matmul_batch), consecutive naive spans stacked
+/// from position 0 in one cache share one decompression (training). Results equal one call per
+/// span up to float summation order. rope: the layer's RoPE table over R dims (YaRN as
+/// configured); pairs are adjacent dims (HF V3 de-interleaves then rotates halves: the same dot
+/// products). Checks positions within each cache's capacity and cache.row == L + R; training
+/// (ctx.tape) needs the naive path. scratch: the caller's reusable buffers (see MlaScratch), or
+/// null to allocate per call; the naive path's decompressed K/V are always allocated per call.
+void mla_forward(Context& ctx, const MlaConfig& cfg, const MlaWeights& w,
+                 const kernels::RopeTable& rope, const float* x, int64_t n,
+                 const int32_t* positions, std::span<const MlaSpan> spans, float* out,
+                 MlaScratch* scratch = nullptr);
+
+/// Helper: one sequence's tokens x [T, D] at positions p0 .. p0+T-1 of `cache` (one span).
 void mla_forward(Context& ctx, const MlaConfig& cfg, const MlaWeights& w,
                  const kernels::RopeTable& rope, const float* x, int64_t T, int64_t p0,
-                 MlaCache& cache, MlaPath path, float* out, MlaScratch* scratch = nullptr,
-                 int64_t n_seq = 1);
-
-/// One decode step of B sequences (inference): row b of x [B, D] is the token at position pos[b]
-/// of the sequence whose latent cache is caches[b] (distinct caches). Every projection (q_a/q_b
-/// or q_proj, kv_a, o_proj) runs once over the B rows; each row's (c_kv, k_pe) is appended to its
-/// own cache and the absorbed attention runs per sequence over it. out: [B, D] f32. Equals B
-/// mla_forward(T = 1, Absorbed) calls up to float summation order. scratch: reused (grows to B).
-/// Checks pos[b] < caches[b]->capacity and the cache row width.
-void mla_decode_batch(Context& ctx, const MlaConfig& cfg, const MlaWeights& w,
-                      const kernels::RopeTable& rope, const float* x, int64_t B,
-                      const int32_t* pos, MlaCache* const* caches, float* out,
-                      MlaScratch& scratch);
+                 MlaCache& cache, MlaPath path, float* out, MlaScratch* scratch = nullptr);
 
 }  // namespace r1::nn

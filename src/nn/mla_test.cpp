@@ -209,6 +209,75 @@ TEST_P(MlaTest, NaiveMatchesReferenceAndAbsorbedMatchesNaive) {
   EXPECT_LT(worst, 1e-5);
 }
 
+// One mla_forward over a mixed batch: sequence A prefills 5 tokens after 3 cached (naive),
+// B and C decode one token each (absorbed, sharing one absorbed attention), D verifies 3 tokens
+// after 4 cached (absorbed), and E, F are training-style rows stacked in one cache from 0 (naive,
+// one shared decompression). Each equals its own single-span call, outputs and cache rows.
+TEST_P(MlaTest, MixedSpansEqualOneCallPerSequence) {
+  ThreadPool pool(2);
+  Context ctx{pool};
+  TinyMla m = make_mla(GetParam(), 17);
+  const int64_t D = m.cfg.dim, row = m.cfg.cache_row();
+  std::mt19937 rng(5);
+  struct Seq {
+    int64_t cached, T;
+    MlaPath path;
+  };
+  const std::vector<Seq> seqs = {{3, 5, MlaPath::Naive},    {6, 1, MlaPath::Absorbed},
+                                 {2, 1, MlaPath::Absorbed}, {4, 3, MlaPath::Absorbed},
+                                 {0, 4, MlaPath::Naive},    {0, 3, MlaPath::Naive}};
+  std::vector<std::vector<float>> hist;  // each sequence's inputs, cached then new
+  std::vector<MlaCache> alone(seqs.size()), together(seqs.size());
+  for (const Seq& q : seqs) {
+    Tensor xt = rand_tensor(rng, {q.cached + q.T, D}, 1.0f);
+    hist.emplace_back(xt.data<float>(), xt.data<float>() + (q.cached + q.T) * D);
+  }
+  // Reference: per sequence, the cached prefix then the new rows, one call each.
+  std::vector<float> want;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    const Seq& q = seqs[i];
+    alone[i].init(16, row);
+    together[i].init(16, row);
+    std::vector<float> pre(size_t(std::max<int64_t>(q.cached, 1) * D)), out(size_t(q.T * D));
+    if (q.cached > 0) {
+      mla_forward(ctx, m.cfg, m.w, m.rope, hist[i].data(), q.cached, 0, alone[i], MlaPath::Naive,
+                  pre.data());
+      mla_forward(ctx, m.cfg, m.w, m.rope, hist[i].data(), q.cached, 0, together[i],
+                  MlaPath::Naive, pre.data());
+    }
+    mla_forward(ctx, m.cfg, m.w, m.rope, hist[i].data() + q.cached * D, q.T, q.cached, alone[i],
+                q.path, out.data());
+    want.insert(want.end(), out.begin(), out.end());
+  }
+  // Together: E and F share one stacked cache (together[4], rows 0..3 then 4..6).
+  std::vector<float> x;
+  std::vector<int32_t> pos;
+  std::vector<MlaSpan> spans;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    const Seq& q = seqs[i];
+    const bool stacked = i == 5;
+    MlaSpan sp{int64_t(pos.size()), q.T, q.cached, &together[stacked ? 4 : i],
+               stacked ? seqs[4].T : 0, q.path};
+    spans.push_back(sp);
+    x.insert(x.end(), hist[i].begin() + q.cached * D, hist[i].end());
+    for (int64_t t = 0; t < q.T; ++t) pos.push_back(int32_t(q.cached + t));
+  }
+  const int64_t n = int64_t(pos.size());
+  std::vector<float> got(size_t(n * D));
+  MlaScratch sc;
+  mla_forward(ctx, m.cfg, m.w, m.rope, x.data(), n, pos.data(), spans, got.data(), &sc);
+  double worst = 0;
+  for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, double(std::fabs(got[i] - want[i])));
+  EXPECT_LT(worst, 1e-5) << "mixed batch vs one call per sequence";
+  for (size_t i = 0; i < 5; ++i) {
+    const int64_t rows = i == 4 ? seqs[4].T : seqs[i].cached + seqs[i].T;
+    for (int64_t j = 0; j < rows * row; ++j)
+      ASSERT_NEAR(together[i].rows[size_t(j)], alone[i].rows[size_t(j)], 1e-5) << "cache " << i;
+  }
+  for (int64_t j = 0; j < seqs[5].T * row; ++j)
+    ASSERT_NEAR(together[4].rows[size_t(seqs[4].T * row + j)], alone[5].rows[size_t(j)], 1e-5);
+}
+
 INSTANTIATE_TEST_SUITE_P(QLora, MlaTest, ::testing::Values(int64_t(0), int64_t(10)));
 
 // Per-head absorbed weights (GGUF attn_k_b [H, L, Dn] / attn_v_b [H, Dv, L]; HF float kv_b_proj

@@ -24,9 +24,11 @@ class ScriptSession : public models::Session {
     R1_CHECK(n >= 0 && n <= n_past(), "truncate to {} of {}", n, n_past());
     fed.resize(static_cast<size_t>(n));
     pos_at.resize(static_cast<size_t>(n));
+    had_logits.resize(static_cast<size_t>(n));
   }
   std::vector<int32_t> fed;
   std::vector<size_t> pos_at;  // script position after each fed token
+  std::vector<bool> had_logits;  // whether each fed token's logits were asked for
 
  private:
   int64_t n_ctx_;
@@ -49,35 +51,37 @@ class FakeBackend::ScriptLM : public models::CausalLM {
   std::unique_ptr<models::Session> new_session(int64_t n_ctx) override {
     return std::make_unique<ScriptSession>(n_ctx > 0 ? n_ctx : info_.max_position_embeddings, live_);
   }
-  void forward(std::span<const int32_t> tokens, models::Session& s, float* logits,
-               bool all_logits) override {
-    R1_CHECK(!all_logits, "the fake model gives the last position's logits only");
+  // A sequence's rows are decode steps when it has one row that wants logits and the token
+  // before it wanted logits too (it was sampled from them); other rows are prompt (chunks).
+  float* forward(const models::Batch& batch, models::ForwardContext& ctx) override {
     pause();
-    auto& ss = dynamic_cast<ScriptSession&>(s);
-    for (const int32_t t : tokens) feed(ss, t, /*prompt=*/true);
-    write_logits(ss, logits);
-  }
-  void forward_batch(std::span<const int32_t> tokens, std::span<models::Session* const> sessions,
-                     float* logits) override {
-    pause();
-    for (size_t b = 0; b < tokens.size(); ++b) {
-      auto& ss = dynamic_cast<ScriptSession&>(*sessions[b]);
-      feed(ss, tokens[b], /*prompt=*/false);
-      write_logits(ss, logits + static_cast<int64_t>(b) * info_.vocab_size);
+    const auto spans = models::split_batch(batch, info_.vocab_size);
+    int64_t j = 0;  // logits row
+    for (const auto& sp : spans) {
+      auto& ss = dynamic_cast<ScriptSession&>(*sp.session);
+      const bool decode = sp.T == 1 && (batch.out[size_t(sp.row0)] & models::Batch::kLogits) &&
+                          !ss.had_logits.empty() && ss.had_logits.back();
+      for (int64_t r = sp.row0; r < sp.row0 + sp.T; ++r) {
+        const bool want = batch.out[size_t(r)] & models::Batch::kLogits;
+        feed(ss, batch.tokens[size_t(r)], !decode, want);
+        if (want && ctx.logits != nullptr) write_logits(ss, ctx.logits + j++ * info_.vocab_size);
+      }
     }
+    return ctx.logits;
   }
 
  private:
   void pause() const {
     if (delay_.count() > 0) std::this_thread::sleep_for(delay_);
   }
-  void feed(ScriptSession& s, int32_t t, bool prompt) const {
+  void feed(ScriptSession& s, int32_t t, bool prompt, bool logits) const {
     R1_CHECK(s.n_past() < s.n_ctx(), "past the context ({})", s.n_ctx());
     R1_CHECK(t >= 0 && t <= kEos, "token {} outside the vocabulary", t);
     size_t pos = prompt || s.pos_at.empty() ? 0 : s.pos_at.back();
     if (!prompt && pos < script_.size() && t == static_cast<unsigned char>(script_[pos])) ++pos;
     s.fed.push_back(t);
     s.pos_at.push_back(pos);
+    s.had_logits.push_back(logits);
   }
   // log p(mode + j) = -(j + 1) log 2 over the 257 ids, j the distance past the mode (the sum
   // falls short of 1 by 2^-257, far below f32 resolution).

@@ -2,10 +2,11 @@
 // (id = byte, kEos = 256; test::byte_tokenizer (engine/test_util.h) for the text side), a trivial chat
 // template, and a scripted models::CausalLM that the batcher's engine::Scheduler decodes like a
 // real one. Its distribution after a context puts 1/2 on the script's next byte b and 2^-(j+1) on
-// id b + j (mod 257), j = 1, 2, ...: greedy decoding writes the script, then EOS. The tokens fed
-// by forward() are the prompt (the script starts after them); a token fed by forward_batch (the
-// scheduler's decode steps) advances the script only when it is the byte predicted, so a forced
-// token does not consume it. Optional delay per forward call to exercise queueing and
+// id b + j (mod 257), j = 1, 2, ...: greedy decoding writes the script, then EOS. Prompt rows of a
+// forward (the script starts after them) and decode rows (a sequence's single row after a token
+// whose logits were asked for: the scheduler's decode steps) are told apart per sequence; a decode
+// token advances the script only when it is the byte predicted, so a forced token does not
+// consume it. Optional delay per forward call to exercise queueing and
 // cancellation.
 #pragma once
 #include <atomic>

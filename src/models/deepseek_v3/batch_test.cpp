@@ -12,6 +12,7 @@
 #include <random>
 
 #include "kernels/ops.h"
+#include "models/batch_test_util.h"
 #include "models/deepseek_v3/model.h"
 
 namespace r1::models::deepseek_v3 {
@@ -164,6 +165,11 @@ TEST_P(DsBatch, EqualsSeparateForwards) {
     std::printf("%s B=%lld: max |batch - single| %.3g (tolerance up to %.3g)\n", c.name.c_str(),
                 static_cast<long long>(B), worst, worst_tol);
   }
+  // One forward over a mixed batch (a 5-token prefill, three decodes, a 3-token verification:
+  // naive and absorbed MLA spans in one call, MoE routing over all rows) equals the same work
+  // sequence by sequence, with the caches a fresh prefill leaves; tolerance as above (3 blocks
+  // + head, widest contraction 40).
+  test::check_mixed_batch(model, 4, 40, c.name);
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -11,6 +11,7 @@
 
 #include "kernels/ops.h"
 #include "models/model_info.h"
+#include "models/rows.h"
 
 namespace r1::models::deepseek_v3 {
 
@@ -321,11 +322,9 @@ std::unique_ptr<Session> DeepseekV3::new_session(int64_t n_ctx) {
   return s;
 }
 
-float* DeepseekV3::block_forward(nn::Context& ctx, const Block& b, float* h, int64_t T, int64_t p0,
-                                 nn::MlaCache& cache, int64_t* counts,
-                                 std::vector<int32_t>* routing, float* xa_scratch,
-                                 float* xb_scratch, ForwardScratch* fs, int64_t n_seq) {
-  const int64_t D = cfg_.hidden_size;
+nn::MlaPath DeepseekV3::mla_path(const Block& b, int64_t T, int64_t p0) const {
+  if (mla_mode_ == MlaMode::Naive) return nn::MlaPath::Naive;
+  if (mla_mode_ == MlaMode::Absorbed) return nn::MlaPath::Absorbed;
   // Auto: naive (cheaper attention over Dn+R dims) for prefill while the decompressed K/V of all
   // p0+T positions stays under kNaiveKvBudgetBytes; absorbed for decode and for long contexts,
   // where decompressing H*(Dn+R+Dv) floats per cached position would cost too much memory.
@@ -337,117 +336,157 @@ float* DeepseekV3::block_forward(nn::Context& ctx, const Block& b, float* h, int
   // Without kv_b_proj (GGUF per-head weights) naive first decompresses an f32 kv_b_proj
   // (H*(Dn+Dv)*L conversions): worth it for a prefill, not for a few verified draft tokens.
   const int64_t min_naive_t = b.attn.kv_b_proj.weight().defined() ? 2 : 32;
-  const nn::MlaPath path = mla_mode_ == MlaMode::Naive      ? nn::MlaPath::Naive
-                           : mla_mode_ == MlaMode::Absorbed ? nn::MlaPath::Absorbed
-                           : T >= min_naive_t && naive_bytes <= kNaiveKvBudgetBytes
-                               ? nn::MlaPath::Naive
-                               : nn::MlaPath::Absorbed;
+  return T >= min_naive_t && naive_bytes <= kNaiveKvBudgetBytes ? nn::MlaPath::Naive
+                                                                 : nn::MlaPath::Absorbed;
+}
+
+float* DeepseekV3::block_forward(nn::Context& ctx, const Block& b, float* h, int64_t n,
+                                 const int32_t* positions, std::span<nn::MlaSpan> spans,
+                                 int64_t* counts, nn::MoeRouting* routing, float* xa_scratch,
+                                 float* xb_scratch, ForwardScratch* fs) {
+  const int64_t D = cfg_.hidden_size;
+  // Each sequence attends by its own path (training: always naive).
+  for (nn::MlaSpan& sp : spans)
+    sp.path = ctx.tape != nullptr ? nn::MlaPath::Naive : mla_path(b, sp.T, sp.p0);
   // Inference reuses the two scratch buffers and updates h in place; training takes fresh tape
-  // buffers (nn::activation_buffer / nn::residual_add) and always the naive MLA path.
-  float* xa = nn::activation_buffer(ctx, T * D, xa_scratch);
-  float* xb = nn::activation_buffer(ctx, T * D, xb_scratch);
-  b.input_layernorm.forward(ctx, h, xa, T);
-  nn::mla_forward(ctx, cfg_.mla(), b.attn, rope_, xa, T, p0, cache,
-                  ctx.tape != nullptr || n_seq > 1 ? nn::MlaPath::Naive : path, xb,
-                  fs ? &fs->mla : nullptr, n_seq);
-  h = nn::residual_add(ctx, h, xb, T * D);
-  xa = nn::activation_buffer(ctx, T * D, xa_scratch);
-  xb = nn::activation_buffer(ctx, T * D, xb_scratch);
-  b.post_attention_layernorm.forward(ctx, h, xa, T);
+  // buffers (nn::activation_buffer / nn::residual_add).
+  float* xa = nn::activation_buffer(ctx, n * D, xa_scratch);
+  float* xb = nn::activation_buffer(ctx, n * D, xb_scratch);
+  b.input_layernorm.forward(ctx, h, xa, n);
+  nn::mla_forward(ctx, cfg_.mla(), b.attn, rope_, xa, n, positions, spans, xb,
+                  fs ? &fs->mla : nullptr);
+  h = nn::residual_add(ctx, h, xb, n * D);
+  xa = nn::activation_buffer(ctx, n * D, xa_scratch);
+  xb = nn::activation_buffer(ctx, n * D, xb_scratch);
+  b.post_attention_layernorm.forward(ctx, h, xa, n);
   if (!b.is_moe) {
     std::vector<float> local;
     std::vector<float>& scratch = fs ? fs->mlp : local;
-    scratch.resize(size_t(b.mlp.scratch_floats(T)));
-    b.mlp.forward(ctx, xa, xb, T, scratch.data());
-  } else if (routing != nullptr) {
-    nn::MoeRouting r;
-    nn::moe_forward(ctx, cfg_.moe(), b.moe, xa, T, xb, counts, &r, fs ? &fs->moe : nullptr);
-    routing->insert(routing->end(), r.experts.begin(), r.experts.end());
+    scratch.resize(size_t(b.mlp.scratch_floats(n)));
+    b.mlp.forward(ctx, xa, xb, n, scratch.data());
   } else {
-    nn::moe_forward(ctx, cfg_.moe(), b.moe, xa, T, xb, counts, nullptr, fs ? &fs->moe : nullptr);
+    nn::moe_forward(ctx, cfg_.moe(), b.moe, xa, n, xb, counts, routing, fs ? &fs->moe : nullptr);
   }
-  return nn::residual_add(ctx, h, xb, T * D);
+  return nn::residual_add(ctx, h, xb, n * D);
 }
 
-void DeepseekV3::forward(std::span<const int32_t> tokens, Session& session, float* logits,
-                         bool all_logits) {
-  auto* s = dynamic_cast<DeepseekV3Session*>(&session);
-  R1_CHECK(s != nullptr, "session was not created by a deepseek_v3 model");
-  forward_hidden(tokens, *s, logits, all_logits, nullptr);
+float* DeepseekV3::forward(const Batch& batch, ForwardContext& fc) {
+  return forward_impl(batch, fc, nullptr, nullptr);
 }
 
-void DeepseekV3::forward_batch(std::span<const int32_t> tokens,
-                               std::span<Session* const> sessions, float* logits) {
-  const int64_t B = int64_t(tokens.size());
-  R1_CHECK(B == int64_t(sessions.size()), "{} tokens for {} sessions", B, sessions.size());
-  if (B == 0) return;
-  if (mla_mode_ == MlaMode::Naive) {  // the forced naive path exists per sequence only
-    CausalLM::forward_batch(tokens, sessions, logits);
-    return;
+float* DeepseekV3::forward_impl(const Batch& batch, ForwardContext& fc, float** h_final,
+                                std::shared_ptr<DeepseekV3Session>* stack_out) {
+  const std::vector<BatchSpan> spans = split_batch(batch, cfg_.vocab_size);
+  const int64_t N = batch.size(), D = cfg_.hidden_size, V = cfg_.vocab_size;
+  const int64_t K = cfg_.num_experts_per_tok;
+  int64_t n_stacked = 0;  // rows of sequences without a session
+  for (const BatchSpan& b : spans) {
+    auto* s = dynamic_cast<DeepseekV3Session*>(b.session);
+    R1_CHECK(b.session == nullptr || (s != nullptr && s->caches_.size() == layers_.size()),
+             "session of sequence {} was not created by this deepseek_v3 model", b.seq);
+    if (b.session == nullptr) n_stacked += b.T;
   }
-  std::lock_guard<std::mutex> lock(batch_mu_);
-  BatchScratch& bs = batch_;
-  const int64_t D = cfg_.hidden_size, V = cfg_.vocab_size, K = cfg_.num_experts_per_tok;
-  bs.sessions.resize(size_t(B));
-  bs.pos.resize(size_t(B));
-  bs.caches.resize(size_t(B));
-  for (int64_t b = 0; b < B; ++b) {
-    auto* s = dynamic_cast<DeepseekV3Session*>(sessions[size_t(b)]);
-    R1_CHECK(s != nullptr && s->caches_.size() == layers_.size(),
-             "session {} was not created by this deepseek_v3 model", b);
-    R1_CHECK(s->n_past_ + 1 <= s->n_ctx_, "session {}: {} cached tokens fill its context {}", b,
-             s->n_past_, s->n_ctx_);
-    R1_CHECK(tokens[size_t(b)] >= 0 && tokens[size_t(b)] < V, "token id {} out of range [0, {})",
-             tokens[size_t(b)], V);
-    for (int64_t c = 0; c < b; ++c) R1_CHECK(bs.sessions[size_t(c)] != s, "session {} given twice", b);
-    bs.sessions[size_t(b)] = s;
-    bs.pos[size_t(b)] = int32_t(s->n_past_);
+  autograd::Tape* tape = fc.tape;
+  if (tape != nullptr) {
+    for (const auto& b : layers_)
+      R1_CHECK(!b.attn.w_uk.defined(),
+               "training needs F32 weights with kv_b_proj as the only copy of W_UK/W_UV; this "
+               "model has per-head absorbed weights (GGUF or a non-F32 checkpoint), which would "
+               "go stale");
   }
-  ForwardScratch& fs = bs.fs;
-  fs.h.resize(size_t(B * D));
-  fs.xa.resize(size_t(B * D));
-  fs.xb.resize(size_t(B * D));
-  nn::Context ctx{pool_};
-  float* h = fs.h.data();    // [B, D] residual streams, one row per sequence
-  float* xa = fs.xa.data();  // [B, D]
-  float* xb = fs.xb.data();  // [B, D]
-  embed_.forward(ctx, tokens.data(), h, B);
+  // Sequences without a session (training micro-batches) stack their latents in one fresh
+  // cache, row0 of the stack = their first row's index among them; it lives on the tape.
+  std::shared_ptr<DeepseekV3Session> stack;
+  if (n_stacked > 0) {
+    stack.reset(static_cast<DeepseekV3Session*>(new_session(n_stacked).release()));
+    if (tape != nullptr) tape->keep_alive(stack);
+  }
+  if (stack_out != nullptr) *stack_out = stack;
+  std::vector<int64_t> stack_row0(spans.size(), 0);
+  for (size_t i = 0, off = 0; i < spans.size(); ++i) {
+    if (spans[i].session != nullptr) continue;
+    stack_row0[i] = int64_t(off);
+    off += size_t(spans[i].T);
+  }
+
+  // Inference buffers: the model's workspace for small batches (decode, verification: nothing
+  // allocated per step once grown), this call's for large ones (prefill: freed on return) or
+  // when another thread holds the workspace; training takes tape buffers.
+  std::unique_lock<std::mutex> lock(ws_mu_, std::defer_lock);
+  if (N <= ForwardScratch::kScratchMaxTokens) lock.try_lock();
+  ForwardScratch local;
+  ForwardScratch& fs = lock.owns_lock() ? ws_ : local;
+  if (tape == nullptr) {
+    fs.h.resize(size_t(N * D));
+    fs.xa.resize(size_t(N * D));
+    fs.xb.resize(size_t(N * D));
+  }
+  std::vector<nn::MlaSpan> mla(spans.size());
+  nn::Context ctx{pool_, tape};
+  float* h = nn::activation_buffer(ctx, N * D, fs.h.data());  // [N, D] residual streams
+  embed_.forward(ctx, batch.tokens.data(), h, N);
+  auto& counts = fs.counts;
+  counts.resize(layers_.size());
+  nn::MoeRouting& routing = fs.routing;
   for (size_t l = 0; l < layers_.size(); ++l) {
-    const Block& blk = layers_[l];
-    for (int64_t b = 0; b < B; ++b) bs.caches[size_t(b)] = &bs.sessions[size_t(b)]->caches_[l];
-    blk.input_layernorm.forward(ctx, h, xa, B);
-    nn::mla_decode_batch(ctx, cfg_.mla(), blk.attn, rope_, xa, B, bs.pos.data(),
-                         bs.caches.data(), xb, fs.mla);
-    nn::add_inplace(ctx, h, xb, B * D);
-    blk.post_attention_layernorm.forward(ctx, h, xa, B);
-    if (!blk.is_moe) {
-      fs.mlp.resize(size_t(blk.mlp.scratch_floats(B)));
-      blk.mlp.forward(ctx, xa, xb, B, fs.mlp.data());
-    } else {
-      nn::moe_forward(ctx, cfg_.moe(), blk.moe, xa, B, xb, nullptr, &bs.routing, &fs.moe);
-      // Statistics per session from its own row's K experts (as B forward() calls count them).
-      std::lock_guard<std::mutex> stats(stats_mu_);
-      for (int64_t b = 0; b < B; ++b) {
-        DeepseekV3Session& s = *bs.sessions[size_t(b)];
-        const int32_t* ids = bs.routing.experts.data() + b * K;
-        for (int64_t k = 0; k < K; ++k) {
-          ++s.expert_counts_[l][size_t(ids[k])];
-          ++total_counts_[l][size_t(ids[k])];
-        }
-        if (s.record_routing_) s.routing_[l].insert(s.routing_[l].end(), ids, ids + K);
-      }
+    for (size_t i = 0; i < spans.size(); ++i) {
+      auto* s = static_cast<DeepseekV3Session*>(spans[i].session);
+      mla[i].row0 = spans[i].row0;
+      mla[i].T = spans[i].T;
+      mla[i].p0 = spans[i].p0;
+      mla[i].cache = s != nullptr ? &s->caches_[l] : &stack->caches_[l];
+      mla[i].cache_row0 = s != nullptr ? 0 : stack_row0[i];
     }
-    nn::add_inplace(ctx, h, xb, B * D);
+    counts[l].assign(size_t(cfg_.n_routed_experts), 0);
+    h = block_forward(ctx, layers_[l], h, N, batch.pos.data(), mla, counts[l].data(), &routing,
+                      fs.xa.data(), fs.xb.data(), tape == nullptr ? &fs : nullptr);
+    if (!layers_[l].is_moe) continue;
+    // Statistics per session from its own rows' K experts (as separate forwards count them).
+    std::lock_guard<std::mutex> stats(stats_mu_);
+    for (size_t e = 0; e < counts[l].size(); ++e) total_counts_[l][e] += counts[l][e];
+    for (const BatchSpan& b : spans) {
+      auto* s = static_cast<DeepseekV3Session*>(b.session);
+      if (s == nullptr) continue;
+      const int32_t* ids = routing.experts.data() + b.row0 * K;
+      for (int64_t k = 0; k < b.T * K; ++k) ++s->expert_counts_[l][size_t(ids[k])];
+      if (s->record_routing_) s->routing_[l].insert(s->routing_[l].end(), ids, ids + b.T * K);
+    }
   }
-  for (int64_t b = 0; b < B; ++b) bs.sessions[size_t(b)]->n_past_ += 1;
-  norm_.forward(ctx, h, xa, B);
-  lm_head_.forward(ctx, xa, logits, B);
+  if (fc.expert_counts != nullptr) {
+    fc.expert_counts->resize(layers_.size());
+    for (size_t l = 0; l < layers_.size(); ++l) {
+      auto& c = (*fc.expert_counts)[l];
+      c.resize(counts[l].size(), 0);
+      for (size_t e = 0; e < c.size(); ++e) c[e] += counts[l][e];
+    }
+  }
+  for (const BatchSpan& b : spans)
+    if (b.session != nullptr) static_cast<DeepseekV3Session*>(b.session)->n_past_ += b.T;
+  if (h_final != nullptr) *h_final = h;
+  if (fc.hidden != nullptr) gather_rows(ctx, batch, Batch::kHidden, h, D, fc.hidden, nullptr);
+  const int64_t n_logits = batch.count(Batch::kLogits);
+  if (n_logits == 0 || (fc.logits == nullptr && tape == nullptr)) return nullptr;
+  // The final norm and head run over the flagged rows only (a prompt's last row).
+  float* hl = gather_rows(ctx, batch, Batch::kLogits, h, D, nullptr, fs.xb.data());
+  float* xn = nn::activation_buffer(ctx, n_logits * D, fs.xa.data());
+  norm_.forward(ctx, hl, xn, n_logits);
+  float* logits = fc.logits != nullptr ? fc.logits : tape->alloc(n_logits * V);
+  lm_head_.forward(ctx, xn, logits, n_logits);
+  return logits;
 }
 
 void DeepseekV3::forward_hidden(std::span<const int32_t> tokens, DeepseekV3Session& s,
                                 float* logits, bool all_logits, float* hidden) {
-  nn::Context ctx{pool_};
-  forward_hidden_ctx(ctx, tokens, s, logits, all_logits, hidden, nullptr, nullptr);
+  Batch b;
+  const uint8_t flags = uint8_t((logits != nullptr ? Batch::kLogits : 0) |
+                                (hidden != nullptr ? Batch::kHidden : 0));
+  b.add_tokens(b.add_sequence(&s), tokens, s.n_past(), flags);
+  if (!all_logits)  // hidden for every row, logits for the last only
+    for (size_t i = 0; i + 1 < b.out.size(); ++i) b.out[i] &= uint8_t(~Batch::kLogits);
+  ForwardContext fc;
+  fc.logits = logits;
+  fc.hidden = hidden;
+  forward(b, fc);
 }
 
 float* DeepseekV3::forward_train(std::span<const int32_t> tokens, autograd::Tape& tape,
@@ -462,100 +501,35 @@ float* DeepseekV3::forward_train_batch(std::span<const int32_t> tokens, int64_t 
   const int64_t N = int64_t(tokens.size()), V = cfg_.vocab_size, D = cfg_.hidden_size;
   R1_CHECK(B >= 1 && N % B == 0 && N >= B, "{} tokens do not split into {} sequences", N, B);
   const int64_t T = N / B;  // tokens per sequence
-  for (int64_t t = 0; t < N; ++t)
-    R1_CHECK(tokens[t] >= 0 && tokens[t] < V, "token id {} out of range [0, {})", tokens[t], V);
-  auto check = [](const Block& b) {
-    R1_CHECK(!b.attn.w_uk.defined(),
-             "training needs F32 weights with kv_b_proj as the only copy of W_UK/W_UV; this model "
-             "has per-head absorbed weights (GGUF or a non-F32 checkpoint), which would go stale");
-  };
-  for (const auto& b : layers_) check(b);
-  for (const auto& m : mtp_) check(m.block);
-  std::shared_ptr<Session> sess = new_session(N);  // the B sequences stacked in its caches
-  tape.keep_alive(sess);
-  auto& s = static_cast<DeepseekV3Session&>(*sess);
-  nn::Context ctx{pool_, &tape};
-  float* logits = tape.alloc(N * V);
+  for (const auto& m : mtp_)
+    R1_CHECK(!m.block.attn.w_uk.defined(),
+             "training needs F32 weights with kv_b_proj as the only copy of W_UK/W_UV");
+  const Batch batch = Batch::training(tokens, B);
+  ForwardContext fc;
+  fc.tape = &tape;
+  fc.expert_counts = expert_counts;
   float* h = nullptr;
-  forward_hidden_ctx(ctx, tokens, s, logits, true, nullptr, &h, expert_counts, B);
+  std::shared_ptr<DeepseekV3Session> stack;
+  float* logits = forward_impl(batch, fc, &h, &stack);
   if (mtp_logits != nullptr) {
     R1_CHECK(!mtp_.empty() && T >= 2, "MTP training needs an MTP module and 2+ tokens");
+    nn::Context ctx{pool_, &tape};
     *mtp_logits = tape.alloc(B * (T - 1) * V);
-    if (B == 1) {
-      mtp_forward_ctx(ctx, h, tokens.subspan(1), s, *mtp_logits);
-    } else {
-      // Sequence b's MTP rows pair h[b*T + i] with tokens[b*T + i + 1], i < T-1: gathered into
-      // [B*(T-1), D] / [B*(T-1)] (the gather records its backward).
-      float* hid = tape.alloc(B * (T - 1) * D);
-      std::vector<int32_t> next(static_cast<size_t>(B * (T - 1)));
-      for (int64_t b = 0; b < B; ++b) {
+    // Sequence b's MTP rows pair h[b*T + i] with tokens[b*T + i + 1], i < T-1: gathered into
+    // [B*(T-1), D] / [B*(T-1)] (the gather records its backward).
+    float* hid = h;
+    if (B > 1) {
+      hid = tape.alloc(B * (T - 1) * D);
+      for (int64_t b = 0; b < B; ++b)
         nn::copy_rows(ctx, h + b * T * D, D, hid + b * (T - 1) * D, D, D, T - 1);
-        std::copy(tokens.begin() + b * T + 1, tokens.begin() + (b + 1) * T,
-                  next.begin() + b * (T - 1));
-      }
-      mtp_forward_ctx(ctx, hid, next, s, *mtp_logits, B);
     }
+    std::vector<int32_t> next(static_cast<size_t>(B * (T - 1)));
+    for (int64_t b = 0; b < B; ++b)
+      std::copy(tokens.begin() + b * T + 1, tokens.begin() + (b + 1) * T,
+                next.begin() + b * (T - 1));
+    mtp_forward_ctx(ctx, hid, next, *stack, *mtp_logits, B);
   }
   return logits;
-}
-
-void DeepseekV3::forward_hidden_ctx(nn::Context& ctx, std::span<const int32_t> tokens,
-                                    DeepseekV3Session& s, float* logits, bool all_logits,
-                                    float* hidden, float** h_final,
-                                    std::vector<std::vector<int64_t>>* counts_out, int64_t n_seq) {
-  const int64_t T = int64_t(tokens.size()), D = cfg_.hidden_size, V = cfg_.vocab_size;
-  const int64_t p0 = s.n_past_;
-  R1_CHECK(T >= 1 && p0 + T <= s.n_ctx_, "{} tokens at position {} exceed the context {}", T, p0,
-           s.n_ctx_);
-  R1_CHECK(s.caches_.size() == layers_.size(), "session from another model");
-  // Inference buffers: the session's (small T) or this call's; training uses tape buffers.
-  ForwardScratch local;
-  ForwardScratch* fs = ctx.tape == nullptr && T <= ForwardScratch::kScratchMaxTokens ? &s.scratch_
-                                                                                       : &local;
-  std::vector<float>&hv = fs->h, &xa = fs->xa, &xb = fs->xb;
-  if (ctx.tape == nullptr) {
-    hv.resize(size_t(T * D));
-    xa.resize(size_t(T * D));
-    xb.resize(size_t(T * D));
-  }
-  float* h = nn::activation_buffer(ctx, T * D, hv.data());
-  embed_.forward(ctx, tokens.data(), h, T);
-  auto& counts = fs->counts;
-  counts.resize(layers_.size());
-  for (size_t l = 0; l < layers_.size(); ++l) {
-    counts[l].assign(size_t(cfg_.n_routed_experts), 0);
-    h = block_forward(ctx, layers_[l], h, T, p0, s.caches_[l], counts[l].data(),
-                      s.record_routing_ ? &s.routing_[l] : nullptr, xa.data(), xb.data(),
-                      ctx.tape == nullptr ? fs : nullptr, n_seq);
-  }
-  if (counts_out != nullptr) {
-    counts_out->resize(layers_.size());
-    for (size_t l = 0; l < layers_.size(); ++l) {
-      auto& c = (*counts_out)[l];
-      c.resize(counts[l].size(), 0);
-      for (size_t e = 0; e < c.size(); ++e) c[e] += counts[l][e];
-    }
-  }
-  if (h_final != nullptr) *h_final = h;
-  s.n_past_ = p0 + T;
-  {
-    std::lock_guard<std::mutex> lock(stats_mu_);
-    for (size_t l = 0; l < layers_.size(); ++l) {
-      if (!layers_[l].is_moe) continue;
-      for (size_t e = 0; e < counts[l].size(); ++e) {
-        total_counts_[l][e] += counts[l][e];
-        s.expert_counts_[l][e] += counts[l][e];
-      }
-    }
-  }
-  if (hidden) std::memcpy(hidden, h, size_t(T * D) * sizeof(float));
-  if (!logits) return;
-  const int64_t first = all_logits ? 0 : T - 1;
-  const int64_t n = T - first;
-  float* xn = nn::activation_buffer(ctx, n * D, xa.data());
-  norm_.forward(ctx, h + first * D, xn, n);
-  lm_head_.forward(ctx, xn, logits, n);
-  (void)V;
 }
 
 void DeepseekV3::mtp_logits(std::span<const int32_t> tokens, float* out) {
@@ -582,8 +556,19 @@ void DeepseekV3::mtp_forward_ctx(nn::Context& ctx, const float* hidden,
   const MtpModule& m = mtp_[0];
   const int64_t T = int64_t(next_tokens.size()), D = cfg_.hidden_size;
   const int64_t p0 = s.mtp_n_past_;
-  R1_CHECK(T >= 1 && p0 + T <= s.mtp_cache_.capacity, "MTP positions {}..{} past the context {}",
-           p0, p0 + T - 1, s.mtp_cache_.capacity);
+  R1_CHECK(T >= 1 && T % n_seq == 0 && (n_seq == 1 || p0 == 0) &&
+               p0 + T <= s.mtp_cache_.capacity,
+           "MTP positions {}..{} as {} sequences past the context {}", p0, p0 + T - 1, n_seq,
+           s.mtp_cache_.capacity);
+  // n_seq > 1 (training): n_seq sequences of Ts rows each, stacked in the MTP cache from 0.
+  const int64_t Ts = T / n_seq;
+  std::vector<nn::MlaSpan> spans(static_cast<size_t>(n_seq));
+  std::vector<int32_t> pos(static_cast<size_t>(T));
+  for (int64_t i = 0; i < n_seq; ++i) {
+    spans[size_t(i)] = nn::MlaSpan{i * Ts, Ts, n_seq == 1 ? p0 : 0, &s.mtp_cache_, i * Ts,
+                                   nn::MlaPath::Naive};
+    for (int64_t t = 0; t < Ts; ++t) pos[size_t(i * Ts + t)] = int32_t(spans[size_t(i)].p0 + t);
+  }
   // cat [T, 2D] = [enorm(emb(t_{i+1})) | hnorm(h_i)] (V3 report eq. 21; HF eh_proj input order).
   // Buffers come from the tape when training (nn::activation_buffer).
   std::vector<float> ev(size_t(T * D)), hnv(size_t(T * D)), catv(size_t(T * 2 * D)),
@@ -599,10 +584,9 @@ void DeepseekV3::mtp_forward_ctx(nn::Context& ctx, const float* hidden,
   nn::copy_rows(ctx, hn, D, cat + D, 2 * D, D, T);
   float* h = nn::activation_buffer(ctx, T * D, hv.data());
   m.eh_proj.forward(ctx, cat, h, T);
-  h = block_forward(ctx, m.block, h, T, p0, s.mtp_cache_, nullptr, nullptr, xa.data(), xb.data(),
-                    ctx.tape == nullptr && T <= ForwardScratch::kScratchMaxTokens ? &s.scratch_
-                                                                                   : nullptr,
-                    n_seq);
+  ForwardScratch local;
+  h = block_forward(ctx, m.block, h, T, pos.data(), spans, nullptr, nullptr, xa.data(), xb.data(),
+                    ctx.tape == nullptr ? &local : nullptr);
   s.mtp_n_past_ = p0 + T;
   float* xn = nn::activation_buffer(ctx, T * D, xa.data());
   m.shared_head_norm.forward(ctx, h, xn, T);

@@ -45,14 +45,15 @@ struct MtpModule {
 /// a 512 MiB budget, else absorbed (always for T == 1, decode).
 enum class MlaMode { Auto, Naive, Absorbed };
 
-/// Reusable inference buffers of one session, used for forwards of up to kScratchMaxTokens
-/// tokens (decode, speculative verification): once grown, decode allocates nothing per token.
+/// Reusable inference buffers of the model, used for batches of up to kScratchMaxTokens rows
+/// (decode, speculative verification): once grown, decode allocates nothing per token.
 /// Larger forwards (prefill) allocate per call, so their big buffers are not kept.
 struct ForwardScratch {
   static constexpr int64_t kScratchMaxTokens = 64;
   nn::MlaScratch mla;
   nn::MoeScratch moe;
-  std::vector<float> h, xa, xb, mlp;                // [T, D] x3, dense SwiGLU scratch
+  nn::MoeRouting routing;                           // [N, K] of the last MoE layer
+  std::vector<float> h, xa, xb, mlp;                // [N, D] x3, dense SwiGLU scratch
   std::vector<std::vector<int64_t>> counts;         // [layers][E] routed tokens of this call
 };
 
@@ -84,7 +85,6 @@ class DeepseekV3Session : public Session {
   std::vector<std::vector<int64_t>> expert_counts_;
   bool record_routing_ = false;
   std::vector<std::vector<int32_t>> routing_;
-  ForwardScratch scratch_;
 };
 
 class DeepseekV3 : public CausalLM {
@@ -102,20 +102,18 @@ class DeepseekV3 : public CausalLM {
 
   const ModelInfo& info() const override { return info_; }
   std::unique_ptr<Session> new_session(int64_t n_ctx) override;
-  /// See CausalLM::forward. logits may be null (fill the cache only).
-  void forward(std::span<const int32_t> tokens, Session& session, float* logits,
-               bool all_logits) override;
-  /// One decode step over B distinct sessions (see CausalLM::forward_batch): tokens[b] at
-  /// position sessions[b]->n_past(). Every projection (q_a/q_b or q_proj, kv_a, o_proj, dense
-  /// MLP, shared experts, router, lm_head) runs ONE matmul over the B rows; MLA attends per
-  /// sequence over its own latent cache (absorbed path, nn::mla_decode_batch); routed experts are
-  /// dispatched grouped over the B rows (each used expert's weights read once). Each session's
-  /// expert counts and routing record get its own row's routing. logits: [B, V] f32. Equals B
-  /// forward() calls up to float summation order. Buffers are reused (no allocation per step once
-  /// grown); calls are serialised by a mutex. MlaMode::Naive falls back to per-session forward().
-  void forward_batch(std::span<const int32_t> tokens, std::span<Session* const> sessions,
-                     float* logits) override;
-  /// Same, also writing the last block's output before model.norm into hidden [T, D] (for MTP).
+  /// See CausalLM::forward(Batch): the one layer loop of this architecture. Every projection
+  /// (q_a/q_b or q_proj, kv_a, o_proj, dense MLP, shared experts, router, lm_head) runs once
+  /// over all rows; MoE routed experts are dispatched grouped over all rows (each used expert's
+  /// weights read once); MLA attends per sequence over its own latent cache, each sequence by its
+  /// own path (mla_path: naive for a prefill, absorbed for decode and verification; consecutive
+  /// absorbed sequences share one batched absorbed attention). Sequences without a session
+  /// (training) stack their latents in one fresh cache. Each session's expert counts and
+  /// routing record get its own rows' routing; ctx.expert_counts += all rows'.
+  float* forward(const Batch& batch, ForwardContext& ctx) override;
+  using CausalLM::forward;
+  /// Helper over forward(Batch) for one session (CausalLM::forward's tokens form), also writing
+  /// the last block's output before model.norm into hidden [T, D] when non-null (for MTP).
   void forward_hidden(std::span<const int32_t> tokens, DeepseekV3Session& s, float* logits,
                       bool all_logits, float* hidden);
 
@@ -132,9 +130,9 @@ class DeepseekV3 : public CausalLM {
                    DeepseekV3Session& s, float* logits);
   bool has_mtp() const { return !mtp_.empty(); }
 
-  /// Training forward of one sequence at positions 0 .. T-1 through the same blocks as
-  /// forward() (naive MLA), every block recording its backward node on `tape` (nn/grad.h).
-  /// Returns the logits [T, V] (a tape buffer). If mtp_logits is non-null (needs an MTP module and
+  /// Training forward of one sequence at positions 0 .. T-1: forward(Batch) without a session,
+  /// with the tape in the context (naive MLA), every block recording its backward node on
+  /// `tape` (nn/grad.h). Returns the logits [T, V] (a tape buffer). If mtp_logits is non-null (needs an MTP module and
   /// T >= 2) it receives the MTP depth-1 logits [T-1, V] (row i predicts tokens[i+2]; see
   /// mtp_logits). expert_counts, if non-null: [num_hidden_layers][E] += tokens routed per expert
   /// (the load the aux-loss-free bias update balances). The session lives until tape.clear().
@@ -144,9 +142,8 @@ class DeepseekV3 : public CausalLM {
                        std::vector<std::vector<int64_t>>* expert_counts);
 
   /// Training forward of B sequences of T tokens each (tokens [B*T], row b*T + t is token t of
-  /// sequence b, at position t): forward_train's blocks, but every projection, norm, MLP and the
-  /// MoE (routing and grouped experts) run once over the B*T rows; MLA attention is naive and
-  /// causal within each sequence (nn::mla_forward with n_seq = B). Returns the logits [B*T, V] (a
+  /// sequence b, at position t): forward(Batch) of B sequences without sessions (their latents
+  /// stacked in one cache; naive MLA causal within each), the tape in the context. Returns the logits [B*T, V] (a
   /// tape buffer). mtp_logits, if non-null: [B*(T-1), V], row b*(T-1) + i = sequence b's MTP row
   /// i (predicts tokens[b*T + i + 2]); needs an MTP module and T >= 2. expert_counts: += the
   /// routed tokens of all B*T rows. Equals B forward_train calls up to float summation order
@@ -166,16 +163,22 @@ class DeepseekV3 : public CausalLM {
 
  private:
   explicit DeepseekV3(ThreadPool& pool) : pool_(pool) {}
-  /// One block over the residual stream h [T, D]; returns the updated stream (h itself for
-  /// inference, a new tape buffer when training).
-  float* block_forward(nn::Context& ctx, const Block& b, float* h, int64_t T, int64_t p0,
-                       nn::MlaCache& cache, int64_t* counts, std::vector<int32_t>* routing,
-                       float* scratch_a, float* scratch_b, ForwardScratch* fs, int64_t n_seq = 1);
-  /// n_seq > 1 (training): tokens are n_seq sequences of equal length at positions 0.. each
-  /// (nn::mla_forward's stacked layout).
-  void forward_hidden_ctx(nn::Context& ctx, std::span<const int32_t> tokens, DeepseekV3Session& s,
-                          float* logits, bool all_logits, float* hidden, float** h_final,
-                          std::vector<std::vector<int64_t>>* counts_out, int64_t n_seq = 1);
+  /// The MLA path of a span of T rows at positions p0.. in block b (mla_mode_, then Auto).
+  nn::MlaPath mla_path(const Block& b, int64_t T, int64_t p0) const;
+  /// One block over the residual stream h [n, D] of the batch's rows (spans: each sequence's
+  /// rows and cache; their paths are set here); returns the updated stream (h itself for
+  /// inference, a new tape buffer when training). counts [E] += routed tokens, routing: the
+  /// rows' expert ids (MoE blocks).
+  float* block_forward(nn::Context& ctx, const Block& b, float* h, int64_t n,
+                       const int32_t* positions, std::span<nn::MlaSpan> spans, int64_t* counts,
+                       nn::MoeRouting* routing, float* scratch_a, float* scratch_b,
+                       ForwardScratch* fs);
+  /// forward(Batch), also returning the final hidden stream [N, D] (a tape buffer when
+  /// training) and the stacked cache of the sequences without a session (for MTP training).
+  float* forward_impl(const Batch& batch, ForwardContext& ctx, float** h_final,
+                      std::shared_ptr<DeepseekV3Session>* stack);
+  /// n_seq > 1 (training): next_tokens holds n_seq sequences of equal length, stacked in the MTP
+  /// cache from position 0 each.
   void mtp_forward_ctx(nn::Context& ctx, const float* hidden, std::span<const int32_t> next_tokens,
                        DeepseekV3Session& s, float* logits, int64_t n_seq = 1);
 
@@ -190,16 +193,9 @@ class DeepseekV3 : public CausalLM {
   std::vector<MtpModule> mtp_;
   MlaMode mla_mode_ = MlaMode::Auto;
   mutable std::mutex stats_mu_;
-  // Workspace of forward_batch (grown to the largest B seen, then reused).
-  struct BatchScratch {
-    ForwardScratch fs;
-    nn::MoeRouting routing;
-    std::vector<int32_t> pos;
-    std::vector<nn::MlaCache*> caches;
-    std::vector<DeepseekV3Session*> sessions;
-  };
-  std::mutex batch_mu_;
-  BatchScratch batch_;
+  // Inference workspace of forward(Batch) for small batches; a concurrent call allocates its own.
+  std::mutex ws_mu_;
+  ForwardScratch ws_;
   std::vector<std::vector<int64_t>> total_counts_;
 };
 
