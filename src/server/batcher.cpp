@@ -77,6 +77,10 @@ void Batcher::admit(const std::shared_ptr<Job>& job) {
       req.opts.thinking_budget = job->max_reasoning_tokens;
       req.opts.think_end_ids = backend_.think_end_tokens();
     }
+    if (job->grammar) {
+      req.opts.constraint = std::make_shared<GrammarConstraint>(
+          job->grammar, backend_.token_table(), backend_.tokenizer(), backend_.eos_ids());
+    }
     Choice* cp = c.get();
     req.stream = [this, cp](std::string_view text, int32_t token) { return on_stream(*cp, text, token); };
     auto id = sched_->add(std::move(req));

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "grammar/token_mask.h"
 #include "server/schema.h"
 
 namespace r1::server {
@@ -55,6 +56,8 @@ class Job {
   std::vector<std::string> stop;
   SamplingParams sampling;             // choice i uses seed + i
   int64_t max_reasoning_tokens = -1;   // thinking budget per choice (chat); < 0: unlimited
+  // Structured output (response_format, grammar): each choice's output is a sentence of it.
+  std::shared_ptr<grammar::CompiledGrammar> grammar;
   Clock::time_point enqueued_at;
 
   /// Scheduler side: appends an event and wakes the waiter. Thread-safe.
