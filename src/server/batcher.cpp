@@ -60,6 +60,9 @@ void Batcher::admit(const std::shared_ptr<Job>& job) {
   sampling.top_p = job->sampling.top_p;
   sampling.frequency_penalty = job->sampling.frequency_penalty;
   sampling.presence_penalty = job->sampling.presence_penalty;
+  if (job->sampling.top_k >= 0) sampling.top_k = job->sampling.top_k;
+  if (job->sampling.min_p >= 0.0f) sampling.min_p = job->sampling.min_p;
+  if (job->sampling.repeat_penalty > 0.0f) sampling.repeat_penalty = job->sampling.repeat_penalty;
   for (int i = 0; i < job->n; ++i) {
     auto c = std::make_unique<Choice>(job->prompt_opens_think);
     c->job = st.get();

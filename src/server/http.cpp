@@ -391,6 +391,9 @@ void HttpServer::handle_generation(const httplib::Request& req, httplib::Respons
   if (r.top_p) job->sampling.top_p = *r.top_p;
   if (r.frequency_penalty) job->sampling.frequency_penalty = *r.frequency_penalty;
   if (r.presence_penalty) job->sampling.presence_penalty = *r.presence_penalty;
+  if (r.top_k) job->sampling.top_k = *r.top_k;
+  if (r.min_p) job->sampling.min_p = *r.min_p;
+  if (r.repetition_penalty) job->sampling.repeat_penalty = *r.repetition_penalty;
   job->sampling.top_logprobs = r.logprobs ? r.top_logprobs : -1;
   job->max_reasoning_tokens = r.max_reasoning_tokens.value_or(-1);
   if (r.grammar) job->grammar = backend_.grammars().get(r.grammar_text, r.grammar);

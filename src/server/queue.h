@@ -39,6 +39,10 @@ struct SamplingParams {
   float frequency_penalty = 0.0f;  // OpenAI's (engine::apply_frequency_presence_penalty)
   float presence_penalty = 0.0f;
   int top_logprobs = -1;     // < 0: no log-probs; k >= 0: the chosen token's and the top k
+  // vLLM / llama-server extensions; < 0: the backend's sampler default.
+  int32_t top_k = -1;
+  float min_p = -1.0f;
+  float repeat_penalty = -1.0f;
 };
 
 /// One admitted request: everything the scheduler needs, and the channel back to the client.

@@ -232,6 +232,27 @@ std::optional<ApiError> parse_common(const json& j, std::string_view body, Gener
       r.include_usage = u->get<bool>();
     }
   }
+  if (const json* v = field(j, "top_k")) {
+    auto k = as_integer(*v);
+    if (!k) return wrong_type("top_k", "an integer", *v);
+    if (*k < -1 || *k > INT32_MAX) return bad("top_k", fmt::format("'top_k' must be -1, 0 (both off) or a positive count, got {}", *k), "invalid_value");
+    r.top_k = static_cast<int32_t>(std::max<int64_t>(*k, 0));
+  }
+  if (const json* v = field(j, "min_p")) {
+    if (!v->is_number()) return wrong_type("min_p", "a number", *v);
+    const double p = v->get<double>();
+    if (!(p >= 0.0 && p <= 1.0)) return bad("min_p", fmt::format("'min_p' must be in [0, 1], got {}", p), "invalid_value");
+    r.min_p = static_cast<float>(p);
+  }
+  for (const char* key : {"repetition_penalty", "repeat_penalty"}) {
+    const json* v = field(j, key);
+    if (!v) continue;
+    if (!v->is_number()) return wrong_type(key, "a number", *v);
+    const double p = v->get<double>();
+    if (!(p > 0.0 && p <= 10.0)) return bad(key, fmt::format("'{}' must be in (0, 10], got {}", key, p), "invalid_value");
+    if (r.repetition_penalty) return bad(key, "give either 'repetition_penalty' or 'repeat_penalty', not both", "invalid_value");
+    r.repetition_penalty = static_cast<float>(p);
+  }
   for (const char* key : {"frequency_penalty", "presence_penalty"}) {
     const json* v = field(j, key);
     if (!v) continue;
@@ -377,6 +398,10 @@ std::optional<ApiError> parse_tools(const json& j, std::string_view body, Genera
         if (!d->is_string()) return wrong_type(p + ".function.description", "a string", *d);
         spec.description = d->get<std::string>();
       }
+      if (const json* strict = field(*fn, "strict")) {
+        if (!strict->is_boolean()) return wrong_type(p + ".function.strict", "a boolean", *strict);
+        spec.strict = strict->get<bool>();
+      }
       if (const json* params = field(*fn, "parameters")) {
         if (!params->is_object()) return wrong_type(p + ".function.parameters", "an object (a JSON schema)", *params);
         spec.parameters = ordered[i]["function"]["parameters"];
@@ -413,6 +438,15 @@ std::optional<ApiError> parse_tools(const json& j, std::string_view body, Genera
   if (const json* v = field(j, "parallel_tool_calls")) {
     if (!v->is_boolean()) return wrong_type("parallel_tool_calls", "a boolean", *v);
     r.parallel_tool_calls = v->get<bool>();
+  }
+  if (r.tool_choice == ToolChoice::Auto) {
+    // OpenAI's strict promises arguments that match the schema; only a forced call is decoded
+    // under the schema's grammar here, and "auto" leaves the model free.
+    for (size_t i = 0; i < r.tools.size(); ++i) {
+      if (r.tools[i].strict) {
+        return bad(fmt::format("tools[{}].function.strict", i), "'strict' tools need tool_choice \"required\" or a named function (their arguments are then decoded under the schema); with \"auto\" they would not be enforced", "unsupported_parameter");
+      }
+    }
   }
   if ((r.tool_choice == ToolChoice::Required || r.tool_choice == ToolChoice::Named) && r.grammar) {
     return bad("tool_choice", "a forced tool call cannot be combined with 'response_format' or 'grammar'", "invalid_value");

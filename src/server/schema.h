@@ -65,6 +65,10 @@ struct GenerationRequest {
   int n = 1;                           // choices, [1, kMaxChoices]
   bool stream = false;
   bool include_usage = false;          // stream_options.include_usage
+  // Sampler extensions of vLLM and llama-server (not OpenAI's): unset: the server's defaults.
+  std::optional<int32_t> top_k;               // >= 0; 0 (or vLLM's -1): off
+  std::optional<float> min_p;                 // [0, 1]
+  std::optional<float> repetition_penalty;    // (0, 10]; also llama-server's repeat_penalty
   std::optional<float> frequency_penalty;  // [-2, 2]; unset: 0
   std::optional<float> presence_penalty;   // [-2, 2]; unset: 0
   // Log-probs: chat `logprobs: true` + `top_logprobs: K`, completions `logprobs: K`.
@@ -105,8 +109,9 @@ inline constexpr ReasoningEffortBudget kReasoningEffortBudgets[] = {
 /// many); known fields of the wrong type or out of range give a 400 naming the field (`param`).
 /// Null counts as absent for optional fields, as in OpenAI's API. Fields of OpenAI's API that this
 /// server would not honour get a 400 with code "unsupported_parameter" instead of being ignored:
-/// the legacy functions/function_call, logit_bias (non-empty), prediction, audio, modalities
-/// other than ["text"],
+/// the legacy functions/function_call, logit_bias (non-empty), tools marked strict under
+/// tool_choice auto (only forced calls are decoded under their schema), prediction, audio,
+/// modalities other than ["text"],
 /// web_search_options; for completions echo, suffix and best_of other than 1 or n. Fields that
 /// change nothing in the output (user, store, metadata, service_tier, parallel_tool_calls) are
 /// accepted.

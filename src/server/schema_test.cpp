@@ -95,6 +95,11 @@ TEST(Schema, RejectsBadChatRequestsNamingTheField) {
       {R"({"messages": [{"role": "user", "content": "x"}], "chat_template_kwargs": [1]})", "chat_template_kwargs"},
       {R"({"messages": [{"role": "user", "content": "x"}], "chat_template_kwargs": {"messages": []}})", "chat_template_kwargs.messages"},
       {R"({"messages": [{"role": "user", "content": "x"}], "presence_penalty": 9})", "presence_penalty"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "top_k": -2})", "top_k"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "min_p": 1.5})", "min_p"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "repetition_penalty": 0})", "repetition_penalty"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "repetition_penalty": 1.1, "repeat_penalty": 1.1})", "repeat_penalty"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function", "function": {"name": "f", "strict": true}}]})", "tools[0].function.strict"},
   };
   for (const auto& c : cases) {
     ApiError e = chat_err(c.body);
@@ -115,6 +120,10 @@ TEST(Schema, LogprobsPenaltiesAndThinkingControls) {
   EXPECT_FLOAT_EQ(*r.presence_penalty, -1.5f);
   EXPECT_EQ(r.max_reasoning_tokens, 1024);
   EXPECT_EQ(r.chat_template_kwargs.dump(), R"({"enable_thinking":false,"n":{"a":1}})");
+  auto extras = chat_ok(R"({"messages":[{"role":"user","content":"x"}],"top_k":-1,"min_p":0.1,"repeat_penalty":1.3})");
+  EXPECT_EQ(*extras.top_k, 0);
+  EXPECT_FLOAT_EQ(*extras.min_p, 0.1f);
+  EXPECT_FLOAT_EQ(*extras.repetition_penalty, 1.3f);
   EXPECT_EQ(chat_ok(R"({"messages":[{"role":"user","content":"x"}],"max_reasoning_tokens":0})").max_reasoning_tokens, 0);
   auto plain = chat_ok(R"({"messages":[{"role":"user","content":"x"}],"logprobs":false})");
   EXPECT_FALSE(plain.logprobs);

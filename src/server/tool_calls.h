@@ -28,6 +28,7 @@ struct ToolSpec {
   std::string name;
   std::string description;
   nlohmann::ordered_json parameters = nlohmann::ordered_json::object();  // a JSON schema
+  bool strict = false;  // OpenAI's strict: arguments must match the schema
 };
 
 /// One call the model made. arguments: JSON text of an object.

@@ -138,6 +138,21 @@ test('json_object, GBNF grammar, streaming, and the reasoning stays free', { ski
   assert.equal(validate(schemas.list[0], JSON.parse(text)), null, text);
 });
 
+test("vLLM/llama-server sampler extensions reach the sampler: top_k 1 and min_p 1 are greedy", { skip }, async () => {
+  const base = { model: 'tiny', messages: user('pick'), max_tokens: 8, max_reasoning_tokens: 0 };
+  const text = (r) => (r.choices[0].message.reasoning_content ?? '') + '|' + r.choices[0].message.content;
+  const greedy = text(await client.chat.completions.create({ ...base, temperature: 0 }));
+  for (const extra of [{ top_k: 1 }, { min_p: 1 }]) {
+    const outs = new Set();
+    for (const seed of [1, 2, 3]) outs.add(text(await client.chat.completions.create({ ...base, temperature: 1.5, seed, ...extra })));
+    assert.deepEqual([...outs], [greedy], JSON.stringify(extra));
+  }
+  // Without them, a random model at temperature 1.5 gives different texts for different seeds.
+  const free = new Set();
+  for (const seed of [1, 2, 3]) free.add(text(await client.chat.completions.create({ ...base, temperature: 1.5, seed })));
+  assert.ok(free.size > 1);
+});
+
 test('bad schemas and grammars: a 400 naming the problem; the server keeps serving', { skip }, async () => {
   const ok = { model: 'tiny', messages: user('hi'), max_tokens: 4 };
   const rf = (schema) => ({ ...ok, response_format: { type: 'json_schema', json_schema: { name: 'x', schema } } });
