@@ -36,13 +36,35 @@ bool CharSet::intersects(uint32_t lo, uint32_t hi) const {
 }
 
 uint32_t CharSet::smallest() const {
-  for (uint32_t c = 0x20; c < 0x7F; ++c) {
-    if (contains(c)) return c;
-  }
-  for (uint32_t c = 0; c < 0x110000; ++c) {
-    if (contains(c)) return c;
-  }
-  return 0;
+  // Printable ASCII first (a forced completion should read well), then anything; the walk jumps
+  // over ranges, so it costs O(ranges^2) at most, never the whole code space.
+  auto first_in = [&](uint32_t lo, uint32_t hi) -> int64_t {
+    if (!negated) {
+      int64_t best = -1;
+      for (const auto& [a, b] : ranges) {
+        if (a <= hi && b >= lo) {
+          const uint32_t c = std::max(a, lo);
+          if (best < 0 || c < best) best = c;
+        }
+      }
+      return best;
+    }
+    uint32_t c = lo;
+    for (bool moved = true; moved && c <= hi;) {
+      moved = false;
+      for (const auto& [a, b] : ranges) {
+        if (c >= a && c <= b) {
+          if (b >= hi) return -1;
+          c = b + 1;
+          moved = true;
+        }
+      }
+    }
+    return c <= hi ? static_cast<int64_t>(c) : -1;
+  };
+  int64_t c = first_in(0x20, 0x7E);
+  if (c < 0) c = first_in(0, 0x10FFFF);
+  return c < 0 ? 0 : static_cast<uint32_t>(c);
 }
 
 namespace {
@@ -69,6 +91,13 @@ bool is_name_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
          c == '_';
 }
+
+// Limits on what a request may ask for: the parser and the matcher recurse over groups and rule
+// chains, and the shortest-completion texts are stored per element.
+constexpr int kMaxNesting = 64;
+constexpr size_t kMaxRules = 10000;
+constexpr size_t kMaxElems = 200000;
+constexpr int64_t kMaxShortestBytes = 1 << 16;
 
 // Recursive-descent GBNF parser. Rules are collected as sequences first and flattened into
 // Grammar::elems at the end, since parsing a rule creates helper rules (groups, repetitions).
@@ -111,6 +140,10 @@ class Parser {
       g->rules.push_back(std::move(rule));
     }
     g->charsets = std::move(charsets_);
+    if (g->elems.size() > kMaxElems || g->rules.size() > kMaxRules) {
+      return make_error("grammar: too large ({} rules, {} elements after expanding repetitions; at most {} and {})",
+                        g->rules.size(), g->elems.size(), kMaxRules, kMaxElems);
+    }
     R1_TRY(check_left_recursion(*g));
     R1_TRY(compute_shortest(*g));
     return std::shared_ptr<const Grammar>(std::move(g));
@@ -304,6 +337,10 @@ class Parser {
         ++i_;
         atom.push_back(chars_elem(1, 0, /*negated=*/true));  // no exclusions: any code point
       } else if (c == '(') {
+        if (depth >= kMaxNesting) {
+          set_error(at, fmt::format("groups nested deeper than {}", kMaxNesting));
+          break;
+        }
         ++i_;
         auto alts = parse_alternates(name, depth + 1);
         skip_ws();
@@ -426,12 +463,17 @@ class Parser {
   static Result<void> compute_shortest(Grammar& g) {
     const size_t R = g.rules.size();
     std::vector<int64_t> len(R, Grammar::kInfinite);
+    // Each class's smallest member, once (an empty class never matches: infinite).
+    std::vector<int64_t> cs_len(g.charsets.size());
+    for (size_t c = 0; c < g.charsets.size(); ++c) {
+      const uint32_t m = g.charsets[c].smallest();
+      std::string one;
+      append_utf8(one, m);
+      g.charsets[c].first = m;
+      cs_len[c] = g.charsets[c].contains(m) ? static_cast<int64_t>(one.size()) : Grammar::kInfinite;
+    }
     auto elem_len = [&](const Elem& e) -> int64_t {
-      if (e.kind == Elem::Kind::Chars) {
-        std::string s;
-        append_utf8(s, g.charsets[static_cast<size_t>(e.arg)].smallest());
-        return static_cast<int64_t>(s.size());
-      }
+      if (e.kind == Elem::Kind::Chars) return cs_len[static_cast<size_t>(e.arg)];
       return len[static_cast<size_t>(e.arg)];
     };
     for (bool changed = true; changed;) {
@@ -451,6 +493,7 @@ class Parser {
     }
     for (size_t r = 0; r < R; ++r) {
       if (len[r] >= Grammar::kInfinite) return make_error("grammar: rule '{}' never ends (no finite text matches it)", g.rules[r].name);
+      if (len[r] > kMaxShortestBytes) return make_error("grammar: rule '{}' matches nothing shorter than {} bytes (at most {})", g.rules[r].name, len[r], kMaxShortestBytes);
     }
     // Texts: each rule's shortest alternative, built bottom-up by length.
     std::vector<std::string> text(R);
@@ -465,7 +508,7 @@ class Parser {
         for (int32_t p = a; g.elems[static_cast<size_t>(p)].kind != Elem::Kind::End; ++p) {
           const Elem& e = g.elems[static_cast<size_t>(p)];
           if (e.kind == Elem::Kind::Chars) {
-            append_utf8(s, g.charsets[static_cast<size_t>(e.arg)].smallest());
+            append_utf8(s, g.charsets[static_cast<size_t>(e.arg)].first);
           } else {
             s += rule_text(static_cast<size_t>(e.arg));
           }
@@ -477,25 +520,20 @@ class Parser {
       return text[r];
     };
     g.rest_bytes.assign(g.elems.size(), 0);
-    g.rest_text.assign(g.elems.size(), "");
+    int64_t total = 0;
     for (size_t r = 0; r < R; ++r) {
+      total += static_cast<int64_t>(rule_text(r).size());
+      if (total > kMaxShortestBytes * 64) return make_error("grammar: the rules' shortest matches add up to more than {} bytes", kMaxShortestBytes * 64);
       for (int32_t a : g.rules[r].alts) {
         int32_t end = a;
         while (g.elems[static_cast<size_t>(end)].kind != Elem::Kind::End) ++end;
         for (int32_t p = end - 1; p >= a; --p) {
-          const Elem& e = g.elems[static_cast<size_t>(p)];
           const auto up = static_cast<size_t>(p);
-          g.rest_bytes[up] = g.rest_bytes[up + 1] + elem_len(e);
-          std::string head;
-          if (e.kind == Elem::Kind::Chars) {
-            append_utf8(head, g.charsets[static_cast<size_t>(e.arg)].smallest());
-          } else {
-            head = rule_text(static_cast<size_t>(e.arg));
-          }
-          g.rest_text[up] = head + g.rest_text[up + 1];
+          g.rest_bytes[up] = g.rest_bytes[up + 1] + elem_len(g.elems[up]);
         }
       }
     }
+    g.rule_text = std::move(text);
     return ok_result();
   }
 
@@ -520,7 +558,9 @@ Matcher::Matcher(std::shared_ptr<const Grammar> g) : g_(std::move(g)) {
 }
 
 void Matcher::expand(int32_t pos, int32_t parent, std::vector<int32_t>& out, bool& accepting, int depth) {
-  R1_CHECK(depth < 100000, "grammar expansion too deep");
+  // Bounded by the rule count without left recursion, except for long chains of frames that end
+  // together; past this a path is dropped rather than risking the stack.
+  if (depth > 4 * static_cast<int>(kMaxRules)) return;
   const Elem& e = g_->elems[static_cast<size_t>(pos)];
   switch (e.kind) {
     case Elem::Kind::End:
@@ -666,7 +706,14 @@ std::string Matcher::shortest_completion() const {
   }
   std::string s;
   for (int32_t f = best; f >= 0; f = pool_[static_cast<size_t>(f)].parent) {
-    s += g_->rest_text[static_cast<size_t>(pool_[static_cast<size_t>(f)].pos)];
+    for (auto p = static_cast<size_t>(pool_[static_cast<size_t>(f)].pos); g_->elems[p].kind != Elem::Kind::End; ++p) {
+      const Elem& e = g_->elems[p];
+      if (e.kind == Elem::Kind::Chars) {
+        append_utf8(s, g_->charsets[static_cast<size_t>(e.arg)].first);
+      } else {
+        s += g_->rule_text[static_cast<size_t>(e.arg)];
+      }
+    }
   }
   return s;
 }

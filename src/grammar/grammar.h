@@ -32,8 +32,10 @@ struct CharSet {
   bool contains(uint32_t cp) const;
   /// Whether some code point in [lo, hi] is in the set.
   bool intersects(uint32_t lo, uint32_t hi) const;
-  /// The smallest member, preferring printable ASCII (for shortest completions).
+  /// The smallest member, preferring printable ASCII (for shortest completions); 0 when empty.
+  /// Cost: up to the whole code space; parse_gbnf stores it in `first`.
   uint32_t smallest() const;
+  uint32_t first = 0;
 };
 
 /// A parsed grammar: rules of alternatives over code-point sets and rule references.
@@ -47,15 +49,17 @@ struct Grammar {
   std::vector<Elem> elems;
   std::vector<CharSet> charsets;
   int32_t root = 0;
-  // Shortest completion from each element position to the end of its alternative: byte length
-  // (kInfinite when no finite derivation) and text.
+  // Shortest completion from each element position to the end of its alternative, bytes, and
+  // each rule's shortest text (completions are built from these on demand).
   std::vector<int64_t> rest_bytes;
-  std::vector<std::string> rest_text;
+  std::vector<std::string> rule_text;
   static constexpr int64_t kInfinite = INT64_MAX / 4;
 };
 
 /// Parses GBNF text. Errors (one line, with the byte offset): syntax errors, an undefined rule,
-/// no `root` rule, left recursion (rule names given), a rule with no finite derivation.
+/// no `root` rule, left recursion (rule names given), a rule with no finite derivation, and the
+/// limits on outside input: groups nested deeper than 64, more than 10,000 rules or 200,000
+/// elements after expanding repetitions, a rule whose shortest match exceeds 64 KiB.
 Result<std::shared_ptr<const Grammar>> parse_gbnf(std::string_view text);
 
 /// An incremental recogniser of one grammar: the set of parse stacks after the bytes fed so far.

@@ -87,6 +87,12 @@ TEST(Gbnf, Errors) {
   EXPECT_NE(parse_gbnf("root ::= \"a\"{3,1}").message().find("bad repetition"), std::string::npos);
   EXPECT_NE(parse_gbnf("root ::= \"a\" root").message().find("never ends"), std::string::npos);
   EXPECT_NE(parse_gbnf("root ::= \"a\"\nroot ::= \"b\"").message().find("defined twice"), std::string::npos);
+  // Outside input stays bounded: deep groups, huge repetitions, enormous shortest matches.
+  EXPECT_NE(parse_gbnf("root ::= " + std::string(100000, '(')).message().find("nested deeper"), std::string::npos);
+  EXPECT_NE(parse_gbnf("root ::= a{1000}\na ::= b{1000}\nb ::= \"x\"").message().find("shorter than"), std::string::npos);
+  std::string many = "root ::= r0\n";
+  for (int i = 0; i < 300; ++i) many += "r" + std::to_string(i) + " ::= \"x\"{1000} r" + std::to_string(i + 1) + "\n";
+  EXPECT_NE(parse_gbnf(many + "r300 ::= \"y\"").message().find("too large"), std::string::npos);
 }
 
 TEST(Matcher, ShortestCompletionAndEnd) {

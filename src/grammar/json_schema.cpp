@@ -92,6 +92,11 @@ class Compiler {
   }
 
   std::string visit(const json& s, const std::string& hint, const std::string& path) {
+    if (++depth_ > 32) unsupported(path, "nesting deeper than 32 levels");
+    struct Leave {
+      int& d;
+      ~Leave() { --d; }
+    } leave{depth_};
     if (s.is_boolean()) {
       if (!s.get<bool>()) malformed(path, "the schema 'false' allows no value");
       return "value";
@@ -271,6 +276,7 @@ class Compiler {
 
   const json& root_;
   std::string prefix_;
+  int depth_ = 0;
   std::map<std::string, std::string> rules_;
   std::map<std::string, std::string> refs_;
 };
