@@ -38,20 +38,26 @@ bool CharSet::intersects(uint32_t lo, uint32_t hi) const {
 uint32_t CharSet::smallest() const {
   // Printable ASCII first (a forced completion should read well), then anything; the walk jumps
   // over ranges, so it costs O(ranges^2) at most, never the whole code space.
+  // Surrogates (U+D800..U+DFFF) have no UTF-8 form: never a member the matcher could take.
+  constexpr uint32_t kSurLo = 0xD800, kSurHi = 0xDFFF;
   auto first_in = [&](uint32_t lo, uint32_t hi) -> int64_t {
     if (!negated) {
       int64_t best = -1;
       for (const auto& [a, b] : ranges) {
-        if (a <= hi && b >= lo) {
-          const uint32_t c = std::max(a, lo);
-          if (best < 0 || c < best) best = c;
-        }
+        if (a > hi || b < lo) continue;
+        uint32_t c = std::max(a, lo);
+        if (c >= kSurLo && c <= kSurHi) c = kSurHi + 1;
+        if (c <= std::min(b, hi) && (best < 0 || c < best)) best = c;
       }
       return best;
     }
     uint32_t c = lo;
     for (bool moved = true; moved && c <= hi;) {
       moved = false;
+      if (c >= kSurLo && c <= kSurHi) {
+        c = kSurHi + 1;
+        moved = true;
+      }
       for (const auto& [a, b] : ranges) {
         if (c >= a && c <= b) {
           if (b >= hi) return -1;
