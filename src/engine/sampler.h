@@ -151,6 +151,7 @@ struct SamplerWorkspace {
   Candidates candidates;
   std::vector<uint8_t> seen;
   std::vector<int32_t> counts;
+  std::vector<float> masked;  // a constrained sequence's logits with disallowed tokens at -inf
 };
 
 /// Samples the next token from logits [V] (f32): repetition penalty over `history` (the

@@ -41,6 +41,7 @@ Result<void> check_prompt(int64_t n_prompt, int64_t n_ctx) {
 Sequence::Sequence(const tok::Tokenizer& tok, GenerateOptions opts, std::span<const int32_t> prompt,
                    int64_t n_ctx)
     : opts_(std::move(opts)),
+      tok_(tok),
       rng_(opts_.sampling.seed),
       history_(prompt.begin(), prompt.end()),
       n_ctx_(n_ctx),
@@ -53,17 +54,25 @@ Sequence::Sequence(const tok::Tokenizer& tok, GenerateOptions opts, std::span<co
 
 void Sequence::accept(std::span<const float> logits, SamplerWorkspace& ws, const StreamCallback& cb) {
   R1_CHECK(!finished(), "accept on a finished sequence");
-  const int32_t forced =
-      opts_.thinking_budget >= 0 ? budget_.next(reasoning_open(think_)) : -1;
-  auto sampled = forced >= 0 ? Result<int32_t>(forced)
-                             : sample_token(logits, history_, opts_.sampling, rng_, ws,
-                                            result_.tokens.size());
+  const bool open = (opts_.thinking_budget >= 0 || opts_.constraint) && reasoning_open(think_);
+  const int32_t forced = opts_.thinking_budget >= 0 ? budget_.next(open) : -1;
+  const bool constrained = opts_.constraint && forced < 0 && !open;
+  bool bypass = false;
+  auto sampled = forced >= 0  ? Result<int32_t>(forced)
+                 : constrained ? sample_constrained(logits, ws, bypass)
+                               : sample_token(logits, history_, opts_.sampling, rng_, ws,
+                                              result_.tokens.size());
   if (!sampled.ok()) {
     result_.error = sampled.message();
     finish(FinishReason::Error, cb);
     return;
   }
   const int32_t id = sampled.value();
+  if (id < 0) {
+    finish(FinishReason::Stop, cb);
+    return;
+  }
+  if (constrained && !bypass) opts_.constraint->accept(id);
   if (opts_.top_logprobs >= 0) {
     std::vector<TokenLogprob> top;
     result_.token_logprobs.push_back(log_softmax_top(logits, id, opts_.top_logprobs, top));
@@ -86,7 +95,7 @@ void Sequence::accept(std::span<const float> logits, SamplerWorkspace& ws, const
   }
   const std::string piece = stop_.push(decoder_.push(id));
   result_.text += piece;
-  if (opts_.thinking_budget >= 0) think_.push(piece);
+  if (opts_.thinking_budget >= 0 || opts_.constraint) think_.push(piece);
   if (cb && !cb(piece, id)) {
     finish(FinishReason::Cancelled, cb);
     return;
@@ -101,6 +110,48 @@ void Sequence::accept(std::span<const float> logits, SamplerWorkspace& ws, const
       result_.prompt_tokens + n_gen >= n_ctx_) {
     finish(FinishReason::Length, cb);
   }
+}
+
+int64_t Sequence::remaining_tokens() const {
+  const auto n_gen = static_cast<int64_t>(result_.tokens.size());
+  int64_t r = n_ctx_ - result_.prompt_tokens - n_gen;
+  if (opts_.max_tokens >= 0) r = std::min(r, opts_.max_tokens - n_gen);
+  return r;
+}
+
+Result<int32_t> Sequence::sample_constrained(std::span<const float> logits, SamplerWorkspace& ws,
+                                             bool& bypass) {
+  TokenConstraint& c = *opts_.constraint;
+  auto take_forced = [&]() -> Result<int32_t> {
+    if (forced_.empty()) return -1;
+    const int32_t id = forced_.front();
+    forced_.erase(forced_.begin());
+    return id;
+  };
+  if (!forced_.empty()) return take_forced();
+  const int64_t remaining = remaining_tokens();
+  const size_t n_gen = result_.tokens.size();
+  // Rejection first (llama.cpp's order): a free sample the constraint allows is a sample of
+  // the masked distribution too, and costs one token's check instead of a mask.
+  auto free = sample_token(logits, history_, opts_.sampling, rng_, ws, n_gen);
+  if (!free.ok()) return free;
+  if (c.allows(*free, remaining)) return free;
+  // A model that opens its reasoning itself (no <think> in the prompt) may still do so first.
+  if (n_gen == 0 && !think_.saw_reasoning()) {
+    tok::ReasoningParser p = think_;
+    p.push(tok_.token_bytes(*free));
+    if (reasoning_open(p)) {
+      bypass = true;
+      return free;
+    }
+  }
+  ws.masked.assign(logits.begin(), logits.end());
+  c.mask(ws.masked);
+  auto again = sample_token(ws.masked, history_, opts_.sampling, rng_, ws, n_gen);
+  if (again.ok() && c.allows(*again, remaining)) return again;
+  // No token leaves room to finish: emit the shortest completion and end.
+  forced_ = c.completion();
+  return take_forced();
 }
 
 void Sequence::cancel(const StreamCallback& cb) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "engine/constraint.h"
 #include "engine/sampler.h"
 #include "engine/stop_strings.h"
 #include "engine/thinking_budget.h"
@@ -46,6 +47,9 @@ struct GenerateOptions {
   // Log-probs recorded per generated token (forced ones included) into GenerateResult:
   int32_t top_logprobs = -1;       // >= 0: raw log_softmax log-prob and this many alternatives
   bool sampling_logprobs = false;  // log-prob under the sampling distribution, and its entropy
+  // Constrained decoding (constraint.h): applied once the reasoning block is closed (from the
+  // first token when the output does not open one). One object per sequence, never shared.
+  std::shared_ptr<TokenConstraint> constraint;
 };
 
 /// Receives, for each generated token, the text it released (complete UTF-8; may be empty while
@@ -112,8 +116,14 @@ class Sequence {
 
  private:
   void finish(FinishReason reason, const StreamCallback& cb);
+  // The next token under opts_.constraint: the free sample when allowed, else a sample of the
+  // masked logits, else the forced completion. -1: nothing can follow (end the sequence).
+  Result<int32_t> sample_constrained(std::span<const float> logits, SamplerWorkspace& ws,
+                                     bool& bypass);
+  int64_t remaining_tokens() const;
 
   GenerateOptions opts_;
+  const tok::Tokenizer& tok_;
   Rng rng_;
   std::vector<int32_t> history_;  // prompt + generated, for the repetition penalty
   int64_t n_ctx_;
@@ -122,6 +132,7 @@ class Sequence {
   tok::StreamDecoder decoder_;
   StopMatcher stop_;
   GenerateResult result_;
+  std::vector<int32_t> forced_;   // the constraint's completion still to emit
 };
 
 /// Checks that a prompt of `n_prompt` tokens leaves room to generate in a context of `n_ctx`

@@ -15,6 +15,7 @@
 #include "tokenizer/tokenizer.h"
 #include "server/queue.h"
 #include "server/schema.h"
+#include "server/structured.h"
 
 namespace r1::server {
 
@@ -30,11 +31,14 @@ class Backend {
   /// Sampling used when the request leaves temperature / top_p unset.
   virtual SamplingParams default_sampling() const = 0;
   /// Renders chat messages with the model's template plus the assistant generation prompt;
+  /// assistant tool calls and tool results go in as the template's format expects them;
   /// `kwargs` (an object, the request's chat_template_kwargs) become template variables, e.g.
   /// enable_thinking: false for Qwen3's template.
   /// Errors (400): a template that rejects the conversation (e.g. roles out of order).
   virtual ApiResult<std::string> render_chat(const std::vector<ChatMessage>& messages,
                                              const nlohmann::ordered_json& kwargs) const = 0;
+  /// How the chat template writes tool calls (ToolFormat::None: it cannot; tools get a 400).
+  virtual ToolFormat tool_format() const { return ToolFormat::None; }
   /// Tokenizes a rendered chat prompt (special tokens parsed, no extra BOS unless the template
   /// lacks it) or a raw completion prompt (BOS per the tokenizer's default).
   virtual std::vector<int32_t> tokenize(std::string_view text, bool raw_prompt) const = 0;
@@ -56,6 +60,13 @@ class Backend {
   virtual const tok::Tokenizer& tokenizer() const = 0;
   /// Finished sequences' KV caches kept for prefix reuse (engine::SchedulerOptions).
   virtual int max_pooled_sessions() const = 0;
+
+  /// Token table and compiled grammars for structured output (thread-safe).
+  GrammarStore& grammars() const { return grammars_; }
+  const grammar::TokenTable& token_table() const { return grammars_.table(tokenizer(), eos_ids()); }
+
+ private:
+  mutable GrammarStore grammars_;
 };
 
 }  // namespace r1::server

@@ -60,6 +60,9 @@ void Batcher::admit(const std::shared_ptr<Job>& job) {
   sampling.top_p = job->sampling.top_p;
   sampling.frequency_penalty = job->sampling.frequency_penalty;
   sampling.presence_penalty = job->sampling.presence_penalty;
+  if (job->sampling.top_k >= 0) sampling.top_k = job->sampling.top_k;
+  if (job->sampling.min_p >= 0.0f) sampling.min_p = job->sampling.min_p;
+  if (job->sampling.repeat_penalty > 0.0f) sampling.repeat_penalty = job->sampling.repeat_penalty;
   for (int i = 0; i < job->n; ++i) {
     auto c = std::make_unique<Choice>(job->prompt_opens_think);
     c->job = st.get();
@@ -76,6 +79,10 @@ void Batcher::admit(const std::shared_ptr<Job>& job) {
     if (chat && job->max_reasoning_tokens >= 0) {  // completions are never forced
       req.opts.thinking_budget = job->max_reasoning_tokens;
       req.opts.think_end_ids = backend_.think_end_tokens();
+    }
+    if (job->grammar) {
+      req.opts.constraint = std::make_shared<GrammarConstraint>(
+          job->grammar, backend_.token_table(), backend_.tokenizer(), backend_.eos_ids());
     }
     Choice* cp = c.get();
     req.stream = [this, cp](std::string_view text, int32_t token) { return on_stream(*cp, text, token); };

@@ -3,7 +3,13 @@
 // closing tag forced after N reasoning tokens) and chat_template_kwargs reaching the template.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
+#include <cstdio>
+
+#include "core/test_util.h"
+#include "grammar/json_schema.h"
+#include "server/structured.h"
 
 #include "server/batcher.h"
 #include "server/fake_backend.h"
@@ -156,6 +162,43 @@ TEST(ChatTemplateKwargs, ReachTheTemplate) {
   ASSERT_TRUE(std::holds_alternative<std::string>(off));
   EXPECT_TRUE(std::get<std::string>(on).ends_with("<think>\n"));
   EXPECT_TRUE(std::get<std::string>(off).ends_with("</think>\n\n"));
+}
+
+// Masks over the real 150K-token vocabulary: equal to a token-by-token check, and timed (printed;
+// a vocabulary walk happens once per grammar state, a cache hit every other time).
+TEST(GrammarConstraint, MasksOnTheRealVocabulary) {
+  R1_SKIP_UNLESS_SHARED("tokenizers/r1_distill_qwen/tokenizer.json");
+  auto tok = tok::Tokenizer::from_tokenizer_json(test::shared_path("tokenizers/r1_distill_qwen/tokenizer.json"));
+  ASSERT_TRUE(tok.ok()) << tok.message();
+  GrammarStore store;
+  using clock = std::chrono::steady_clock;
+  auto t0 = clock::now();
+  const grammar::TokenTable& table = store.table(*tok.value(), tok.value()->eos_ids());
+  const double table_ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
+  auto g = grammar::parse_gbnf(grammar::json_object_gbnf());
+  ASSERT_TRUE(g.ok());
+  auto compiled = store.get("json", g.value());
+  for (const char* prefix : {"", "{\"key\": \"some text ", "{\"a\": [1, 2", "{\"a\": tr"}) {
+    grammar::Matcher m(g.value());
+    ASSERT_TRUE(m.accept_bytes(prefix));
+    t0 = clock::now();
+    auto mask = compiled->masks.get(m, table);
+    const double miss_ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
+    t0 = clock::now();
+    auto again = compiled->masks.get(m, table);
+    const double hit_ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
+    EXPECT_EQ(mask, again);
+    int64_t allowed = 0;
+    for (int32_t id = 0; id < table.size(); ++id) allowed += grammar::mask_test(*mask, id);
+    std::printf("after '%s': %lld of %d tokens allowed; walk %.2f ms, cached %.3f ms (token table %.0f ms)\n",
+                prefix, static_cast<long long>(allowed), table.size(), miss_ms, hit_ms, table_ms);
+    for (int32_t id = 0; id < table.size(); id += 97) {
+      grammar::Matcher one(g.value());
+      ASSERT_TRUE(one.accept_bytes(prefix));
+      const bool want = !table.excluded(id) && one.accept_bytes(table.bytes(id));
+      ASSERT_EQ(grammar::mask_test(*mask, id), want) << "after '" << prefix << "': token " << id << " '" << table.bytes(id) << "'";
+    }
+  }
 }
 
 }  // namespace

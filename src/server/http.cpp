@@ -68,6 +68,31 @@ void collect(Collected& c, JobEvent& ev) {
   }
 }
 
+// Ids of a choice's tool calls: unique per response (the response id) and choice.
+std::string tool_call_id_prefix(const ResponseMeta& meta, size_t choice) {
+  const size_t dash = meta.id.find('-');
+  return fmt::format("call_{}{}", dash == std::string::npos ? meta.id : meta.id.substr(dash + 1), choice);
+}
+
+// One tool-call parser per choice of a streamed response (none when calls are not parsed).
+std::shared_ptr<std::vector<ToolCallParser>> tool_parsers(ToolFormat format, const ResponseMeta& meta, int n) {
+  auto v = std::make_shared<std::vector<ToolCallParser>>();
+  if (format == ToolFormat::None) return v;
+  for (int i = 0; i < n; ++i) v->emplace_back(format, tool_call_id_prefix(meta, static_cast<size_t>(i)));
+  return v;
+}
+
+// A streamed delta through its choice's parser: content up to a call marker goes out as it
+// comes; the calls go out whole with the last delta, whose finish becomes "tool_calls".
+void split_tool_calls(ToolCallParser& p, ChunkDelta& d) {
+  d.content = p.push(d.content);
+  if (d.finish == FinishReason::None) return;
+  auto f = p.finish();
+  d.content += f.content;
+  d.tool_calls = std::move(f.calls);
+  if (!d.tool_calls.empty() && d.finish == FinishReason::Stop) d.finish = FinishReason::ToolCalls;
+}
+
 }  // namespace
 
 HttpServer::HttpServer(ServerOptions opts, Backend& backend, AdmissionQueue& queue,
@@ -271,10 +296,60 @@ void HttpServer::handle_generation(const httplib::Request& req, httplib::Respons
     return send_error(res, e, endpoint);
   }
 
+  // Tools: offered through the template in the model's own format; a required or named call is
+  // forced by a grammar over that format.
+  const bool use_tools = chat && r.tool_choice != ToolChoice::None;
+  const ToolFormat tool_format = use_tools ? backend_.tool_format() : ToolFormat::None;
+  std::vector<ChatMessage> messages = r.messages;
+  nlohmann::ordered_json template_kwargs = r.chat_template_kwargs;
+  if (use_tools) {
+    if (tool_format == ToolFormat::None) {
+      ApiError e;
+      e.param = "tools";
+      e.code = "tools_unsupported";
+      e.message = "this model's chat template has no tool-call format (DeepSeek's tool-call tokens or "
+                  "Qwen's <tool_call>), so 'tools' cannot be used with it; start the server with a "
+                  "--chat-template that supports tools";
+      return send_error(res, e, endpoint);
+    }
+    if (tool_format == ToolFormat::Qwen) {
+      nlohmann::ordered_json tools = nlohmann::ordered_json::array();
+      for (const auto& t : r.tools) {
+        tools.push_back({{"type", "function"},
+                         {"function", {{"name", t.name}, {"description", t.description}, {"parameters", t.parameters}}}});
+      }
+      template_kwargs["tools"] = std::move(tools);
+    } else {
+      // DeepSeek's templates print tool calls and results but not the tools on offer.
+      const std::string prompt = deepseek_tools_prompt(r.tools);
+      if (!messages.empty() && (messages[0].role == "system" || messages[0].role == "developer")) {
+        messages[0].content += "\n\n" + prompt;
+      } else {
+        ChatMessage sys;
+        sys.role = "system";
+        sys.content = prompt;
+        messages.insert(messages.begin(), std::move(sys));
+      }
+    }
+  }
   auto job = std::make_shared<Job>();
+  if (r.tool_choice == ToolChoice::Required || r.tool_choice == ToolChoice::Named) {
+    auto text = tool_call_gbnf(tool_format, r.tools, r.tool_choice == ToolChoice::Named ? r.tool_choice_index : -1,
+                               r.parallel_tool_calls);
+    auto parsed = text.ok() ? grammar::parse_gbnf(text.value()) : Result<std::shared_ptr<const grammar::Grammar>>(make_error("{}", text.message()));
+    if (!parsed.ok()) {
+      ApiError e;
+      e.param = "tools";
+      e.code = "unsupported_json_schema";
+      e.message = parsed.message();
+      return send_error(res, e, endpoint);
+    }
+    job->grammar = backend_.grammars().get(text.value(), parsed.value());
+  }
+
   job->kind = r.kind;
   if (chat) {
-    auto rendered = backend_.render_chat(r.messages, r.chat_template_kwargs);
+    auto rendered = backend_.render_chat(messages, template_kwargs);
     if (auto* e = std::get_if<ApiError>(&rendered)) return send_error(res, *e, endpoint);
     const std::string& prompt = std::get<std::string>(rendered);
     job->prompt_tokens = backend_.tokenize(prompt, false);
@@ -316,8 +391,15 @@ void HttpServer::handle_generation(const httplib::Request& req, httplib::Respons
   if (r.top_p) job->sampling.top_p = *r.top_p;
   if (r.frequency_penalty) job->sampling.frequency_penalty = *r.frequency_penalty;
   if (r.presence_penalty) job->sampling.presence_penalty = *r.presence_penalty;
+  if (r.top_k) job->sampling.top_k = *r.top_k;
+  if (r.min_p) job->sampling.min_p = *r.min_p;
+  if (r.repetition_penalty) job->sampling.repeat_penalty = *r.repetition_penalty;
   job->sampling.top_logprobs = r.logprobs ? r.top_logprobs : -1;
   job->max_reasoning_tokens = r.max_reasoning_tokens.value_or(-1);
+  if (r.grammar) job->grammar = backend_.grammars().get(r.grammar_text, r.grammar);
+  const ToolFormat parse_calls = use_tools ? tool_format : ToolFormat::None;
+  // The first grammar request builds the vocabulary's token table here, not on the decode thread.
+  if (job->grammar) (void)backend_.token_table();
   if (r.seed) {
     job->sampling.seed = *r.seed;
   } else {
@@ -351,7 +433,7 @@ void HttpServer::handle_generation(const httplib::Request& req, httplib::Respons
     res.set_header("X-Accel-Buffering", "no");
     res.set_chunked_content_provider(
         kSse,
-        [job, meta, chat, include_usage, probe](size_t, httplib::DataSink& sink) {
+        [job, meta, chat, include_usage, probe, parsers = tool_parsers(parse_calls, meta, r.n)](size_t, httplib::DataSink& sink) {
           std::vector<JobEvent> events;
           if (!job->wait_events(events, probe)) {
             // Nothing new: an SSE comment both keeps proxies awake and finds departed clients.
@@ -363,6 +445,7 @@ void HttpServer::handle_generation(const httplib::Request& req, httplib::Respons
           bool end = false;
           for (auto& ev : events) {
             if (ev.kind == JobEvent::Kind::Delta) {
+              if (!parsers->empty()) split_tool_calls((*parsers)[static_cast<size_t>(ev.delta.index)], ev.delta);
               out += chat ? chat_chunk_sse(meta, ev.delta, include_usage)
                           : completion_chunk_sse(meta, ev.delta, include_usage);
             } else if (ev.kind == JobEvent::Kind::Done) {
@@ -391,7 +474,7 @@ void HttpServer::handle_generation(const httplib::Request& req, httplib::Respons
   auto last_write = std::make_shared<Clock::time_point>(Clock::now());
   res.set_chunked_content_provider(
       kJson,
-      [job, meta, chat, probe, collected, last_write](size_t, httplib::DataSink& sink) {
+      [job, meta, chat, probe, collected, last_write, parse_calls](size_t, httplib::DataSink& sink) {
         std::vector<JobEvent> events;
         job->wait_events(events, probe);
         for (auto& ev : events) collect(*collected, ev);
@@ -407,6 +490,15 @@ void HttpServer::handle_generation(const httplib::Request& req, httplib::Respons
             }
           }
           return !job->cancelled();
+        }
+        if (parse_calls != ToolFormat::None && collected->done) {
+          for (size_t i = 0; i < collected->choices.size(); ++i) {
+            Choice& c = collected->choices[i];
+            auto f = ToolCallParser::parse(parse_calls, c.content, tool_call_id_prefix(meta, i));
+            c.content = std::move(f.content);
+            c.tool_calls = std::move(f.calls);
+            if (!c.tool_calls.empty() && c.finish == FinishReason::Stop) c.finish = FinishReason::ToolCalls;
+          }
         }
         // A failure after the 200 went out (shutdown, engine error) can only go in the body.
         const std::string body =

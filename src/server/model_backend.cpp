@@ -57,9 +57,27 @@ ApiResult<std::string> ModelBackend::render_chat(const std::vector<ChatMessage>&
     return e;
   }
   nlohmann::ordered_json msgs = nlohmann::ordered_json::array();
+  const ToolFormat format = tool_format();
   for (const auto& m : messages) {
     // Templates predate the "developer" role; it is OpenAI's new name for "system".
-    msgs.push_back({{"role", m.role == "developer" ? "system" : m.role}, {"content", m.content}});
+    nlohmann::ordered_json j = {{"role", m.role == "developer" ? "system" : m.role}, {"content", m.content}};
+    if (!m.tool_calls.empty()) {
+      // DeepSeek's templates test `content is none` to print the calls, and concatenate the
+      // arguments as text; Qwen's print them with tojson, so they must be an object there.
+      if (m.content_null) j["content"] = nullptr;
+      nlohmann::ordered_json calls = nlohmann::ordered_json::array();
+      for (const auto& c : m.tool_calls) {
+        nlohmann::ordered_json args = c.arguments;
+        if (format == ToolFormat::Qwen) args = nlohmann::ordered_json::parse(c.arguments, nullptr, false);
+        calls.push_back({{"id", c.id}, {"type", "function"}, {"function", {{"name", c.name}, {"arguments", args}}}});
+      }
+      j["tool_calls"] = std::move(calls);
+    }
+    if (m.role == "tool") {
+      j["tool_call_id"] = m.tool_call_id;
+      if (!m.name.empty()) j["name"] = m.name;
+    }
+    msgs.push_back(std::move(j));
   }
   auto text = tmpl_->render(msgs, /*add_generation_prompt=*/true, kwargs);
   if (!text.ok()) {
@@ -70,6 +88,10 @@ ApiResult<std::string> ModelBackend::render_chat(const std::vector<ChatMessage>&
     return e;
   }
   return std::move(text).value();
+}
+
+ToolFormat ModelBackend::tool_format() const {
+  return tmpl_ ? detect_tool_format(tmpl_->source()) : ToolFormat::None;
 }
 
 std::vector<int32_t> ModelBackend::tokenize(std::string_view text, bool raw_prompt) const {

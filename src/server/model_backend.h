@@ -40,6 +40,7 @@ class ModelBackend : public Backend {
   SamplingParams default_sampling() const override;
   ApiResult<std::string> render_chat(const std::vector<ChatMessage>& messages,
                                      const nlohmann::ordered_json& kwargs) const override;
+  ToolFormat tool_format() const override;
   std::vector<int32_t> tokenize(std::string_view text, bool raw_prompt) const override;
   int32_t vocab_size() const override { return tok_.vocab_size(); }
   std::vector<int32_t> eos_ids() const override { return eos_ids_; }

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "grammar/token_mask.h"
 #include "server/schema.h"
 
 namespace r1::server {
@@ -38,6 +39,10 @@ struct SamplingParams {
   float frequency_penalty = 0.0f;  // OpenAI's (engine::apply_frequency_presence_penalty)
   float presence_penalty = 0.0f;
   int top_logprobs = -1;     // < 0: no log-probs; k >= 0: the chosen token's and the top k
+  // vLLM / llama-server extensions; < 0: the backend's sampler default.
+  int32_t top_k = -1;
+  float min_p = -1.0f;
+  float repeat_penalty = -1.0f;
 };
 
 /// One admitted request: everything the scheduler needs, and the channel back to the client.
@@ -55,6 +60,8 @@ class Job {
   std::vector<std::string> stop;
   SamplingParams sampling;             // choice i uses seed + i
   int64_t max_reasoning_tokens = -1;   // thinking budget per choice (chat); < 0: unlimited
+  // Structured output (response_format, grammar): each choice's output is a sentence of it.
+  std::shared_ptr<grammar::CompiledGrammar> grammar;
   Clock::time_point enqueued_at;
 
   /// Scheduler side: appends an event and wakes the waiter. Thread-safe.

@@ -2,10 +2,13 @@
 #include "server/schema.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+
+#include "grammar/json_schema.h"
 
 namespace r1::server {
 namespace {
@@ -77,21 +80,19 @@ std::optional<ApiError> unsupported(const json& j, bool chat) {
   auto refuse = [](const char* key, std::string why) {
     return bad(key, fmt::format("'{}' is not supported by this server: {}", key, why), "unsupported_parameter");
   };
-  for (const char* key : {"tools", "functions"}) {
-    const json* v = field(j, key);
-    if (v && !(v->is_array() && v->empty())) return refuse(key, "tool calling is not implemented");
+  if (const json* v = field(j, "functions"); v && !(v->is_array() && v->empty())) {
+    return refuse("functions", "the legacy 'functions' API is not implemented; use 'tools'");
   }
-  for (const char* key : {"tool_choice", "function_call"}) {
-    const json* v = field(j, key);
-    if (v && !(v->is_string() && v->get<std::string>() == "none")) return refuse(key, "tool calling is not implemented (only \"none\")");
+  if (const json* v = field(j, "function_call"); v && !(v->is_string() && v->get<std::string>() == "none")) {
+    return refuse("function_call", "the legacy 'function_call' is not implemented; use 'tool_choice'");
+  }
+  if (!chat) {
+    for (const char* key : {"tools", "tool_choice"}) {
+      if (field(j, key)) return refuse(key, "tools are a chat parameter");
+    }
   }
   if (const json* v = field(j, "logit_bias"); v && !(v->is_object() && v->empty())) {
     return refuse("logit_bias", "logit biases are not applied");
-  }
-  if (const json* v = field(j, "response_format")) {
-    const json* type = v->is_object() ? field(*v, "type") : nullptr;
-    if (!type || !type->is_string()) return bad("response_format.type", "'response_format' must be an object with a string 'type'", "invalid_type");
-    if (type->get<std::string>() != "text") return refuse("response_format", fmt::format("type '{}' (structured output) is not implemented; only 'text'", type->get<std::string>()));
   }
   for (const char* key : {"prediction", "audio", "web_search_options"}) {
     if (field(j, key)) return refuse(key, "this server generates text only, without predicted outputs or tools");
@@ -116,8 +117,58 @@ std::optional<ApiError> unsupported(const json& j, bool chat) {
   return std::nullopt;
 }
 
+// Structured output: llama-server's `grammar` (GBNF) or OpenAI's response_format, compiled and
+// parsed here so that a bad schema or grammar is a 400 before anything is queued.
+std::optional<ApiError> parse_structured(const json& j, std::string_view body, GenerationRequest& r) {
+  const json* g = field(j, "grammar");
+  const json* rf = field(j, "response_format");
+  std::string text, param;
+  if (rf) {
+    const json* type = rf->is_object() ? field(*rf, "type") : nullptr;
+    if (!type || !type->is_string()) return bad("response_format.type", "'response_format' must be an object with a string 'type'", "invalid_type");
+    const std::string t = type->get<std::string>();
+    if (t == "json_object") {
+      text = grammar::json_object_gbnf();
+    } else if (t == "json_schema") {
+      const json* js = field(*rf, "json_schema");
+      if (!js || !js->is_object()) return bad("response_format.json_schema", "'response_format.json_schema' must be an object with a 'schema'", "invalid_type");
+      if (const json* strict = field(*js, "strict"); strict && !strict->is_boolean()) return wrong_type("response_format.json_schema.strict", "a boolean", *strict);
+      const json* schema = field(*js, "schema");
+      if (!schema) {
+        text = grammar::json_object_gbnf();  // no schema: any JSON object, as OpenAI does
+      } else {
+        grammar::SchemaErrorKind kind = grammar::SchemaErrorKind::Malformed;
+        // Re-read in document order: properties are generated in the order the schema lists them.
+        const auto ordered = nlohmann::ordered_json::parse(body)["response_format"]["json_schema"]["schema"];
+        auto compiled = grammar::json_schema_to_gbnf(ordered, &kind);
+        if (!compiled.ok()) {
+          return bad("response_format.json_schema.schema", compiled.message(),
+                     kind == grammar::SchemaErrorKind::Unsupported ? "unsupported_json_schema" : "invalid_json_schema");
+        }
+        text = std::move(compiled.value());
+      }
+    } else if (t != "text") {
+      return bad("response_format.type", fmt::format("'response_format.type' must be one of text, json_object, json_schema; got '{}'", t), "invalid_value");
+    }
+    param = "response_format";
+  }
+  if (g) {
+    if (!g->is_string()) return wrong_type("grammar", "a string (GBNF)", *g);
+    if (!text.empty()) return bad("grammar", "give either 'grammar' or a JSON 'response_format', not both", "invalid_value");
+    text = g->get<std::string>();
+    param = "grammar";
+    if (text.empty()) return std::nullopt;
+  }
+  if (text.empty()) return std::nullopt;
+  auto parsed = grammar::parse_gbnf(text);
+  if (!parsed.ok()) return bad(param, parsed.message(), "invalid_grammar");
+  r.grammar_text = std::move(text);
+  r.grammar = std::move(parsed.value());
+  return std::nullopt;
+}
+
 // Parses the fields chat and completions share: model, max_tokens, sampling, stop, n, stream.
-std::optional<ApiError> parse_common(const json& j, GenerationRequest& r) {
+std::optional<ApiError> parse_common(const json& j, std::string_view body, GenerationRequest& r) {
   if (const json* v = field(j, "model")) {
     if (!v->is_string()) return wrong_type("model", "a string", *v);
     r.model = v->get<std::string>();
@@ -181,6 +232,27 @@ std::optional<ApiError> parse_common(const json& j, GenerationRequest& r) {
       r.include_usage = u->get<bool>();
     }
   }
+  if (const json* v = field(j, "top_k")) {
+    auto k = as_integer(*v);
+    if (!k) return wrong_type("top_k", "an integer", *v);
+    if (*k < -1 || *k > INT32_MAX) return bad("top_k", fmt::format("'top_k' must be -1, 0 (both off) or a positive count, got {}", *k), "invalid_value");
+    r.top_k = static_cast<int32_t>(std::max<int64_t>(*k, 0));
+  }
+  if (const json* v = field(j, "min_p")) {
+    if (!v->is_number()) return wrong_type("min_p", "a number", *v);
+    const double p = v->get<double>();
+    if (!(p >= 0.0 && p <= 1.0)) return bad("min_p", fmt::format("'min_p' must be in [0, 1], got {}", p), "invalid_value");
+    r.min_p = static_cast<float>(p);
+  }
+  for (const char* key : {"repetition_penalty", "repeat_penalty"}) {
+    const json* v = field(j, key);
+    if (!v) continue;
+    if (!v->is_number()) return wrong_type(key, "a number", *v);
+    const double p = v->get<double>();
+    if (!(p > 0.0 && p <= 10.0)) return bad(key, fmt::format("'{}' must be in (0, 10], got {}", key, p), "invalid_value");
+    if (r.repetition_penalty) return bad(key, "give either 'repetition_penalty' or 'repeat_penalty', not both", "invalid_value");
+    r.repetition_penalty = static_cast<float>(p);
+  }
   for (const char* key : {"frequency_penalty", "presence_penalty"}) {
     const json* v = field(j, key);
     if (!v) continue;
@@ -229,6 +301,7 @@ std::optional<ApiError> parse_common(const json& j, GenerationRequest& r) {
     }
     if (!r.max_reasoning_tokens) return bad("reasoning_effort", fmt::format("'reasoning_effort' must be one of {}; got '{}'", names, effort), "invalid_value");
   }
+  if (auto e = parse_structured(j, body, r)) return e;
   return unsupported(j, chat);
 }
 
@@ -255,6 +328,132 @@ std::optional<ApiError> parse_content(const json& v, const std::string& param, s
   return std::nullopt;
 }
 
+// An assistant turn's tool_calls and a tool turn's tool_call_id / name.
+std::optional<ApiError> parse_message_tools(const json& m, const std::string& p, ChatMessage& cm) {
+  if (const json* calls = field(m, "tool_calls")) {
+    if (cm.role != "assistant") return bad(p + ".tool_calls", fmt::format("'{}.tool_calls' is only allowed on assistant messages", p), "invalid_value");
+    if (!calls->is_array()) return wrong_type(p + ".tool_calls", "an array", *calls);
+    for (size_t k = 0; k < calls->size(); ++k) {
+      const json& c = (*calls)[k];
+      const std::string q = fmt::format("{}.tool_calls[{}]", p, k);
+      if (!c.is_object()) return wrong_type(q, "an object", c);
+      const json* fn = field(c, "function");
+      if (!fn || !fn->is_object()) return bad(q + ".function", fmt::format("'{}.function' must be an object", q), "invalid_type");
+      const json* name = field(*fn, "name");
+      const json* args = field(*fn, "arguments");
+      if (!name || !name->is_string()) return bad(q + ".function.name", fmt::format("'{}.function.name' must be a string", q), "invalid_type");
+      if (!args || !args->is_string()) return bad(q + ".function.arguments", fmt::format("'{}.function.arguments' must be a string (JSON text)", q), "invalid_type");
+      if (json::parse(args->get<std::string>(), nullptr, false).is_discarded()) {
+        return bad(q + ".function.arguments", fmt::format("'{}.function.arguments' is not valid JSON", q), "invalid_value");
+      }
+      ToolCall tc;
+      if (const json* id = field(c, "id"); id && id->is_string()) tc.id = id->get<std::string>();
+      tc.name = name->get<std::string>();
+      tc.arguments = args->get<std::string>();
+      cm.tool_calls.push_back(std::move(tc));
+    }
+  }
+  if (cm.role == "tool") {
+    const json* id = field(m, "tool_call_id");
+    if (!id || !id->is_string()) return bad(p + ".tool_call_id", fmt::format("'{}.tool_call_id' is required on tool messages", p), "missing_required_parameter");
+    cm.tool_call_id = id->get<std::string>();
+    if (const json* n = field(m, "name"); n && n->is_string()) cm.name = n->get<std::string>();
+  }
+  return std::nullopt;
+}
+
+bool valid_function_name(const std::string& n) {
+  if (n.empty() || n.size() > 64) return false;
+  for (const char c : n) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) return false;
+  }
+  return true;
+}
+
+// tools, tool_choice and parallel_tool_calls (OpenAI's chat API). The parameter schemas are
+// re-read in document order (their properties are generated in that order).
+std::optional<ApiError> parse_tools(const json& j, std::string_view body, GenerationRequest& r) {
+  const json* tools = field(j, "tools");
+  if (tools) {
+    if (!tools->is_array()) return wrong_type("tools", "an array", *tools);
+    const auto ordered = tools->empty() ? nlohmann::ordered_json() : nlohmann::ordered_json::parse(body)["tools"];
+    for (size_t i = 0; i < tools->size(); ++i) {
+      const json& t = (*tools)[i];
+      const std::string p = fmt::format("tools[{}]", i);
+      if (!t.is_object()) return wrong_type(p, "an object", t);
+      const json* type = field(t, "type");
+      if (!type || *type != "function") return bad(p + ".type", fmt::format("'{}.type' must be \"function\"", p), "invalid_value");
+      const json* fn = field(t, "function");
+      if (!fn || !fn->is_object()) return bad(p + ".function", fmt::format("'{}.function' must be an object", p), "invalid_type");
+      const json* name = field(*fn, "name");
+      if (!name || !name->is_string() || !valid_function_name(name->get<std::string>())) {
+        return bad(p + ".function.name", fmt::format("'{}.function.name' must be 1 to 64 letters, digits, '_' or '-'", p), "invalid_value");
+      }
+      ToolSpec spec;
+      spec.name = name->get<std::string>();
+      for (const auto& other : r.tools) {
+        if (other.name == spec.name) return bad(p + ".function.name", fmt::format("two tools are named '{}'", spec.name), "invalid_value");
+      }
+      if (const json* d = field(*fn, "description")) {
+        if (!d->is_string()) return wrong_type(p + ".function.description", "a string", *d);
+        spec.description = d->get<std::string>();
+      }
+      if (const json* strict = field(*fn, "strict")) {
+        if (!strict->is_boolean()) return wrong_type(p + ".function.strict", "a boolean", *strict);
+        spec.strict = strict->get<bool>();
+      }
+      if (const json* params = field(*fn, "parameters")) {
+        if (!params->is_object()) return wrong_type(p + ".function.parameters", "an object (a JSON schema)", *params);
+        spec.parameters = ordered[i]["function"]["parameters"];
+      }
+      r.tools.push_back(std::move(spec));
+    }
+  }
+  if (!r.tools.empty()) r.tool_choice = ToolChoice::Auto;
+  if (const json* v = field(j, "tool_choice")) {
+    if (v->is_string()) {
+      const std::string c = v->get<std::string>();
+      if (c == "none") {
+        r.tool_choice = ToolChoice::None;
+      } else if (c == "auto" || c == "required") {
+        if (r.tools.empty()) return bad("tool_choice", fmt::format("'tool_choice' \"{}\" needs 'tools'", c), "invalid_value");
+        r.tool_choice = c == "auto" ? ToolChoice::Auto : ToolChoice::Required;
+      } else {
+        return bad("tool_choice", fmt::format("'tool_choice' must be none, auto, required or a function; got '{}'", c), "invalid_value");
+      }
+    } else if (v->is_object()) {
+      const json* fn = field(*v, "function");
+      const json* name = fn && fn->is_object() ? field(*fn, "name") : nullptr;
+      if (!name || !name->is_string()) return bad("tool_choice", "'tool_choice' must be {\"type\": \"function\", \"function\": {\"name\": ...}}", "invalid_type");
+      const std::string n = name->get<std::string>();
+      for (size_t i = 0; i < r.tools.size(); ++i) {
+        if (r.tools[i].name == n) r.tool_choice_index = static_cast<int>(i);
+      }
+      if (r.tool_choice_index < 0) return bad("tool_choice", fmt::format("'tool_choice' names the function '{}', which is not in 'tools'", n), "invalid_value");
+      r.tool_choice = ToolChoice::Named;
+    } else {
+      return wrong_type("tool_choice", "a string or an object", *v);
+    }
+  }
+  if (const json* v = field(j, "parallel_tool_calls")) {
+    if (!v->is_boolean()) return wrong_type("parallel_tool_calls", "a boolean", *v);
+    r.parallel_tool_calls = v->get<bool>();
+  }
+  if (r.tool_choice == ToolChoice::Auto) {
+    // OpenAI's strict promises arguments that match the schema; only a forced call is decoded
+    // under the schema's grammar here, and "auto" leaves the model free.
+    for (size_t i = 0; i < r.tools.size(); ++i) {
+      if (r.tools[i].strict) {
+        return bad(fmt::format("tools[{}].function.strict", i), "'strict' tools need tool_choice \"required\" or a named function (their arguments are then decoded under the schema); with \"auto\" they would not be enforced", "unsupported_parameter");
+      }
+    }
+  }
+  if ((r.tool_choice == ToolChoice::Required || r.tool_choice == ToolChoice::Named) && r.grammar) {
+    return bad("tool_choice", "a forced tool call cannot be combined with 'response_format' or 'grammar'", "invalid_value");
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 ApiResult<GenerationRequest> parse_chat_request(std::string_view body) {
@@ -263,7 +462,7 @@ ApiResult<GenerationRequest> parse_chat_request(std::string_view body) {
   const json& j = std::get<json>(parsed);
   GenerationRequest r;
   r.kind = GenerationRequest::Kind::Chat;
-  if (auto e = parse_common(j, r)) return *e;
+  if (auto e = parse_common(j, body, r)) return *e;
 
   const json* msgs = field(j, "messages");
   if (!msgs) return bad("messages", "'messages' is required", "missing_required_parameter");
@@ -293,8 +492,11 @@ ApiResult<GenerationRequest> parse_chat_request(std::string_view body) {
       if (!rc->is_string()) return wrong_type(p + ".reasoning_content", "a string", *rc);
       cm.reasoning_content = rc->get<std::string>();
     }
+    cm.content_null = content_it == m.end() || content_it->is_null();
+    if (auto e = parse_message_tools(m, p, cm)) return *e;
     r.messages.push_back(std::move(cm));
   }
+  if (auto e = parse_tools(j, body, r)) return *e;
   if (const json* v = field(j, "chat_template_kwargs")) {
     if (!v->is_object()) return wrong_type("chat_template_kwargs", "an object", *v);
     for (const auto& [key, value] : v->items()) {
@@ -314,7 +516,7 @@ ApiResult<GenerationRequest> parse_completion_request(std::string_view body) {
   const json& j = std::get<json>(parsed);
   GenerationRequest r;
   r.kind = GenerationRequest::Kind::Completion;
-  if (auto e = parse_common(j, r)) return *e;
+  if (auto e = parse_common(j, body, r)) return *e;
   if (r.max_reasoning_tokens) {
     const char* key = field(j, "reasoning_effort") ? "reasoning_effort" : "max_reasoning_tokens";
     return bad(key, fmt::format("'{}' is a chat parameter: a raw completion has no reasoning block", key), "unsupported_parameter");
@@ -349,12 +551,25 @@ const char* finish_reason_name(FinishReason r) {
   switch (r) {
     case FinishReason::Stop: return "stop";
     case FinishReason::Length: return "length";
+    case FinishReason::ToolCalls: return "tool_calls";
     case FinishReason::None: break;
   }
   return "";
 }
 
 namespace {
+
+// message.tool_calls, or delta.tool_calls (with each call's index) in a stream.
+json tool_calls_json(const std::vector<ToolCall>& calls, bool with_index) {
+  json a = json::array();
+  for (size_t k = 0; k < calls.size(); ++k) {
+    json c = {{"id", calls[k].id}, {"type", "function"},
+              {"function", {{"name", calls[k].name}, {"arguments", calls[k].arguments}}}};
+    if (with_index) c["index"] = k;
+    a.push_back(std::move(c));
+  }
+  return a;
+}
 
 json finish_json(FinishReason r) {
   if (r == FinishReason::None) return nullptr;
@@ -420,6 +635,10 @@ std::string chat_response_json(const ResponseMeta& meta, const std::vector<Choic
   for (size_t i = 0; i < choices.size(); ++i) {
     json msg = {{"role", "assistant"}, {"content", choices[i].content}};
     if (!choices[i].reasoning_content.empty()) msg["reasoning_content"] = choices[i].reasoning_content;
+    if (!choices[i].tool_calls.empty()) {
+      if (choices[i].content.empty()) msg["content"] = nullptr;
+      msg["tool_calls"] = tool_calls_json(choices[i].tool_calls, false);
+    }
     cs.push_back({{"index", i}, {"message", msg},
                   {"logprobs", chat_logprobs_json(choices[i].logprobs, choices[i].token_logprobs)},
                   {"finish_reason", finish_json(choices[i].finish)}});
@@ -445,6 +664,7 @@ std::string chat_chunk_sse(const ResponseMeta& meta, const ChunkDelta& d, bool i
   if (d.role) delta["role"] = "assistant";
   if (!d.reasoning_content.empty()) delta["reasoning_content"] = d.reasoning_content;
   if (!d.content.empty()) delta["content"] = d.content;
+  if (!d.tool_calls.empty()) delta["tool_calls"] = tool_calls_json(d.tool_calls, true);
   json j = {{"id", meta.id}, {"object", "chat.completion.chunk"}, {"created", meta.created},
             {"model", meta.model},
             {"choices", json::array({{{"index", d.index}, {"delta", delta},

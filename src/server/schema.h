@@ -13,6 +13,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "grammar/grammar.h"
+#include "server/tool_calls.h"
+
 namespace r1::server {
 
 /// An error as OpenAI reports it: HTTP status plus {"error": {message, type, param, code}}.
@@ -35,7 +38,15 @@ struct ChatMessage {
   std::string role;  // system | developer | user | assistant | tool
   std::string content;
   std::string reasoning_content;  // only meaningful on assistant turns sent back by a client
+  bool content_null = false;      // content was null or absent (assistant turns with tool calls)
+  std::vector<ToolCall> tool_calls{};  // assistant: calls it made (arguments as JSON text)
+  std::string tool_call_id{};        // tool: the call this result answers
+  std::string name{};                // tool: the function's name, when the client sent it
 };
+
+/// tool_choice: none (tools are not offered), auto (the model decides), required (at least one
+/// call, forced by a grammar), or one named function (forced).
+enum class ToolChoice { None, Auto, Required, Named };
 
 /// A validated generation request, chat or raw completion.
 struct GenerationRequest {
@@ -54,6 +65,10 @@ struct GenerationRequest {
   int n = 1;                           // choices, [1, kMaxChoices]
   bool stream = false;
   bool include_usage = false;          // stream_options.include_usage
+  // Sampler extensions of vLLM and llama-server (not OpenAI's): unset: the server's defaults.
+  std::optional<int32_t> top_k;               // >= 0; 0 (or vLLM's -1): off
+  std::optional<float> min_p;                 // [0, 1]
+  std::optional<float> repetition_penalty;    // (0, 10]; also llama-server's repeat_penalty
   std::optional<float> frequency_penalty;  // [-2, 2]; unset: 0
   std::optional<float> presence_penalty;   // [-2, 2]; unset: 0
   // Log-probs: chat `logprobs: true` + `top_logprobs: K`, completions `logprobs: K`.
@@ -63,6 +78,15 @@ struct GenerationRequest {
   // kReasoningEffortBudgets; unset: unlimited.
   std::optional<int64_t> max_reasoning_tokens;
   nlohmann::ordered_json chat_template_kwargs = nlohmann::ordered_json::object();  // chat only
+  // Structured output: GBNF from llama-server's `grammar`, or compiled from response_format
+  // (json_object, json_schema); empty: free text. `grammar` is its parse.
+  std::string grammar_text;
+  std::shared_ptr<const grammar::Grammar> grammar;
+  // Tool calling (chat): the functions offered and how the model must use them.
+  std::vector<ToolSpec> tools;
+  ToolChoice tool_choice = ToolChoice::None;  // Auto when tools are given and tool_choice is not
+  int tool_choice_index = -1;                 // Named: index into tools
+  bool parallel_tool_calls = true;
 };
 
 inline constexpr int kMaxChoices = 16;
@@ -85,8 +109,9 @@ inline constexpr ReasoningEffortBudget kReasoningEffortBudgets[] = {
 /// many); known fields of the wrong type or out of range give a 400 naming the field (`param`).
 /// Null counts as absent for optional fields, as in OpenAI's API. Fields of OpenAI's API that this
 /// server would not honour get a 400 with code "unsupported_parameter" instead of being ignored:
-/// tools/functions, tool_choice/function_call (other than "none"), logit_bias (non-empty),
-/// response_format other than "text", prediction, audio, modalities other than ["text"],
+/// the legacy functions/function_call, logit_bias (non-empty), tools marked strict under
+/// tool_choice auto (only forced calls are decoded under their schema), prediction, audio,
+/// modalities other than ["text"],
 /// web_search_options; for completions echo, suffix and best_of other than 1 or n. Fields that
 /// change nothing in the output (user, store, metadata, service_tier, parallel_tool_calls) are
 /// accepted.
@@ -97,8 +122,8 @@ ApiResult<GenerationRequest> parse_chat_request(std::string_view body);
 ApiResult<GenerationRequest> parse_completion_request(std::string_view body);
 
 /// Why a choice ended.
-enum class FinishReason { None, Stop, Length };
-const char* finish_reason_name(FinishReason r);  // "stop", "length"; "" for None
+enum class FinishReason { None, Stop, Length, ToolCalls };
+const char* finish_reason_name(FinishReason r);  // "stop", "length", "tool_calls"; "" for None
 
 /// Token counts of one request (all choices together, as OpenAI counts them).
 struct Usage {
@@ -124,6 +149,7 @@ struct Choice {
   FinishReason finish = FinishReason::Stop;
   bool logprobs = false;                 // the request asked for them ("logprobs": null if not)
   std::vector<TokenLogprobs> token_logprobs{};  // every generated token but EOS, in order
+  std::vector<ToolCall> tool_calls{};  // chat: message.tool_calls (content null when empty)
 };
 
 /// Identity of one response: id ("chatcmpl-..."/"cmpl-..."), creation time (unix s), model id.
@@ -154,6 +180,7 @@ struct ChunkDelta {
   FinishReason finish = FinishReason::None;
   bool logprobs = false;                      // the request asked for them
   std::vector<TokenLogprobs> token_logprobs{};  // of the tokens generated since the last delta
+  std::vector<ToolCall> tool_calls{};  // chat: whole calls (delta.tool_calls with their index)
 };
 
 /// One SSE event `data: {...}\n\n` of a chat stream ("chat.completion.chunk"). When

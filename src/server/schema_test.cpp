@@ -95,6 +95,11 @@ TEST(Schema, RejectsBadChatRequestsNamingTheField) {
       {R"({"messages": [{"role": "user", "content": "x"}], "chat_template_kwargs": [1]})", "chat_template_kwargs"},
       {R"({"messages": [{"role": "user", "content": "x"}], "chat_template_kwargs": {"messages": []}})", "chat_template_kwargs.messages"},
       {R"({"messages": [{"role": "user", "content": "x"}], "presence_penalty": 9})", "presence_penalty"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "top_k": -2})", "top_k"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "min_p": 1.5})", "min_p"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "repetition_penalty": 0})", "repetition_penalty"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "repetition_penalty": 1.1, "repeat_penalty": 1.1})", "repeat_penalty"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function", "function": {"name": "f", "strict": true}}]})", "tools[0].function.strict"},
   };
   for (const auto& c : cases) {
     ApiError e = chat_err(c.body);
@@ -115,6 +120,10 @@ TEST(Schema, LogprobsPenaltiesAndThinkingControls) {
   EXPECT_FLOAT_EQ(*r.presence_penalty, -1.5f);
   EXPECT_EQ(r.max_reasoning_tokens, 1024);
   EXPECT_EQ(r.chat_template_kwargs.dump(), R"({"enable_thinking":false,"n":{"a":1}})");
+  auto extras = chat_ok(R"({"messages":[{"role":"user","content":"x"}],"top_k":-1,"min_p":0.1,"repeat_penalty":1.3})");
+  EXPECT_EQ(*extras.top_k, 0);
+  EXPECT_FLOAT_EQ(*extras.min_p, 0.1f);
+  EXPECT_FLOAT_EQ(*extras.repetition_penalty, 1.3f);
   EXPECT_EQ(chat_ok(R"({"messages":[{"role":"user","content":"x"}],"max_reasoning_tokens":0})").max_reasoning_tokens, 0);
   auto plain = chat_ok(R"({"messages":[{"role":"user","content":"x"}],"logprobs":false})");
   EXPECT_FALSE(plain.logprobs);
@@ -134,13 +143,9 @@ TEST(Schema, LogprobsPenaltiesAndThinkingControls) {
 
 TEST(Schema, RefusesParametersItWouldNotHonour) {
   const std::pair<const char*, const char*> chat_cases[] = {
-      {R"("tools":[{"type":"function","function":{"name":"f"}}])", "tools"},
       {R"("functions":[{"name":"f"}])", "functions"},
-      {R"("tool_choice":"auto")", "tool_choice"},
       {R"("function_call":"auto")", "function_call"},
       {R"("logit_bias":{"50256":-100})", "logit_bias"},
-      {R"("response_format":{"type":"json_object"})", "response_format"},
-      {R"("response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{}}})", "response_format"},
       {R"("prediction":{"type":"content","content":"x"})", "prediction"},
       {R"("audio":{"voice":"alloy","format":"mp3"})", "audio"},
       {R"("modalities":["text","audio"])", "modalities"},
@@ -168,6 +173,142 @@ TEST(Schema, RefusesParametersItWouldNotHonour) {
     auto r = parse_completion_request(ok);
     EXPECT_TRUE(std::get_if<GenerationRequest>(&r)) << ok;
   }
+}
+
+TEST(Schema, StructuredOutputCompilesToAGrammar) {
+  const std::string head = R"({"messages":[{"role":"user","content":"x"}],)";
+  auto json_object = chat_ok(head + R"("response_format":{"type":"json_object"}})");
+  ASSERT_TRUE(json_object.grammar);
+  EXPECT_NE(json_object.grammar_text.find("root ::= object"), std::string::npos);
+  auto schema = chat_ok(head + R"("response_format":{"type":"json_schema","json_schema":{"name":"p","strict":true,
+    "schema":{"type":"object","properties":{"b":{"type":"integer"},"a":{"type":"string"}},"required":["b","a"]}}}})");
+  ASSERT_TRUE(schema.grammar);
+  // Properties keep the schema's order (b before a), not the parser's sorted one.
+  grammar::Matcher m(schema.grammar);
+  EXPECT_TRUE(m.accept_bytes(R"({"b": 1, "a": "x"})") && m.complete());
+  auto gbnf = chat_ok(head + R"("grammar":"root ::= \"yes\" | \"no\""})");
+  ASSERT_TRUE(gbnf.grammar);
+  EXPECT_TRUE(chat_ok(head + R"("response_format":{"type":"text"}})").grammar == nullptr);
+  auto completion = parse_completion_request(R"({"prompt":"a","grammar":"root ::= [0-9]+"})");
+  ASSERT_TRUE(std::get_if<GenerationRequest>(&completion));
+  EXPECT_TRUE(std::get<GenerationRequest>(completion).grammar);
+
+  const std::tuple<const char*, const char*, const char*> bad[] = {
+      {R"("response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"string","format":"email"}}})",
+       "response_format.json_schema.schema", "unsupported_json_schema"},
+      {R"("response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"objct"}}})",
+       "response_format.json_schema.schema", "invalid_json_schema"},
+      {R"("response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"properties":3}}})",
+       "response_format.json_schema.schema", "invalid_json_schema"},
+      {R"("response_format":{"type":"json_schema"})", "response_format.json_schema", "invalid_type"},
+      {R"("response_format":{"type":"xml"})", "response_format.type", "invalid_value"},
+      {R"("grammar":"root ::= undefined-rule")", "grammar", "invalid_grammar"},
+      {R"("grammar":7)", "grammar", "invalid_type"},
+      {R"("grammar":"root ::= \"a\"","response_format":{"type":"json_object"})", "grammar", "invalid_value"},
+  };
+  for (const auto& [field, param, code] : bad) {
+    const std::string body = head + field + "}";
+    ApiError e = chat_err(body);
+    EXPECT_EQ(e.status, 400) << body;
+    EXPECT_EQ(e.param, param) << body << ": " << e.message;
+    EXPECT_EQ(e.code, code) << body << ": " << e.message;
+  }
+  EXPECT_NE(chat_err(head + std::get<0>(bad[0]) + "}").message.find("'format'"), std::string::npos);
+}
+
+TEST(Schema, ToolsToolChoiceAndToolMessages) {
+  const std::string head = R"({"messages":[{"role":"user","content":"x"},
+    {"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"get","arguments":"{\"q\": 1}"}}]},
+    {"role":"tool","tool_call_id":"c1","content":"42"}],
+    "tools":[{"type":"function","function":{"name":"get","description":"d","parameters":{"type":"object","properties":{"z":{"type":"string"},"a":{"type":"integer"}}}}},
+             {"type":"function","function":{"name":"put"}}])";
+  auto r = chat_ok(head + "}");
+  ASSERT_EQ(r.tools.size(), 2u);
+  EXPECT_EQ(r.tool_choice, ToolChoice::Auto);
+  EXPECT_EQ(r.tools[0].description, "d");
+  EXPECT_EQ(r.tools[0].parameters["properties"].begin().key(), "z");  // the schema's order
+  ASSERT_EQ(r.messages[1].tool_calls.size(), 1u);
+  EXPECT_TRUE(r.messages[1].content_null);
+  EXPECT_EQ(r.messages[1].tool_calls[0].arguments, "{\"q\": 1}");
+  EXPECT_EQ(r.messages[2].tool_call_id, "c1");
+  EXPECT_EQ(chat_ok(head + R"(,"tool_choice":"required"})").tool_choice, ToolChoice::Required);
+  auto named = chat_ok(head + R"(,"tool_choice":{"type":"function","function":{"name":"put"}},"parallel_tool_calls":false})");
+  EXPECT_EQ(named.tool_choice, ToolChoice::Named);
+  EXPECT_EQ(named.tool_choice_index, 1);
+  EXPECT_FALSE(named.parallel_tool_calls);
+  EXPECT_EQ(chat_ok(head + R"(,"tool_choice":"none"})").tool_choice, ToolChoice::None);
+
+  const std::pair<std::string, const char*> bad[] = {
+      {head + R"(,"tool_choice":{"type":"function","function":{"name":"delete"}}})", "tool_choice"},
+      {head + R"(,"tool_choice":"sometimes"})", "tool_choice"},
+      {R"({"messages":[{"role":"user","content":"x"}],"tool_choice":"required"})", "tool_choice"},
+      {R"({"messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"a b"}}]})", "tools[0].function.name"},
+      {R"({"messages":[{"role":"user","content":"x"}],"tools":[{"type":"retrieval"}]})", "tools[0].type"},
+      {R"({"messages":[{"role":"tool","content":"x"}]})", "messages[0].tool_call_id"},
+      {R"({"messages":[{"role":"assistant","tool_calls":[{"function":{"name":"f","arguments":"{"}}]}]})", "messages[0].tool_calls[0].function.arguments"},
+      {head + R"(,"tool_choice":"required","response_format":{"type":"json_object"}})", "tool_choice"},
+  };
+  for (const auto& [body, param] : bad) {
+    ApiError e = chat_err(body);
+    EXPECT_EQ(e.status, 400) << body;
+    EXPECT_EQ(e.param, param) << body << ": " << e.message;
+  }
+  EXPECT_NE(chat_err(bad[0].first).message.find("'delete'"), std::string::npos);
+}
+
+TEST(ToolCalls, FormatsParsingAndForcingGrammars) {
+  EXPECT_EQ(detect_tool_format("{% for tool in tools %}<tool_call>"), ToolFormat::Qwen);
+  EXPECT_EQ(detect_tool_format("{{'<｜tool▁calls▁begin｜>'}}"), ToolFormat::DeepSeek);
+  EXPECT_EQ(detect_tool_format("{{ bos_token }}{{ message.content }}"), ToolFormat::None);
+
+  // DeepSeek: two calls after some content, streamed at awkward splits.
+  const std::string ds = "Let me look.<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>get\n```json\n{\"q\": 1}\n```<｜tool▁call▁end｜>"
+                         "\n<｜tool▁call▁begin｜>function<｜tool▁sep｜>put\n```json\n{}\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>";
+  ToolCallParser p(ToolFormat::DeepSeek, "call_x");
+  std::string streamed;
+  for (size_t i = 0; i < ds.size(); i += 5) streamed += p.push(ds.substr(i, 5));
+  auto f = p.finish();
+  EXPECT_EQ(streamed + f.content, "Let me look.");
+  ASSERT_EQ(f.calls.size(), 2u);
+  EXPECT_EQ(f.calls[0].id, "call_x_0");
+  EXPECT_EQ(f.calls[0].name, "get");
+  EXPECT_EQ(f.calls[0].arguments, "{\"q\":1}");
+  EXPECT_EQ(f.calls[1].name, "put");
+  // Qwen.
+  auto q = ToolCallParser::parse(ToolFormat::Qwen, "<tool_call>\n{\"name\": \"get\", \"arguments\": {\"q\": [1]}}\n</tool_call>", "c");
+  EXPECT_EQ(q.content, "");
+  ASSERT_EQ(q.calls.size(), 1u);
+  EXPECT_EQ(q.calls[0].arguments, "{\"q\":[1]}");
+  // Text that only looks like a call stays content.
+  auto broken = ToolCallParser::parse(ToolFormat::Qwen, "a <tool_call> not json", "c");
+  EXPECT_EQ(broken.content, "a <tool_call> not json");
+  EXPECT_TRUE(broken.calls.empty());
+
+  // The forcing grammars accept the calls the parser reads, and nothing else.
+  std::vector<ToolSpec> tools(2);
+  tools[0].name = "get";
+  tools[0].parameters = nlohmann::ordered_json::parse(R"({"type":"object","properties":{"q":{"type":"integer"}},"required":["q"]})");
+  tools[1].name = "put";
+  for (auto [format, one, two] : {std::tuple{ToolFormat::DeepSeek, ds.substr(12), std::string()},
+                                  std::tuple{ToolFormat::Qwen, std::string("<tool_call>\n{\"name\": \"get\", \"arguments\": {\"q\": 7}}\n</tool_call>"),
+                                             std::string("<tool_call>\n{\"name\": \"put\", \"arguments\": {}}\n</tool_call>")}}) {
+    auto any = tool_call_gbnf(format, tools, -1, true);
+    ASSERT_TRUE(any.ok()) << any.message();
+    auto g = grammar::parse_gbnf(any.value());
+    ASSERT_TRUE(g.ok()) << g.message() << any.value();
+    grammar::Matcher m(g.value());
+    const std::string text = two.empty() ? one : one + "\n" + two;
+    EXPECT_TRUE(m.accept_bytes(text) && m.complete()) << text;
+    auto named = grammar::parse_gbnf(tool_call_gbnf(format, tools, 1, false).value());
+    ASSERT_TRUE(named.ok());
+    grammar::Matcher m2(named.value());
+    EXPECT_FALSE(m2.accept_bytes(text) && m2.complete()) << "only 'put' may be called: " << text;
+  }
+  tools[1].parameters = nlohmann::ordered_json::parse(R"({"type":"object","properties":{"s":{"type":"string","pattern":"x"}}})");
+  auto unsupported = tool_call_gbnf(ToolFormat::Qwen, tools, -1, true);
+  ASSERT_FALSE(unsupported.ok());
+  EXPECT_NE(unsupported.message().find("tool 'put'"), std::string::npos);
+  EXPECT_NE(unsupported.message().find("'pattern'"), std::string::npos);
 }
 
 TEST(Schema, LogprobsInOpenAIsShapes) {
