@@ -16,7 +16,7 @@
 //    on some files: 0.7-1.8% (printed), so this bound is what the check holds.
 // Bad input (unknown --type, malformed --tensor-type, a type that needs an importance matrix)
 // gives one line and a non-zero exit; --tensor-type overrides land on the tensors they name.
-// Needs llama.cpp's oracle and quantizer ([needs oracle], found as quant_ref_cli_test.cpp does);
+// Needs llama.cpp's oracle and quantizer ([needs oracle], found as tests/oracle_util.h says);
 // the models are tiny (vocab 256, 8 layers of width 256).
 #include <gtest/gtest.h>
 
@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "cli_util.h"
+#include "oracle_util.h"
 #include "core/test_util.h"
 #include "core/thread_pool.h"
 #include "io/gguf.h"
@@ -43,27 +44,13 @@
 namespace {
 
 using namespace r1::test::cli;
+using namespace r1::test::oracle;
 namespace fs = std::filesystem;
 
 // The logit tolerance above for a model of n_layer layers.
 double logit_tol(int n_layer) { return std::sqrt(2.0 * n_layer + 1) * (1.0 / 254) * 3; }
 
-std::string env_or(const char* name, const std::string& dflt) {
-  const char* v = std::getenv(name);
-  return v && *v ? v : dflt;
-}
-std::string oracle() { return env_or("R1_LLAMA_ORACLE", env_or("HOME", "/root") + "/r1-peers/llamacpp/llama_oracle"); }
-std::string quantizer() { return env_or("R1_LLAMA_QUANTIZE", env_or("HOME", "/root") + "/r1-peers/llamacpp/llama_quantize"); }
 
-#define ORACLE_SKIP_UNLESS_READY()                                                              \
-  do {                                                                                          \
-    R1_REQUIRE_BIN();                                                                           \
-    if (!fs::exists(oracle()) || !fs::exists(quantizer()))                                      \
-      R1_SKIP_NEEDS("oracle", "llama.cpp oracle not found (" << oracle() << ", " << quantizer() \
-                    << "): build it with ../shared/bench/llamacpp/build_oracle.sh after `npm i "  \
-                       "-E node-llama-cpp@3.21.1` in ~/r1-peers/llamacpp (see "                   \
-                       "../shared/bench/README.md), or set R1_LLAMA_ORACLE and R1_LLAMA_QUANTIZE"); \
-  } while (0)
 
 // The HF directories, made once per process in one temporary directory.
 r1::test::TempDir& work() {
@@ -128,13 +115,6 @@ Tensors read_tensors(const std::string& path) {
   return t;
 }
 
-std::vector<float> read_f32(const std::string& path) {
-  const std::string b = slurp(path);
-  std::vector<float> v(b.size() / 4);
-  std::memcpy(v.data(), b.data(), v.size() * 4);
-  return v;
-}
-
 struct Case {
   std::string arch, type;
   bool imatrix = false;  // r1 --imatrix ONES.gguf against llama_quantize --imatrix-ones
@@ -174,7 +154,7 @@ std::string case_name(const testing::TestParamInfo<Case>& i) {
 class ConvertQuant : public testing::TestWithParam<Case> {};
 
 TEST_P(ConvertQuant, TypesAndBytesMatchLlamaQuantizeAndLlamaCppLoadsIt) {
-  ORACLE_SKIP_UNLESS_READY();
+  R1_SKIP_UNLESS_ORACLE();
   const Case& c = GetParam();
   const std::string hf = hf_model(c.arch);
   ASSERT_FALSE(hf.empty()) << "could not write the " << c.arch << " checkpoint";
@@ -193,7 +173,7 @@ TEST_P(ConvertQuant, TypesAndBytesMatchLlamaQuantizeAndLlamaCppLoadsIt) {
   }
   auto r = run_r1(args);
   ASSERT_EQ(r.rc, 0) << r.err;
-  ASSERT_EQ(sh(quote(quantizer()) + " " + quote(f32) + " " + quote(ref) + " " + upper(c.type) +
+  ASSERT_EQ(sh(quote(llama_quantize()) + " " + quote(f32) + " " + quote(ref) + " " + upper(c.type) +
                (c.imatrix ? " --imatrix-ones" : "") + " -t 1 >/dev/null 2>&1"), 0);
 
   const Tensors a = read_tensors(mine), b = read_tensors(ref);
@@ -218,7 +198,7 @@ TEST_P(ConvertQuant, TypesAndBytesMatchLlamaQuantizeAndLlamaCppLoadsIt) {
   // llama.cpp on r1's file against r1 on r1's file (decode path: T < 8).
   const std::string prompt = "1,17,99,3,250";
   const std::string lf = tmp.file("oracle.f32");
-  ASSERT_EQ(sh(quote(oracle()) + " -m " + quote(mine) + " -p " + prompt + " -n 1 -t 1 --kv f32 -o " +
+  ASSERT_EQ(sh(quote(llama_oracle()) + " -m " + quote(mine) + " -p " + prompt + " -n 1 -t 1 --kv f32 -o " +
                quote(lf) + " >/dev/null 2>&1"), 0) << "llama.cpp did not load " << c.type;
   const auto want = read_f32(lf);
   const std::string np = tmp.file("r1.npy");
@@ -451,6 +431,89 @@ TEST(ImatrixCli, SumsEqualADirectComputation) {
     ASSERT_NE(it, im->entries.end()) << t.name << " has no imatrix entry";
     EXPECT_EQ(it->second.counts, std::vector<int64_t>{n_chunk * ctx}) << t.name;
     EXPECT_EQ(int64_t(it->second.sums.size()), t.ne[0]) << t.name;
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// `r1 imatrix` on a MoE model (a random deepseek2 with the DeepSeek-V3 tokenizer, width 64, 4
+// routed experts of which each token takes 2, one shared expert, every layer MoE). Each token's
+// FFN input x enters the shared expert once and k = num_experts_per_tok routed experts once, so:
+//  - every routed-expert tensor's per-expert counts sum to tokens * k in each layer, and
+//    ffn_gate/up/down_exps of a layer agree expert by expert (the same tokens reach each);
+//  - the per-expert sums of ffn_gate_exps, added over experts, equal k times ffn_gate_shexp's
+//    sums (the shared expert sees every token's x once), column by column;
+//  - the dense weights (MLA's down projections, the router, the shared expert) count every token.
+// attn_k_b / attn_v_b get no entry: r1 multiplies by kv_b_proj rebuilt from them in f32, so their
+// products are not llama.cpp's (absorbed q_nope . k_b, per head) and are not reported.
+TEST(ImatrixCli, MoePerExpertCounts) {
+  R1_REQUIRE_BIN();
+  R1_SKIP_UNLESS_SHARED("tokenizers/deepseek_v3/tokenizer.json");
+  r1::test::TempDir tmp;
+  const int64_t n_expert = 4, k = 2, n_layer = 2, n_head = 2;
+  const nlohmann::json c = {
+      {"model_type", "deepseek_v3"}, {"vocab_size", 129280},      {"hidden_size", 64},
+      {"intermediate_size", 128},    {"moe_intermediate_size", 32}, {"num_hidden_layers", n_layer},
+      {"first_k_dense_replace", 0},  {"moe_layer_freq", 1},       {"num_attention_heads", n_head},
+      {"num_key_value_heads", n_head}, {"n_routed_experts", n_expert}, {"n_shared_experts", 1},
+      {"num_experts_per_tok", k},    {"n_group", 1},              {"topk_group", 1},
+      {"routed_scaling_factor", 2.5}, {"norm_topk_prob", true},   {"scoring_func", "sigmoid"},
+      {"topk_method", "noaux_tc"},   {"q_lora_rank", 32},         {"kv_lora_rank", 32},
+      {"qk_nope_head_dim", 16},      {"qk_rope_head_dim", 16},    {"v_head_dim", 16},
+      {"rope_theta", 10000.0},       {"rms_norm_eps", 1e-6},      {"max_position_embeddings", 256},
+      {"tie_word_embeddings", false}, {"num_nextn_predict_layers", 0}, {"bos_token_id", 0},
+      {"eos_token_id", 1}};
+  const std::string hf = tmp.file("hf"), gguf = tmp.file("m.gguf");
+  ASSERT_TRUE(r1::models::write_random_deepseek_v3(c, hf, 11).ok());
+  for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
+    fs::copy_file(r1::test::shared_path(std::string("tokenizers/deepseek_v3/") + f), hf + "/" + f);
+  auto cr = run_r1({"convert", hf, "--out", gguf, "--type", "f32"});
+  ASSERT_EQ(cr.rc, 0) << cr.err;
+  std::string text;
+  for (int i = 0; i < 4; ++i) text += "The quick brown fox jumps over the lazy dog, and then it rests. ";
+  const std::string data = tmp.file("text.txt"), out = tmp.file("im.gguf");
+  std::ofstream(data) << text;
+  const int64_t ctx = 16, n_chunk = 2, N = ctx * n_chunk;
+  auto r = run_r1({"imatrix", gguf, "--data", data, "--out", out, "--ctx", std::to_string(ctx),
+                   "--chunks", std::to_string(n_chunk), "--threads", "1"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto im = r1::models::read_imatrix(out);
+  ASSERT_TRUE(im.ok()) << im.message();
+  auto entry = [&](const std::string& name) -> const r1::models::ImatrixEntry* {
+    const auto it = im->entries.find(name);
+    return it == im->entries.end() ? nullptr : &it->second;
+  };
+  for (int64_t l = 0; l < n_layer; ++l) {
+    const std::string b = "blk." + std::to_string(l) + ".";
+    const auto* gate = entry(b + "ffn_gate_exps.weight");
+    ASSERT_NE(gate, nullptr) << b;
+    ASSERT_EQ(int64_t(gate->counts.size()), n_expert) << b;
+    int64_t total = 0;
+    for (int64_t e : gate->counts) total += e;
+    EXPECT_EQ(total, N * k) << b << "ffn_gate_exps counts";
+    for (const char* w : {"ffn_up_exps", "ffn_down_exps"}) {
+      const auto* e = entry(b + w + ".weight");
+      ASSERT_NE(e, nullptr) << b << w;
+      EXPECT_EQ(e->counts, gate->counts) << b << w;
+    }
+    const auto* sh = entry(b + "ffn_gate_shexp.weight");
+    ASSERT_NE(sh, nullptr) << b;
+    ASSERT_EQ(sh->counts, std::vector<int64_t>{N}) << b;
+    const size_t D = sh->sums.size();
+    ASSERT_EQ(gate->sums.size(), D * size_t(n_expert)) << b;
+    for (size_t j = 0; j < D; ++j) {
+      double s = 0;
+      for (int64_t e = 0; e < n_expert; ++e) s += gate->sums[size_t(e) * D + j];
+      EXPECT_NEAR(s, double(k) * sh->sums[j], 1e-4 * double(k) * sh->sums[j] + 1e-6)
+          << b << " column " << j;
+    }
+    for (const char* w : {"attn_q_a", "attn_kv_a_mqa", "ffn_gate_inp", "ffn_down_shexp"}) {
+      const auto* e = entry(b + w + ".weight");
+      ASSERT_NE(e, nullptr) << b << w;
+      EXPECT_EQ(e->counts, std::vector<int64_t>{N}) << b << w;
+    }
   }
 }
 

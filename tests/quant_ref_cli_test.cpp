@@ -26,12 +26,14 @@
 #include <vector>
 
 #include "cli_util.h"
+#include "oracle_util.h"
 #include "core/test_util.h"
 #include "models/npy.h"
 
 namespace {
 
 using namespace r1::test::cli;
+using namespace r1::test::oracle;
 namespace fs = std::filesystem;
 
 // Largest |r1 - llama.cpp| allowed for any logit, relative to the largest |logit| of that row.
@@ -61,13 +63,6 @@ namespace fs = std::filesystem;
 constexpr double kDecodeTol = 1e-2;
 constexpr double kPrefillTol = 0.04;
 
-std::string env_or(const char* name, const std::string& dflt) {
-  const char* v = std::getenv(name);
-  return v && *v ? v : dflt;
-}
-std::string oracle() { return env_or("R1_LLAMA_ORACLE", env_or("HOME", "/root") + "/r1-peers/llamacpp/llama_oracle"); }
-std::string quantizer() { return env_or("R1_LLAMA_QUANTIZE", env_or("HOME", "/root") + "/r1-peers/llamacpp/llama_quantize"); }
-
 std::string cache_dir() {
   const std::string d = env_or("R1_QUANT_REF_DIR", (fs::path(r1_bin()).parent_path() / "quant_ref").string());
   fs::create_directories(d);
@@ -75,16 +70,11 @@ std::string cache_dir() {
 }
 
 // Skips (tagged for scripts/skip_guard.sh) when a prerequisite is absent.
-#define QUANT_REF_SKIP_UNLESS_READY()                                                           \
-  do {                                                                                          \
-    R1_REQUIRE_BIN();                                                                           \
-    if (!fs::exists(oracle()) || !fs::exists(quantizer()))                                      \
-      R1_SKIP_NEEDS("oracle", "llama.cpp oracle not found (" << oracle() << ", " << quantizer() \
-                    << "): build it with ../shared/bench/llamacpp/build_oracle.sh after `npm i "  \
-                       "-E node-llama-cpp@3.21.1` in ~/r1-peers/llamacpp (see "                   \
-                       "../shared/bench/README.md), or set R1_LLAMA_ORACLE and R1_LLAMA_QUANTIZE"); \
-    R1_SKIP_UNLESS_SHARED("bench/gguf");                                                        \
-    R1_SKIP_UNLESS_NUMPY();                                                                     \
+#define QUANT_REF_SKIP_UNLESS_READY()    \
+  do {                                   \
+    R1_SKIP_UNLESS_ORACLE();             \
+    R1_SKIP_UNLESS_SHARED("bench/gguf"); \
+    R1_SKIP_UNLESS_NUMPY();              \
   } while (0)
 
 // Runs `cmd` writing `out` through a temporary name, so concurrent tests never see half a file.
@@ -122,18 +112,8 @@ std::string quantized(const std::string& arch, const std::string& type, bool pur
   const std::string src = f32_model(arch);
   if (src.empty()) return "";
   const std::string out = cache_dir() + "/" + arch + "-" + type + (pure ? "-pure" : "") + ".gguf";
-  const std::string cmd = quote(quantizer()) + " " + quote(src) + " @TMP@ " + type + (pure ? " --pure" : "") + " -t 2";
+  const std::string cmd = quote(llama_quantize()) + " " + quote(src) + " @TMP@ " + type + (pure ? " --pure" : "") + " -t 2";
   return make_file(out, cmd) ? out : "";
-}
-
-std::vector<float> read_f32(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::vector<float> v;
-  in.seekg(0, std::ios::end);
-  v.resize(size_t(in.tellg()) / 4);
-  in.seekg(0);
-  in.read(reinterpret_cast<char*>(v.data()), std::streamsize(v.size() * 4));
-  return v;
 }
 
 std::string join(const std::vector<int32_t>& ids) {
@@ -190,7 +170,7 @@ TEST_P(QuantRef, LogitsAndGreedyMatchLlamaCpp) {
   ASSERT_LT(P.size(), 8u) << "the prompt must stay below matmul's prefill threshold";
 
   const std::string lf = tmp.file("oracle.f32"), of = tmp.file("oracle.out");
-  ASSERT_EQ(sh(quote(oracle()) + " -m " + quote(model) + " -p " + join(P) + " -n 32 -t 2 --kv f32 -o " +
+  ASSERT_EQ(sh(quote(llama_oracle()) + " -m " + quote(model) + " -p " + join(P) + " -n 32 -t 2 --kv f32 -o " +
                quote(lf) + " >" + quote(of) + " 2>/dev/null"), 0);
   std::string out = slurp(of), gen_line;
   std::istringstream ls(out);

@@ -18,6 +18,9 @@ ImatrixCollector::~ImatrixCollector() { stop(); }
 
 void ImatrixCollector::add_weight(const std::string& name, const Tensor& t) {
   if (!name.starts_with("blk.") || t.ndim() < 2 || !t.defined()) return;
+  // A 3-D expert tensor is reported once per expert slice a loader takes.
+  for (const Entry& e : entries_)
+    if (e.name == name) return;
   Entry e;
   e.name = name;
   e.begin = t.bytes();

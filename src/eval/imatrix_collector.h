@@ -26,6 +26,7 @@ class ImatrixCollector {
   /// Registers weight `name` (a GGUF name) viewed by t. Only block weights ("blk.*", >= 2 dims)
   /// are kept, as llama-imatrix does without --process-output; 3-D tensors hold dim(0) matrices
   /// (experts, or heads of MLA's attn_k_b / attn_v_b) of dim(1) rows each.
+  /// A name registered again (one call per expert slice) is ignored.
   void add_weight(const std::string& name, const Tensor& t);
   size_t n_weights() const { return entries_.size(); }
 

@@ -47,9 +47,13 @@ GgufLoadObserver& gguf_load_observer() {
 
 void set_gguf_load_observer(GgufLoadObserver f) { gguf_load_observer() = std::move(f); }
 
+void notify_gguf_load(const std::string& name, const Tensor& t) {
+  if (gguf_load_observer()) gguf_load_observer()(name, t);
+}
+
 Result<Tensor> GgufTensorSource::get(const std::string& name) const {
   auto t = file_->tensor(name);
-  if (t.ok() && gguf_load_observer()) gguf_load_observer()(name, *t);
+  if (t.ok()) notify_gguf_load(name, *t);
   return t;
 }
 

@@ -54,11 +54,14 @@ class HfTensorSource : public TensorSource {
   std::string label_;
 };
 
-/// Sees every tensor GgufTensorSource hands to a model loader (GGUF name, view), so that a tool
+/// Sees every tensor GgufTensorSource (and deepseek_v3's Deepseek2GgufSource) hands to a model loader (GGUF name, view), so that a tool
 /// can recognise a weight by its data later (r1 imatrix maps matmul weights back to names).
 /// Process-wide, unsynchronised: install before loading, remove (null) after.
 using GgufLoadObserver = std::function<void(const std::string& name, const Tensor& t)>;
 void set_gguf_load_observer(GgufLoadObserver f);
+/// Tells the observer, if any, that the GGUF tensor `name` (the file's view t) is being loaded;
+/// a name may be reported more than once (one per expert slice of a 3-D tensor).
+void notify_gguf_load(const std::string& name, const Tensor& t);
 
 class GgufTensorSource : public TensorSource {
  public:

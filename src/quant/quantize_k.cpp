@@ -16,16 +16,23 @@
 namespace r1::quant {
 namespace detail {
 
-// k = 0 of make_qx_quants is the plain round-to-nearest start.
-float make_qx_quants(int n, int nmax, const float* x, int8_t* L, const float* qw) {
-  float max = 0, amax = 0;
+float signed_absmax(int n, const float* x, float* amax) {
+  float max = 0, a = 0;
   for (int i = 0; i < n; ++i) {
     const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
+    if (ax > a) {
+      a = ax;
       max = x[i];
     }
   }
+  *amax = a;
+  return max;
+}
+
+// k = 0 of make_qx_quants is the plain round-to-nearest start.
+float make_qx_quants(int n, int nmax, const float* x, int8_t* L, const float* qw) {
+  float amax = 0;
+  const float max = signed_absmax(n, x, &amax);
   if (amax < kGroupMaxEps) {
     for (int i = 0; i < n; ++i) L[i] = 0;
     return 0.f;
@@ -240,6 +247,7 @@ using detail::make_qx_quants;
 using detail::nearest_int;
 using detail::nearest_iq4nl;
 using detail::pack_scale_min_k4;
+using detail::signed_absmax;
 using detail::unpack_scale_min_k4;
 
 inline void put_f16(uint16_t& dst, float v) { dst = f32_to_f16(v); }
@@ -248,14 +256,8 @@ inline void put_f16(uint16_t& dst, float v) { dst = f32_to_f16(v); }
 // that move single levels to x * sum(w l^2) / sum(w x l) when that raises (sum w x l)^2 /
 // sum w l^2 (w = x^2). L in [0, 2 nmax) (stored + nmax). Returns the least-squares scale.
 float make_q3_quants(int n, int nmax, const float* x, int8_t* L) {
-  float max = 0, amax = 0;
-  for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
+  float amax = 0;
+  const float max = signed_absmax(n, x, &amax);
   if (amax < kGroupMaxEps) {
     for (int i = 0; i < n; ++i) L[i] = 0;
     return 0.f;
@@ -615,12 +617,8 @@ void quantize_q6_k(const float* x, BlockQ6_K* y, int64_t nb) {
 // group, Lb then untouched); Lb gets round-to-nearest levels at the start scale.
 float iq4_group_scale(const float* xb, const float* weight, uint8_t* Lb) {
   constexpr int kNtry = 7;
-  float amax = 0, max = 0;
-  for (int j = 0; j < 32; ++j)
-    if (std::fabs(xb[j]) > amax) {
-      amax = std::fabs(xb[j]);
-      max = xb[j];
-    }
+  float amax = 0;
+  const float max = signed_absmax(32, xb, &amax);
   if (amax < kGroupMaxEps) return 0;
   const float v0 = float(kIq4nlValues[0]);
   float d = -max / v0;

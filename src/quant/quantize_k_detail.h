@@ -14,6 +14,11 @@ inline constexpr float kGroupMaxEps = 1e-15f;
 /// Round half to even, as ggml's nearest_int (a float add of 1.5 * 2^23) does.
 inline int nearest_int(float v) { return int(std::nearbyint(v)); }
 
+/// The element of x[0..n) of largest |x| (the first of equals), with that |x| in *amax: the signed
+/// max that ggml's group searches (make_qx_quants, make_q3_quants, the IQ4 scale) start from.
+/// Returns 0 with *amax 0 for an all-zero group.
+float signed_absmax(int n, const float* x, float* amax);
+
 /// ggml make_qx_quants with rmse_type 1: signed levels L in [0, 2 nmax) (stored + nmax) and the
 /// scale d minimising sum w (x - d (L - nmax))^2 over iscale = -(nmax + 0.1 k) / max, k in -9..9;
 /// w = qw[i] when qw is given, else x^2. Returns d (0 for an all-zero group).

@@ -211,9 +211,14 @@ Result<Tensor> Deepseek2GgufSource::get(const std::string& name) const {
     if (t.ndim() != 3 || expert >= t.dim(0))
       return make_error("{}: tensor {} is {}, expected [n_expert, rows, cols]", label_, g,
                         t.shape_str());
+    notify_gguf_load(g, t);
     return t.slice_rows(expert, expert + 1).reshape({t.dim(1), t.dim(2)});
   }
-  if (!kv_b) return file_->tensor(g);
+  if (!kv_b) {
+    R1_ASSIGN_OR_RETURN(t, file_->tensor(g));
+    notify_gguf_load(g, t);
+    return t;
+  }
 
   std::lock_guard<std::mutex> lock(mu_);
   if (auto it = built_.find(name); it != built_.end()) return it->second;
