@@ -373,7 +373,10 @@ class Parser {
         auto number = [&]() -> int64_t {
           skip_ws();
           int64_t v = -1;
-          while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9') v = (v < 0 ? 0 : v * 10) + (s_[i_++] - '0');
+          // Saturates (any count past 1000 is refused below) so that a long digit run cannot
+          // overflow (found by grammar_fuzz: {1,7777777777777777777...}).
+          while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9')
+            v = std::min<int64_t>((v < 0 ? 0 : v * 10) + (s_[i_++] - '0'), int64_t{1} << 40);
           skip_ws();
           return v;
         };

@@ -85,6 +85,9 @@ TEST(Gbnf, Errors) {
   EXPECT_NE(parse_gbnf("root ::= [a-").message().find("unterminated character class"), std::string::npos);
   EXPECT_NE(parse_gbnf("root ::= (\"a\"").message().find("unclosed"), std::string::npos);
   EXPECT_NE(parse_gbnf("root ::= \"a\"{3,1}").message().find("bad repetition"), std::string::npos);
+  // A count of 25 digits is refused, not overflowed (grammar_fuzz found the overflow under UBSan).
+  EXPECT_NE(parse_gbnf("root ::= [a]{1," + std::string(25, '7') + "}").message().find("bad repetition"),
+            std::string::npos);
   EXPECT_NE(parse_gbnf("root ::= \"a\" root").message().find("never ends"), std::string::npos);
   EXPECT_NE(parse_gbnf("root ::= \"a\"\nroot ::= \"b\"").message().find("defined twice"), std::string::npos);
   // Outside input stays bounded: deep groups, huge repetitions, enormous shortest matches.
