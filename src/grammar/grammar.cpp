@@ -511,7 +511,8 @@ class Parser {
       if (done[r]) return text[r];
       for (int32_t a : g.rules[r].alts) {
         int64_t sum = 0;
-        for (int32_t p = a; g.elems[static_cast<size_t>(p)].kind != Elem::Kind::End; ++p) sum += elem_len(g.elems[static_cast<size_t>(p)]);
+        for (int32_t p = a; g.elems[static_cast<size_t>(p)].kind != Elem::Kind::End; ++p)
+          sum = std::min(Grammar::kInfinite, sum + elem_len(g.elems[static_cast<size_t>(p)]));
         if (sum != len[r]) continue;
         std::string s;
         for (int32_t p = a; g.elems[static_cast<size_t>(p)].kind != Elem::Kind::End; ++p) {
@@ -538,7 +539,8 @@ class Parser {
         while (g.elems[static_cast<size_t>(end)].kind != Elem::Kind::End) ++end;
         for (int32_t p = end - 1; p >= a; --p) {
           const auto up = static_cast<size_t>(p);
-          g.rest_bytes[up] = g.rest_bytes[up + 1] + elem_len(g.elems[up]);
+          // Saturated: an alternative may hold several never-matching elements (each kInfinite).
+          g.rest_bytes[up] = std::min(Grammar::kInfinite, g.rest_bytes[up + 1] + elem_len(g.elems[up]));
         }
       }
     }
@@ -687,7 +689,7 @@ void Matcher::rewind(const Mark& m) {
 int64_t Matcher::head_rest_bytes(int32_t head) const {
   int64_t sum = 0;
   for (int32_t f = head; f >= 0; f = pool_[static_cast<size_t>(f)].parent) {
-    sum += g_->rest_bytes[static_cast<size_t>(pool_[static_cast<size_t>(f)].pos)];
+    sum = std::min(Grammar::kInfinite, sum + g_->rest_bytes[static_cast<size_t>(pool_[static_cast<size_t>(f)].pos)]);
   }
   return sum;
 }

@@ -85,6 +85,10 @@ TEST(Gbnf, Errors) {
   EXPECT_NE(parse_gbnf("root ::= [a-").message().find("unterminated character class"), std::string::npos);
   EXPECT_NE(parse_gbnf("root ::= (\"a\"").message().find("unclosed"), std::string::npos);
   EXPECT_NE(parse_gbnf("root ::= \"a\"{3,1}").message().find("bad repetition"), std::string::npos);
+  // Never-matching elements (empty classes) in an alternative that another alternative makes
+  // unnecessary: their lengths saturate instead of overflowing (grammar_fuzz, UBSan).
+  EXPECT_TRUE(parse_gbnf("root ::= \"a\" | [^\\x00-\\U0010FFFF] [^\\x00-\\U0010FFFF] [^\\x00-\\U0010FFFF] "
+                         "[^\\x00-\\U0010FFFF] [^\\x00-\\U0010FFFF]").ok());
   // A count of 25 digits is refused, not overflowed (grammar_fuzz found the overflow under UBSan).
   EXPECT_NE(parse_gbnf("root ::= [a]{1," + std::string(25, '7') + "}").message().find("bad repetition"),
             std::string::npos);
