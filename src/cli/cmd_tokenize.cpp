@@ -14,29 +14,12 @@
 #include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "core/result.h"
+#include "core/utf8.h"
 #include "tokenizer/tokenizer.h"
 
 namespace r1::cli {
 
 namespace {
-
-void append_utf8_cp(uint32_t cp, std::string& out) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
 
 // Parses one JSON string literal (the whole line, surrounding whitespace allowed). Unlike strict
 // parsers it maps a lone UTF-16 surrogate escape to U+FFFD, as JavaScript's TextEncoder does, so
@@ -97,14 +80,14 @@ Result<std::string> parse_json_string_line(std::string_view line) {
           if (i + 6 <= line.size() && line[i] == '\\' && line[i + 1] == 'u' && hex4(i + 2, &lo) && lo >= 0xDC00 &&
               lo <= 0xDFFF) {
             i += 6;
-            append_utf8_cp(0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00), out);
+            append_utf8(0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00), out);
           } else {
-            append_utf8_cp(0xFFFD, out);  // lone high surrogate
+            append_utf8(0xFFFD, out);  // lone high surrogate
           }
         } else if (u >= 0xDC00 && u <= 0xDFFF) {
-          append_utf8_cp(0xFFFD, out);  // lone low surrogate
+          append_utf8(0xFFFD, out);  // lone low surrogate
         } else {
-          append_utf8_cp(u, out);
+          append_utf8(u, out);
         }
         break;
       }

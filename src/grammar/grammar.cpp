@@ -6,6 +6,7 @@
 #include <map>
 
 #include "core/check.h"
+#include "core/utf8.h"
 
 namespace r1::grammar {
 
@@ -74,24 +75,6 @@ uint32_t CharSet::smallest() const {
 }
 
 namespace {
-
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
 
 bool is_name_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
@@ -477,7 +460,7 @@ class Parser {
     for (size_t c = 0; c < g.charsets.size(); ++c) {
       const uint32_t m = g.charsets[c].smallest();
       std::string one;
-      append_utf8(one, m);
+      append_utf8(m, one);
       g.charsets[c].first = m;
       cs_len[c] = g.charsets[c].contains(m) ? static_cast<int64_t>(one.size()) : Grammar::kInfinite;
     }
@@ -518,7 +501,7 @@ class Parser {
         for (int32_t p = a; g.elems[static_cast<size_t>(p)].kind != Elem::Kind::End; ++p) {
           const Elem& e = g.elems[static_cast<size_t>(p)];
           if (e.kind == Elem::Kind::Chars) {
-            append_utf8(s, g.charsets[static_cast<size_t>(e.arg)].first);
+            append_utf8(g.charsets[static_cast<size_t>(e.arg)].first, s);
           } else {
             s += rule_text(static_cast<size_t>(e.arg));
           }
@@ -720,7 +703,7 @@ std::string Matcher::shortest_completion() const {
     for (auto p = static_cast<size_t>(pool_[static_cast<size_t>(f)].pos); g_->elems[p].kind != Elem::Kind::End; ++p) {
       const Elem& e = g_->elems[p];
       if (e.kind == Elem::Kind::Chars) {
-        append_utf8(s, g_->charsets[static_cast<size_t>(e.arg)].first);
+        append_utf8(g_->charsets[static_cast<size_t>(e.arg)].first, s);
       } else {
         s += g_->rule_text[static_cast<size_t>(e.arg)];
       }

@@ -6,27 +6,13 @@
 #include <cmath>
 #include <cstdio>
 
+#include "core/utf8.h"
+
 namespace r1::jinja {
 
 // ---- UTF-8 ----------------------------------------------------------------------------------
 
-void utf8_append(std::string& out, char32_t cp) {
-  if (cp < 0x80) {
-    out += char(cp);
-  } else if (cp < 0x800) {
-    out += char(0xC0 | (cp >> 6));
-    out += char(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += char(0xE0 | (cp >> 12));
-    out += char(0x80 | ((cp >> 6) & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  } else {
-    out += char(0xF0 | (cp >> 18));
-    out += char(0x80 | ((cp >> 12) & 0x3F));
-    out += char(0x80 | ((cp >> 6) & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  }
-}
+void utf8_append(std::string& out, char32_t cp) { append_utf8(uint32_t(cp), out); }
 
 std::vector<char32_t> utf8_decode(const std::string& s) {
   std::vector<char32_t> out;

@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/utf8.h"
+
 namespace r1::tok {
 
 /// GPT-2's bytes_to_unicode(): byte b -> the code point that byte-level BPE vocabularies use to
@@ -15,8 +17,8 @@ const std::array<uint32_t, 256>& byte_to_codepoint();
 /// The inverse of byte_to_codepoint(): returns the byte, or -1 when `cp` is not in the table.
 int codepoint_to_byte(uint32_t cp);
 
-/// Appends the UTF-8 encoding of code point `cp` (must be <= 0x10FFFF) to `out`.
-void append_utf8(uint32_t cp, std::string& out);
+/// Appends the UTF-8 encoding of code point `cp` (core/utf8.h).
+using ::r1::append_utf8;
 
 /// Decodes one UTF-8 character at s[i]. Returns its length in bytes (1..4) and stores the code
 /// point in *cp; for an invalid or truncated sequence returns 0 (and *cp is unspecified).
