@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "quant/blocks_k.h"
+
 namespace r1::quant::detail {
 
 /// Below this largest |x| a group is treated as all zero (ggml's GROUP_MAX_EPS).
@@ -23,6 +25,11 @@ float signed_absmax(int n, const float* x, float* amax);
 /// scale d minimising sum w (x - d (L - nmax))^2 over iscale = -(nmax + 0.1 k) / max, k in -9..9;
 /// w = qw[i] when qw is given, else x^2. Returns d (0 for an all-zero group).
 float make_qx_quants(int n, int nmax, const float* x, int8_t* L, const float* qw);
+
+/// Q6_K blocks from nb * 256 floats: ggml quantize_row_q6_K_ref (quant_weights null) and
+/// quantize_row_q6_K_impl (importance weights [nb * 256]); the two differ only in the weights
+/// make_qx_quants gets.
+void quantize_q6_k(const float* x, BlockQ6_K* y, int64_t nb, const float* quant_weights);
 
 /// ggml make_qkx3_quants: asymmetric x ~ scale * L - the_min, L in [0, nmax], weights w (x^2 when
 /// null), trial iscales (rmin + rdelta k + nmax) / (max - min) for k = 0..nstep, each followed by

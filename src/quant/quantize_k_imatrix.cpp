@@ -230,44 +230,6 @@ void quantize_q45_k_w(const float* x, Block* y, int64_t nb, const float* quant_w
   }
 }
 
-void quantize_q6_k_w(const float* x, BlockQ6_K* y, int64_t nb, const float* quant_weights) {
-  int8_t L[kQK_K];
-  float scales[16];
-  for (int64_t i = 0; i < nb; ++i, x += kQK_K) {
-    float max_scale = 0, max_abs_scale = 0;
-    for (int ib = 0; ib < 16; ++ib) {
-      scales[ib] = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib, quant_weights + kQK_K * i + 16 * ib);
-      if (std::fabs(scales[ib]) > max_abs_scale) {
-        max_abs_scale = std::fabs(scales[ib]);
-        max_scale = scales[ib];
-      }
-    }
-    if (max_abs_scale < kGroupMaxEps) {
-      std::memset(&y[i], 0, sizeof(BlockQ6_K));
-      continue;
-    }
-    const float iscale = -128.f / max_scale;
-    put_f16(y[i].d, 1 / iscale);
-    for (int ib = 0; ib < 16; ++ib)
-      y[i].scales[ib] = int8_t(std::min(127, nearest_int(iscale * scales[ib])));
-    for (int j = 0; j < 16; ++j) {
-      const float d = f16_to_f32(y[i].d) * float(y[i].scales[j]);
-      if (!d) continue;
-      for (int ii = 0; ii < 16; ++ii)
-        L[16 * j + ii] = int8_t(std::clamp(nearest_int(x[16 * j + ii] / d), -32, 31) + 32);
-    }
-    uint8_t* ql = y[i].ql;
-    uint8_t* qh = y[i].qh;
-    for (int j = 0; j < kQK_K; j += 128, ql += 64, qh += 32)
-      for (int l = 0; l < 32; ++l) {
-        const int q1 = L[j + l], q2 = L[j + l + 32], q3 = L[j + l + 64], q4 = L[j + l + 96];
-        ql[l] = uint8_t((q1 & 0xF) | ((q3 & 0xF) << 4));
-        ql[l + 32] = uint8_t((q2 & 0xF) | ((q4 & 0xF) << 4));
-        qh[l] = uint8_t((q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6));
-      }
-  }
-}
-
 }  // namespace
 
 bool has_weighted_k_quantiser(DType t) {
@@ -294,7 +256,7 @@ void quantize_row_k_weighted(DType t, const float* x, void* dst, int64_t n, cons
     case DType::Q3_K: return quantize_q3_k_w(x, static_cast<BlockQ3_K*>(dst), nb, qw);
     case DType::Q4_K: return quantize_q45_k_w<4>(x, static_cast<BlockQ4_K*>(dst), nb, qw);
     case DType::Q5_K: return quantize_q45_k_w<5>(x, static_cast<BlockQ5_K*>(dst), nb, qw);
-    case DType::Q6_K: return quantize_q6_k_w(x, static_cast<BlockQ6_K*>(dst), nb, qw);
+    case DType::Q6_K: return quantize_q6_k(x, static_cast<BlockQ6_K*>(dst), nb, qw);
     default: return;
   }
 }
