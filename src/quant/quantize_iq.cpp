@@ -127,6 +127,18 @@ inline void fit_sums(const float* weight, const float* xval, const int8_t* L, in
   }
 }
 
+// One group of m.dim values at inverse scale id: round to levels, then, when they are not on the
+// grid, move to the grid point nearest at `scale` (the inner step of ggml's iq2/iq3 quantisers).
+// L ends as a grid point's levels either way. Returns whether the rounded levels were on the grid.
+bool snap_to_grid(const GridMap& m, const float* xval, const float* weight, float id, float scale,
+                  int maxl, int8_t* L) {
+  round_levels(xval, id, m.dim, maxl, L);
+  const int u = code_of(L, m.dim, m.bits);
+  if (m.map[size_t(u)] >= 0) return true;
+  best_neighbour(m, u, xval, weight, scale, L);
+  return false;
+}
+
 void quantize_iq2_xxs(const float* x, iq::BlockIQ2_XXS* y, int64_t nbl, const float* qw_row) {
   const GridMap& m = iq::grid_map(DType::IQ2_XXS);
   constexpr int kMaxQ = 3;
@@ -165,9 +177,7 @@ void quantize_iq2_xxs(const float* x, iq::BlockIQ2_XXS* y, int64_t nbl, const fl
         const float id = (2 * kMaxQ - 1 + float(is) * 0.1f) / eff_max;
         const float this_scale = 1 / id;
         for (int k = 0; k < 4; ++k) {
-          round_levels(xval + 8 * k, id, 8, kMaxQ - 1, Laux + 8 * k);
-          const int u = code_of(Laux + 8 * k, 8, 2);
-          if (m.map[size_t(u)] < 0) best_neighbour(m, u, xval + 8 * k, waux + 8 * k, this_scale, Laux + 8 * k);
+          snap_to_grid(m, xval + 8 * k, waux + 8 * k, id, this_scale, kMaxQ - 1, Laux + 8 * k);
         }
         float sumqx, sumq2;
         fit_sums(weight, xval, Laux, 32, sumqx, sumq2);
@@ -180,13 +190,7 @@ void quantize_iq2_xxs(const float* x, iq::BlockIQ2_XXS* y, int64_t nbl, const fl
       if (scale > 0) {
         const float id = 1 / scale;
         for (int k = 0; k < 4; ++k) {
-          int8_t Lr[8];
-          round_levels(xval + 8 * k, id, 8, kMaxQ - 1, Lr);
-          const int u = code_of(Lr, 8, 2);
-          int grid_index = m.map[size_t(u)];
-          if (grid_index < 0) grid_index = best_neighbour(m, u, xval + 8 * k, waux + 8 * k, scale, L + 8 * k);
-          const int8_t* pg = m.point(grid_index);
-          for (int i = 0; i < 8; ++i) L[8 * k + i] = int8_t((pg[i] - 1) / 2);
+          snap_to_grid(m, xval + 8 * k, waux + 8 * k, id, scale, kMaxQ - 1, L + 8 * k);
         }
         float sumqx, sumq2;
         fit_sums(weight, xval, L, 32, sumqx, sumq2);
@@ -283,10 +287,8 @@ void quantize_iq2_xs_s(const float* x, void* vy, int64_t nbl, const float* qw_ro
         const float id = (2 * kMaxQ - 1 + float(is) * 0.1f) / max;
         const float this_scale = 1 / id;
         for (int k = 0; k < 2; ++k) {
-          round_levels(xval + 8 * k, id, 8, kMaxQ - 1, Laux + 8 * k);
-          const int u = code_of(Laux + 8 * k, 8, 2);
-          is_on_grid_aux[k] = m.map[size_t(u)] >= 0;
-          if (!is_on_grid_aux[k]) best_neighbour(m, u, xval + 8 * k, waux + 8 * k, this_scale, Laux + 8 * k);
+          is_on_grid_aux[k] =
+              snap_to_grid(m, xval + 8 * k, waux + 8 * k, id, this_scale, kMaxQ - 1, Laux + 8 * k);
         }
         float sumqx, sumq2;
         fit_sums(weight, xval, Laux, 16, sumqx, sumq2);
@@ -303,9 +305,7 @@ void quantize_iq2_xs_s(const float* x, void* vy, int64_t nbl, const float* qw_ro
         const float id = 1 / scale;
         for (int k = 0; k < 2; ++k) {
           if (is_on_grid[k]) continue;
-          round_levels(xval + 8 * k, id, 8, kMaxQ - 1, L + 8 * k);
-          const int u = code_of(L + 8 * k, 8, 2);
-          if (m.map[size_t(u)] < 0) best_neighbour(m, u, xval + 8 * k, waux + 8 * k, scale, L + 8 * k);
+          snap_to_grid(m, xval + 8 * k, waux + 8 * k, id, scale, kMaxQ - 1, L + 8 * k);
         }
         float sumqx, sumq2;
         fit_sums(weight, xval, L, 16, sumqx, sumq2);
@@ -386,10 +386,8 @@ void quantize_iq3_xxs(const float* x, iq::BlockIQ3_XXS* y, int64_t nbl, const fl
         const float id = (2 * kMaxQ - 1 + float(is) * 0.2f) / max;
         const float this_scale = 1 / id;
         for (int k = 0; k < 8; ++k) {
-          round_levels(xval + 4 * k, id, 4, kMaxQ - 1, Laux + 4 * k);
-          const int u = code_of(Laux + 4 * k, 4, 3);
-          is_on_grid_aux[k] = m.map[size_t(u)] >= 0;
-          if (!is_on_grid_aux[k]) best_neighbour(m, u, xval + 4 * k, waux + 4 * k, this_scale, Laux + 4 * k);
+          is_on_grid_aux[k] =
+              snap_to_grid(m, xval + 4 * k, waux + 4 * k, id, this_scale, kMaxQ - 1, Laux + 4 * k);
         }
         float sumqx, sumq2;
         fit_sums(weight, xval, Laux, 32, sumqx, sumq2);
@@ -406,13 +404,7 @@ void quantize_iq3_xxs(const float* x, iq::BlockIQ3_XXS* y, int64_t nbl, const fl
         const float id = 1 / scale;
         for (int k = 0; k < 8; ++k) {
           if (is_on_grid[k]) continue;
-          int8_t Lr[4];
-          round_levels(xval + 4 * k, id, 4, kMaxQ - 1, Lr);
-          const int u = code_of(Lr, 4, 3);
-          int grid_index = m.map[size_t(u)];
-          if (grid_index < 0) grid_index = best_neighbour(m, u, xval + 4 * k, waux + 4 * k, scale, L + 4 * k);
-          const int8_t* pg = m.point(grid_index);
-          for (int i = 0; i < 4; ++i) L[4 * k + i] = int8_t((pg[i] - 1) / 2);
+          snap_to_grid(m, xval + 4 * k, waux + 4 * k, id, scale, kMaxQ - 1, L + 4 * k);
         }
         float sumqx, sumq2;
         fit_sums(weight, xval, L, 32, sumqx, sumq2);
@@ -494,10 +486,8 @@ void quantize_iq3_s(const float* x, iq::BlockIQ3_S* y, int64_t nbl, const float*
         const float id = (2 * kMaxQ - 1 + float(is) * 0.2f) / max;
         const float this_scale = 1 / id;
         for (int k = 0; k < kBs4; ++k) {
-          round_levels(xval + 4 * k, id, 4, kMaxQ - 1, Laux + 4 * k);
-          const int u = code_of(Laux + 4 * k, 4, 3);
-          is_on_grid_aux[k] = m.map[size_t(u)] >= 0;
-          if (!is_on_grid_aux[k]) best_neighbour(m, u, xval + 4 * k, waux + 4 * k, this_scale, Laux + 4 * k);
+          is_on_grid_aux[k] =
+              snap_to_grid(m, xval + 4 * k, waux + 4 * k, id, this_scale, kMaxQ - 1, Laux + 4 * k);
         }
         float sumqx, sumq2;
         fit_sums(weight, xval, Laux, kBs, sumqx, sumq2);
@@ -513,13 +503,7 @@ void quantize_iq3_s(const float* x, iq::BlockIQ3_S* y, int64_t nbl, const float*
       if (n_not_ongrid > 0 && scale > 0) {
         const float id = 1 / scale;
         for (int k = 0; k < kBs4; ++k) {  // every group, on the grid or not (as ggml)
-          int8_t Lr[4];
-          round_levels(xval + 4 * k, id, 4, kMaxQ - 1, Lr);
-          const int u = code_of(Lr, 4, 3);
-          int grid_index = m.map[size_t(u)];
-          if (grid_index < 0) grid_index = best_neighbour(m, u, xval + 4 * k, waux + 4 * k, scale, L + 4 * k);
-          const int8_t* pg = m.point(grid_index);
-          for (int i = 0; i < 4; ++i) L[4 * k + i] = int8_t((pg[i] - 1) / 2);
+          snap_to_grid(m, xval + 4 * k, waux + 4 * k, id, scale, kMaxQ - 1, L + 4 * k);
         }
         float sumqx, sumq2;
         fit_sums(weight, xval, L, kBs, sumqx, sumq2);
